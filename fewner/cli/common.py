@@ -1,0 +1,61 @@
+"""Pieces every CLI command shares: one console, progress bars, and read reports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from fewner.types import Corpus
+
+T = TypeVar("T")
+
+# Results go to stdout; progress and reports go to stderr so stdout stays machine-readable.
+out = Console()
+err = Console(stderr=True)
+
+
+def progress() -> Progress:
+    """A progress bar on stderr (hidden automatically when stderr is not a terminal)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+    """Iterate with a progress bar."""
+    with progress() as bar:
+        task = bar.add_task(description, total=total if total is not None else _len(items))
+        for item in items:
+            yield item
+            bar.advance(task)
+
+
+def _len(items: Iterable[object]) -> int | None:
+    try:
+        return len(items)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def report_read(corpus: Corpus) -> None:
+    """Tell the user what reading skipped or repaired: nothing is dropped silently."""
+    for reason, count in sorted(corpus.skipped.items()):
+        err.print(f"[yellow]{corpus.name}: skipped {count} x {reason}[/yellow]")
+    for reason, count in sorted(corpus.repaired.items()):
+        err.print(f"[yellow]{corpus.name}: repaired {count} x {reason}[/yellow]")
