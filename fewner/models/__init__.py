@@ -1,0 +1,76 @@
+"""Models by name: the embedded catalogue, local folders and Hugging Face Hub ids.
+
+* :func:`gguf_path` gives the verified GGUF file of a catalogue causal model (for llama.cpp);
+* :func:`hf_path` gives something ``from_pretrained`` accepts: the cached transformers folder of a
+  catalogue model (converted once), the encoder's folder inside its package, a local folder as
+  is, or anything else unchanged as a Hub id (transformers downloads it where a network exists);
+* :func:`cache_dir` is where joined GGUF files, conversions and verification stamps live
+  (``$FEWNER_CACHE``, default ``~/.cache/fewner``).
+
+This module imports no torch; only a conversion does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fewner.errors import ModelNotAvailableError
+from fewner.models.catalogue import (
+    CATALOGUE,
+    DEFAULT_CAUSAL_MODEL,
+    DEFAULT_ENCODER,
+    ModelEntry,
+    get_entry,
+)
+from fewner.models.convert import convert_gguf, is_converted
+from fewner.models.locate import cache_dir, gguf_path, locate_parts, verify_file
+
+__all__ = [
+    "CATALOGUE",
+    "DEFAULT_CAUSAL_MODEL",
+    "DEFAULT_ENCODER",
+    "ModelEntry",
+    "cache_dir",
+    "converted_path",
+    "gguf_path",
+    "hf_path",
+]
+
+
+def converted_path(name: str) -> Path:
+    """Where the transformers folder of catalogue causal model ``name`` is (or will be) cached."""
+    return cache_dir() / "hf" / name
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.startswith(("/", "./", "../", "~", ".\\")) or text in (".", "..")
+
+
+def hf_path(name_or_path: str | Path, *, log: Callable[[str], None] = lambda _m: None) -> str:
+    """A model reference for ``from_pretrained``; see the module docstring for the four cases.
+
+    Catalogue causal models are verified and converted on first use (20-60 s), then reused.
+    """
+    text = str(name_or_path)
+    entry = get_entry(text)
+    if entry is not None and entry.kind == "encoder":
+        weights = verify_file(locate_parts(entry)[0], entry)
+        return str(weights.parent)
+    if entry is not None:
+        folder = converted_path(entry.name)
+        if is_converted(folder):
+            return str(folder)
+        gguf = gguf_path(entry.name)
+        log(f"converting {entry.name} into {folder} (once)")
+        convert_gguf(gguf, folder, entry.sha256, log=log)
+        return str(folder)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    if _looks_like_path(text) or path.exists():
+        known = ", ".join(CATALOGUE)
+        raise ModelNotAvailableError(
+            f"model {text!r}: no such folder (catalogue names: {known}; or a Hugging Face Hub id)"
+        )
+    return text
