@@ -73,7 +73,9 @@ class EpisodeSampler:
     def __init__(self, sentences: Sequence[Sentence]) -> None:
         self.sentences: tuple[Sentence, ...] = tuple(sentences)
         # Per sentence: mentions per label. Per label: indexes of the sentences mentioning it.
-        self._counts: list[Counter[str]] = [Counter(s.label for s in sent.spans) for sent in self.sentences]
+        self._counts: list[Counter[str]] = [
+            Counter(s.label for s in sent.spans) for sent in self.sentences
+        ]
         self._by_type: dict[str, list[int]] = {}
         for index, counts in enumerate(self._counts):
             for label in counts:
@@ -90,7 +92,9 @@ class EpisodeSampler:
         """Total mentions of ``label`` across the sentences."""
         return sum(self._counts[i][label] for i in self._by_type.get(label, ()))
 
-    def eligible_types(self, k_shot: int, n_query: int, types: Iterable[str] | None = None) -> list[str]:
+    def eligible_types(
+        self, k_shot: int, n_query: int, types: Iterable[str] | None = None
+    ) -> list[str]:
         """Types that can fill a K~2K support set and a Q~2Q query set on their own.
 
         A type qualifies when the sentences holding at most 2K of its mentions hold at least K of
@@ -167,7 +171,9 @@ class EpisodeSampler:
             )
         return pool
 
-    def _greedy(self, chosen: list[str], k: int, rng: random.Random, exclude: frozenset[int]) -> list[int] | None:
+    def _greedy(
+        self, chosen: list[str], k: int, rng: random.Random, exclude: frozenset[int]
+    ) -> list[int] | None:
         """Algorithm 1: indexes of sentences giving each chosen type k..2k mentions, or None."""
         if k == 0:
             return []
@@ -225,7 +231,9 @@ def sample_episode(
     To draw many episodes from the same sentences, use :func:`sample_episodes` or one
     :class:`EpisodeSampler`, which indexes the sentences once.
     """
-    return EpisodeSampler(sentences).sample(n_way, k_shot, n_query, rng, types, max_attempts=max_attempts)
+    return EpisodeSampler(sentences).sample(
+        n_way, k_shot, n_query, rng, types, max_attempts=max_attempts
+    )
 
 
 def sample_episodes(
@@ -254,7 +262,15 @@ def sample_episodes(
     for i in range(n_episodes):
         rng = random.Random(f"{seed}:{i}")
         episodes.append(
-            sampler.sample(n_way, k_shot, n_query, rng, pool, max_attempts=max_attempts, episode_id=f"{seed}-{i}")
+            sampler.sample(
+                n_way,
+                k_shot,
+                n_query,
+                rng,
+                pool,
+                max_attempts=max_attempts,
+                episode_id=f"{seed}-{i}",
+            )
         )
         if progress is not None:
             progress(i + 1, n_episodes)
