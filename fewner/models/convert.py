@@ -7,11 +7,15 @@ The conversion is written into a temporary folder beside the target and renamed 
 after a marker file (``fewner-conversion.json``) has been written, so a crash never leaves a
 half folder that looks finished, and two processes converting at once both end with one folder.
 
-Pad token: GGUF tokenizers of small chat models often have none. We pick an existing special
-token that is *not* the end-of-sequence token (SmolLM2: ``<|endoftext|>``, its unk token), so
-that masking padding out of the training labels never masks the end-of-answer token too (a model
-that never learns to stop was a lesson already paid for). Only when no such token exists do we
-fall back to the EOS token, and the marker file records which token was chosen.
+Pad token: the pad token must differ from the end-of-sequence token, so that masking padding
+out of the training labels never masks the end-of-answer token too (a model that never learned
+to stop was a lesson already paid for). SmolLM2-Instruct's GGUF declares ``<|im_end|>`` (its EOS)
+as pad; it becomes ``<|endoftext|>`` (its unk token, id 0). A tokenizer with no pad token gets
+the same treatment. Only when no other special token exists do we fall back to EOS; the marker
+file records which token was chosen and why.
+
+``CONVERSION_VERSION`` is stored in the marker: a folder written by an older recipe is converted
+again on next use instead of being trusted.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 from fewner.errors import ModelNotAvailableError
 
 MARKER = "fewner-conversion.json"
+CONVERSION_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -42,16 +47,21 @@ class ConversionReport:
     chat_template: bool
     transformers_version: str
     folder_bytes: int
+    version: int = CONVERSION_VERSION
 
 
 def is_converted(folder: Path) -> bool:
-    """True when ``folder`` is a finished conversion (its marker file exists)."""
-    return (folder / MARKER).is_file()
+    """True when ``folder`` is a finished conversion by the current recipe."""
+    report = read_report(folder)
+    return report is not None and report.version == CONVERSION_VERSION
 
 
 def read_report(folder: Path) -> ConversionReport | None:
+    """The marker of a finished conversion; None when absent or unreadable."""
     try:
-        return ConversionReport(**json.loads((folder / MARKER).read_text()))
+        data = json.loads((folder / MARKER).read_text())
+        data.setdefault("version", 1)
+        return ConversionReport(**data)
     except (OSError, ValueError, TypeError):
         return None
 
@@ -61,10 +71,10 @@ def folder_size(folder: Path) -> int:
 
 
 def choose_pad_token(tokenizer) -> tuple[str, str]:
-    """Set a pad token on ``tokenizer`` if it has none; return ``(token, how it was chosen)``."""
-    if tokenizer.pad_token is not None:
-        return tokenizer.pad_token, "tokenizer"
+    """Give ``tokenizer`` a pad token distinct from EOS; return ``(token, how it was chosen)``."""
     eos = tokenizer.eos_token
+    if tokenizer.pad_token is not None and tokenizer.pad_token != eos:
+        return tokenizer.pad_token, "tokenizer"
     vocab = tokenizer.get_vocab()
     for candidate, why in ((tokenizer.unk_token, "unk token"), ("<|endoftext|>", "<|endoftext|>")):
         if candidate and candidate != eos and candidate in vocab:
@@ -124,16 +134,23 @@ def convert_gguf(
             folder_bytes=folder_size(tmp),
         )
         (tmp / MARKER).write_text(json.dumps(asdict(report), indent=2))
-        if target.exists() and not is_converted(target):
-            shutil.rmtree(target)  # an unfinished folder left by an older layout
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the cache is not secret
+        stale = None
+        if target.exists() and not is_converted(target):  # older recipe: move aside, then swap
+            stale = target.with_name(f".{target.name}.stale-{os.getpid()}")
+            os.rename(target, stale)
         try:
             os.rename(tmp, target)
         except OSError:
-            if is_converted(target):  # another process finished first: keep its folder
-                existing = read_report(target)
-                if existing is not None:
-                    return existing
-            raise
+            existing = read_report(target) if is_converted(target) else None
+            if existing is None:
+                raise
+            return existing  # another process finished first: keep its folder
+        finally:
+            if stale is not None:
+                shutil.rmtree(stale, ignore_errors=True)
         return report
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

