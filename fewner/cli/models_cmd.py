@@ -105,6 +105,6 @@ def prepare(names: tuple[str, ...]) -> None:
         if report is not None:
             extra = (
                 f" ({report.folder_bytes / 1e6:,.0f} MB, pad token {report.pad_token!r}"
-                f" [{report.pad_token_source}], chat template: {'yes' if report.chat_template else 'no'})"
+                f" ({report.pad_token_source}), chat template: {'yes' if report.chat_template else 'no'})"
             )
         out.print(f"{entry.name}: ready in {seconds:.1f} s -> {folder}{extra}")

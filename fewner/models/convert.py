@@ -75,11 +75,12 @@ def choose_pad_token(tokenizer) -> tuple[str, str]:
     eos = tokenizer.eos_token
     if tokenizer.pad_token is not None and tokenizer.pad_token != eos:
         return tokenizer.pad_token, "tokenizer"
+    was = "replaces EOS as pad" if tokenizer.pad_token is not None else "no pad token"
     vocab = tokenizer.get_vocab()
     for candidate, why in ((tokenizer.unk_token, "unk token"), ("<|endoftext|>", "<|endoftext|>")):
         if candidate and candidate != eos and candidate in vocab:
             tokenizer.pad_token = candidate
-            return candidate, why
+            return candidate, f"{why} ({was})"
     if eos is None:
         raise ModelNotAvailableError("the converted tokenizer has neither a pad nor an EOS token")
     tokenizer.pad_token = eos
@@ -134,9 +135,7 @@ def convert_gguf(
             folder_bytes=folder_size(tmp),
         )
         (tmp / MARKER).write_text(json.dumps(asdict(report), indent=2))
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the cache is not secret
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is not secret
         stale = None
         if target.exists() and not is_converted(target):  # older recipe: move aside, then swap
             stale = target.with_name(f".{target.name}.stale-{os.getpid()}")

@@ -10,7 +10,13 @@ import pytest
 
 from fewner.errors import ModelNotAvailableError
 from fewner.models import catalogue, hf_path, locate
-from fewner.models.catalogue import CATALOGUE, DEFAULT_CAUSAL_MODEL, DEFAULT_ENCODER, ModelEntry, Part
+from fewner.models.catalogue import (
+    CATALOGUE,
+    DEFAULT_CAUSAL_MODEL,
+    DEFAULT_ENCODER,
+    ModelEntry,
+    Part,
+)
 
 
 @pytest.fixture(autouse=True)
