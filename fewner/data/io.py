@@ -1,0 +1,186 @@
+"""Public entry points for reading and writing NER data files.
+
+``read_corpus`` turns any supported file into a :class:`~fewner.types.Corpus`, ``write_corpus``
+writes one back; ``read_episodes`` / ``write_episodes`` handle Few-NERD episode JSONL. The formats
+themselves live in :mod:`fewner.data.formats` (see each module for its exact rules); this module
+only resolves options (``auto`` format and scheme, label maps) and dispatches.
+
+Encoding policy: files are decoded strictly as UTF-8 by default, so a stray byte is reported (file,
+line, byte offset) instead of silently becoming garbage. ``encoding_errors="replace"`` loads such a
+file with U+FFFD in place of each bad byte; ``encoding="latin-1"`` decodes a whole Latin-1 file.
+(``bbc_news/sport/199.txt`` is UTF-8 with one Latin-1 "£" byte: strict fails, ``replace`` loads it
+with one U+FFFD, ``latin-1`` loads it with "£".)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from fewner.data.formats import FORMATS
+from fewner.data.formats._source import Source, read_lines
+from fewner.data.formats.columns import DOCSTART, read_columns, write_columns
+from fewner.data.formats.fewnerd import fewnerd_label, read_episode_lines, write_episode_file
+from fewner.data.formats.jsonl import read_jsonl, write_jsonl
+from fewner.data.formats.text import read_text, write_text
+from fewner.data.schemes import POLICIES, SCHEMES
+from fewner.errors import DataFormatError
+from fewner.types import Corpus, Episode, Sentence
+
+__all__ = [
+    "ReadResult",
+    "detect_format",
+    "fewnerd_label",
+    "read_corpus",
+    "read_corpus_detailed",
+    "read_episodes",
+    "write_corpus",
+    "write_episodes",
+]
+
+LabelMap = Callable[[str], str] | Mapping[str, str]
+_SNIFF_LINES = 200
+_TAG_HINT = re.compile(r"^(O|[BIES]-\S+)$")
+
+
+@dataclass
+class ReadResult:
+    """A corpus plus what ``auto`` resolved to (``scheme`` is None for jsonl and text)."""
+
+    corpus: Corpus
+    format: str
+    scheme: str | None
+
+
+def read_corpus(
+    path: str | Path,
+    format: str = "auto",
+    scheme: str = "auto",
+    policy: str = "repair",
+    encoding: str = "utf-8",
+    encoding_errors: str = "strict",
+    *,
+    label_map: LabelMap | None = None,
+    normalize_fewnerd: bool = False,
+) -> Corpus:
+    """Read a data file into a :class:`Corpus`.
+
+    ``format``: ``auto`` (from extension and content), ``conll``, ``tags``, ``jsonl`` or ``text``.
+    ``scheme``: ``auto`` (detected over the whole file), ``io``, ``bio`` or ``bioes``; column
+    formats only. ``policy``: ``repair`` or ``strict`` for invalid tag sequences (see
+    :mod:`fewner.data.schemes`); repairs are counted in ``Corpus.repaired``.
+    ``label_map``: rename entity labels (a function or a dict; unmapped labels stay).
+    ``normalize_fewnerd=True``: map ``person_actor`` -> ``person-actor`` (:func:`fewnerd_label`),
+    for the unofficial BIO Few-NERD INTER test file.
+    """
+    return read_corpus_detailed(
+        path, format, scheme, policy, encoding, encoding_errors,
+        label_map=label_map, normalize_fewnerd=normalize_fewnerd,
+    ).corpus
+
+
+def read_corpus_detailed(
+    path: str | Path,
+    format: str = "auto",
+    scheme: str = "auto",
+    policy: str = "repair",
+    encoding: str = "utf-8",
+    encoding_errors: str = "strict",
+    *,
+    label_map: LabelMap | None = None,
+    normalize_fewnerd: bool = False,
+) -> ReadResult:
+    """Like :func:`read_corpus`, also telling which format and scheme ``auto`` resolved to."""
+    if format != "auto" and format not in FORMATS:
+        raise DataFormatError(str(path), f"unknown format {format!r}; expected auto, {', '.join(FORMATS)}")
+    if scheme != "auto" and scheme not in SCHEMES:
+        raise DataFormatError(str(path), f"unknown tag scheme {scheme!r}; expected auto, {', '.join(SCHEMES)}")
+    if policy not in POLICIES:
+        raise DataFormatError(str(path), f"unknown policy {policy!r}; expected {' or '.join(POLICIES)}")
+    mapper = _label_mapper(label_map, normalize_fewnerd)
+    source = read_lines(path, encoding, encoding_errors)
+    fmt = _sniff(source) if format == "auto" else format
+    if fmt in ("conll", "tags"):
+        corpus, resolved = read_columns(source, columns=fmt, scheme=scheme, policy=policy, label_map=mapper)  # type: ignore[arg-type]
+        return ReadResult(corpus, fmt, resolved)
+    if fmt == "jsonl":
+        return ReadResult(read_jsonl(source, mapper), fmt, None)
+    return ReadResult(read_text(source), fmt, None)
+
+
+def _label_mapper(label_map: LabelMap | None, normalize_fewnerd: bool) -> Callable[[str], str] | None:
+    if label_map is not None and normalize_fewnerd:
+        raise ValueError("pass either label_map or normalize_fewnerd, not both")
+    if normalize_fewnerd:
+        return fewnerd_label
+    if isinstance(label_map, Mapping):
+        table = dict(label_map)
+        return lambda label: table.get(label, label)
+    return label_map
+
+
+def detect_format(path: str | Path, encoding: str = "utf-8", encoding_errors: str = "replace") -> str:
+    """Guess a file's format (see :func:`_sniff`); ``replace`` so a bad byte cannot stop a guess."""
+    return _sniff(read_lines(path, encoding, encoding_errors))
+
+
+def _sniff(source: Source) -> str:
+    """Extension first (``.jsonl``), then content: a JSON object per line -> jsonl; a consistent
+    column count whose last column holds tags (some ``O`` or ``B-/I-/E-/S-`` tag) -> tags (2
+    columns) or conll (3+); ``-DOCSTART-`` -> conll; anything else -> text. A heuristic: pass the
+    format explicitly when it guesses wrong."""
+    suffix = source.path.suffix.lower()
+    for info in FORMATS.values():
+        if suffix in info.extensions:
+            return info.name
+    sample = [ln.rstrip() for ln in source.lines[: _SNIFF_LINES * 3] if ln.strip()][:_SNIFF_LINES]
+    if not sample:
+        raise source.error("the file is empty")
+    if sample[0].lstrip().startswith("{"):
+        return "jsonl"
+    rows = [ln.split("\t") if "\t" in ln else ln.split() for ln in sample]
+    if any(row[0] == DOCSTART for row in rows):
+        return "conll"
+    widths = {len(row) for row in rows}
+    if len(widths) == 1 and (width := widths.pop()) >= 2:
+        if any(_TAG_HINT.match(row[-1].strip()) for row in rows):
+            return "tags" if width == 2 else "conll"
+    return "text"
+
+
+def write_corpus(
+    corpus_or_sentences: Corpus | Iterable[Sentence],
+    path: str | Path,
+    format: str,
+    scheme: str = "bio",
+) -> None:
+    """Write sentences as ``conll`` (``token _ _ TAG`` with -DOCSTART- per ``doc`` meta), ``tags``
+    (``token<TAB>tag``), ``jsonl`` (with tokens and meta, lossless) or ``text`` (one text per line,
+    entities dropped). ``scheme`` (io, bio, bioes) applies to the two column formats."""
+    p = Path(path)
+    if format not in FORMATS:
+        raise DataFormatError(str(p), f"cannot write format {format!r}; expected one of {', '.join(FORMATS)}")
+    if scheme not in SCHEMES:
+        raise DataFormatError(str(p), f"unknown tag scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
+    sentences = list(corpus_or_sentences)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if format in ("conll", "tags"):
+        write_columns(sentences, p, columns=format, scheme=scheme)  # type: ignore[arg-type]
+    elif format == "jsonl":
+        write_jsonl(sentences, p)
+    else:
+        write_text(sentences, p)
+
+
+def read_episodes(path: str | Path, encoding: str = "utf-8", encoding_errors: str = "strict") -> list[Episode]:
+    """Read a Few-NERD episode JSONL file (see :mod:`fewner.data.formats.fewnerd`)."""
+    return read_episode_lines(read_lines(path, encoding, encoding_errors))
+
+
+def write_episodes(episodes: Iterable[Episode], path: str | Path) -> None:
+    """Write episodes as Few-NERD episode JSONL (bare IO labels)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    write_episode_file(episodes, p)
