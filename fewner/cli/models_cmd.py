@@ -48,7 +48,16 @@ def list_models(as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"fewner model catalogue (cache: {cache_dir()})")
-    for column in ("name", "kind", "installed", "verified", "converted", "size", "converted size", "licence"):
+    for column in (
+        "name",
+        "kind",
+        "installed",
+        "verified",
+        "converted",
+        "size",
+        "converted size",
+        "licence",
+    ):
         table.add_column(column)
     for s in statuses:
         name = s.name + (" [dim](optional)[/dim]" if s.optional else "")

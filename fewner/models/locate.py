@@ -144,7 +144,12 @@ def _stamp_path(path: Path) -> Path:
 
 def _fingerprint(path: Path, sha256: str) -> dict[str, object]:
     st = path.stat()
-    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
+    return {
+        "path": str(path.resolve()),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "sha256": sha256,
+    }
 
 
 def is_verified(path: Path, sha256: str) -> bool:

@@ -68,9 +68,14 @@ def model_status(entry: ModelEntry) -> ModelStatus:
         location = str(file.parent)
     elif file is not None:
         location = str(file)
+    kind = (
+        "encoder"
+        if entry.kind == "encoder"
+        else f"causal, {'instruct' if entry.instruct else 'base'}"
+    )
     return ModelStatus(
         name=entry.name,
-        kind=entry.kind if entry.kind == "encoder" else f"causal ({'instruct' if entry.instruct else 'base'})",
+        kind=kind,
         instruct=entry.instruct,
         installed=installed,
         verified=verified,

@@ -16,7 +16,9 @@ from fewner.models import convert
 
 
 class FakeTokenizer:
-    def __init__(self, pad: str | None, eos: str | None = "<eos>", unk: str | None = "<unk>") -> None:
+    def __init__(
+        self, pad: str | None, eos: str | None = "<eos>", unk: str | None = "<unk>"
+    ) -> None:
         self.pad_token, self.eos_token, self.unk_token = pad, eos, unk
         self.chat_template = "{{ messages }}"
         self._vocab = {t: i for i, t in enumerate(t for t in ("<unk>", "<eos>", "<pad>") if t)}
@@ -58,7 +60,9 @@ def fake_transformers(monkeypatch: pytest.MonkeyPatch):
 
     tf = types.ModuleType("transformers")
     tf.__version__ = "0.0-fake"
-    tf.AutoTokenizer = types.SimpleNamespace(from_pretrained=lambda folder, gguf_file: knobs["tokenizer"]())
+    tf.AutoTokenizer = types.SimpleNamespace(
+        from_pretrained=lambda folder, gguf_file: knobs["tokenizer"]()
+    )
     tf.AutoModelForCausalLM = types.SimpleNamespace(from_pretrained=load_model)
     torch = types.ModuleType("torch")
     torch.float32 = "float32"

@@ -50,7 +50,9 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _entry(monkeypatch: pytest.MonkeyPatch, parts: tuple[Part, ...], data: bytes, **kw) -> ModelEntry:
+def _entry(
+    monkeypatch: pytest.MonkeyPatch, parts: tuple[Part, ...], data: bytes, **kw
+) -> ModelEntry:
     entry = ModelEntry(
         name=kw.pop("name", "fake-model"),
         kind=kw.pop("kind", "causal"),
@@ -67,7 +69,9 @@ def _entry(monkeypatch: pytest.MonkeyPatch, parts: tuple[Part, ...], data: bytes
 
 def test_catalogue_defaults_and_entries() -> None:
     assert CATALOGUE[DEFAULT_CAUSAL_MODEL].kind == "causal"
-    assert CATALOGUE[DEFAULT_CAUSAL_MODEL].instruct and CATALOGUE[DEFAULT_CAUSAL_MODEL].chat_template
+    assert (
+        CATALOGUE[DEFAULT_CAUSAL_MODEL].instruct and CATALOGUE[DEFAULT_CAUSAL_MODEL].chat_template
+    )
     assert CATALOGUE[DEFAULT_ENCODER].kind == "encoder"
     assert CATALOGUE["gemma3-270m"].instruct is False  # a base model: plain few-shot prompts
     assert [p.pattern for p in CATALOGUE["gemma3-270m"].parts][-1].endswith(".part03")
