@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fewner.data.io import read_corpus
 from fewner.data.schemes import OUTSIDE, split_tag
 from fewner.errors import ConfigError, DataFormatError
 from fewner.types import Corpus, Episode, Sentence
@@ -161,6 +162,4 @@ def _check_labels(path: Path, sentences: Sequence[Sentence], types: tuple[str, .
 
 
 def _default_reader(path: Path) -> Corpus:
-    from fewner.data.io import read_corpus  # imported late: io is the heavier module
-
     return read_corpus(path, format="auto")
