@@ -34,7 +34,7 @@ def models() -> None:
 
 
 @models.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 def list_models(as_json: bool) -> None:
     """What is installed, verified and converted, with sizes, licences and cache locations."""
     from fewner.models.locate import cache_dir
@@ -42,12 +42,11 @@ def list_models(as_json: bool) -> None:
 
     statuses = all_statuses()
     if as_json:
-        for status in statuses:
-            out.print_json(json.dumps(status.as_dict()))
+        click.echo(json.dumps([s.as_dict() for s in statuses], indent=2))
         return
     from rich.table import Table
 
-    table = Table(title=f"fewner model catalogue (cache: {cache_dir()})")
+    table = Table(title="fewner model catalogue")
     for column in (
         "name",
         "kind",
@@ -72,13 +71,18 @@ def list_models(as_json: bool) -> None:
             s.licence,
         )
     out.print(table)
+    out.print(f"cache: {cache_dir()} (set FEWNER_CACHE to move it)", soft_wrap=True)
     for s in statuses:
         if s.installed:
             where = s.cache_location if s.converted else s.location
-            out.print(f"  {s.name}: {where}")
-    missing = [s for s in statuses if not s.installed]
-    for s in missing:
-        out.print(f"  [yellow]{s.name} not installed[/yellow]: {s.install}")
+            out.print(f"  {s.name}: {where}", soft_wrap=True, highlight=False)
+    for s in statuses:
+        if not s.installed:
+            out.print(
+                f"  [yellow]{s.name} not installed[/yellow]: {s.install}",
+                soft_wrap=True,
+                highlight=False,
+            )
 
 
 @models.command("prepare")
