@@ -109,7 +109,7 @@ class Backend(abc.ABC):
         """
         return user_message if system is None else f"{system}\n\n{user_message}"
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook, deliberately not abstract)
         """Release processes, sockets or memory held by the backend."""
 
     def __enter__(self) -> Backend:

@@ -1,0 +1,215 @@
+"""An on-disk store in front of any backend, so an interrupted job resumes where it stopped.
+
+Why SQLite: one file, atomic commits, safe across processes, in the standard library. The
+database runs in WAL mode and commits after every batch the inner backend returns, so a job
+killed at any moment (even ``SIGKILL``) loses at most the batch in flight; a rerun computes only
+what is missing.
+
+Keys are the sha256 of ``(kind, model_id, prompt, params fingerprint, constraint fingerprint)``
+(``kind`` separates generations from log-probabilities). Two things make a cached answer valid
+for a later call: the backend's output for one prompt must not depend on the other prompts in its
+batch (the HF backend guarantees that even when sampling, see :mod:`fewner.backends.hf`), and the
+``model_id`` must change when the weights do (the HF backend puts an adapter's hash in it).
+
+Constraints are identified by ``fingerprint()`` when they have one, else by the hash of their
+``regex()``; a constraint with neither cannot be cached and raises :class:`BackendError` rather
+than risk returning an answer computed under another constraint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fewner.backends.base import Backend, GenerationParams, register_backend
+from fewner.errors import BackendError
+
+if TYPE_CHECKING:
+    from fewner.decoding.constraint import Constraint
+
+DEFAULT_PARAMS = GenerationParams()  # immutable (frozen), safe as a default
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+def constraint_fingerprint(constraint: Constraint | None) -> str:
+    """A stable identity for a constraint, for cache keys ("" for no constraint)."""
+    if constraint is None:
+        return ""
+    fingerprint = getattr(constraint, "fingerprint", None)
+    if callable(fingerprint):
+        return str(fingerprint())
+    regex = getattr(constraint, "regex", None)
+    if callable(regex):
+        return "re:" + hashlib.sha256(str(regex()).encode()).hexdigest()
+    raise BackendError(
+        f"cannot cache under constraint {type(constraint).__name__}: it has neither fingerprint() nor regex()"
+    )
+
+
+def _key(*parts: str) -> str:
+    blob = json.dumps(parts, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+class CacheStore:
+    """The SQLite file: ``get_many`` and ``put_many`` (one transaction, committed at once)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # timeout: another process (a parallel job on the same cache) may hold the write lock.
+        self._db = sqlite3.connect(str(self.path), timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+        self._db.commit()
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):  # stay below SQLite's variable limit
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT key, value FROM results WHERE key IN ({marks})", chunk)
+            found.update((k, json.loads(v)) for k, v in rows)
+        return found
+
+    def put_many(self, kind: str, model_id: str, items: Sequence[tuple[str, Any]]) -> None:
+        now = time.time()
+        with self._db:  # commits on success: a kill after this line loses nothing
+            self._db.executemany(
+                "INSERT OR REPLACE INTO results (key, kind, model_id, value, created) VALUES (?, ?, ?, ?, ?)",
+                [(k, kind, model_id, json.dumps(v, ensure_ascii=False), now) for k, v in items],
+            )
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class CachedBackend(Backend):
+    """Wraps ``inner``: answers from the store where it can, computes only the misses.
+
+    Misses are sent to ``inner`` in batches of ``batch_size`` (in input order) and each batch is
+    committed as soon as it returns. ``hits`` and ``misses`` count prompts (a prompt repeated in
+    one call is computed once and counted once as a miss, then as hits).
+    """
+
+    name = "cache"
+
+    def __init__(self, inner: Backend, path: str | Path, batch_size: int = 16) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.inner = inner
+        self.store = CacheStore(path)
+        self.batch_size = batch_size
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def supports_token_constraints(self) -> bool:  # type: ignore[override]
+        return self.inner.supports_token_constraints
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    def chat_prompt(self, user_message: str, system: str | None = None) -> str:
+        return self.inner.chat_prompt(user_message, system)
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        params: GenerationParams = DEFAULT_PARAMS,
+        constraints: Sequence[Constraint | None] | None = None,
+    ) -> list[str]:
+        prompts = list(prompts)
+        if constraints is not None and len(constraints) != len(prompts):
+            raise ValueError("constraints must be None or one per prompt")
+        cons = list(constraints) if constraints is not None else [None] * len(prompts)
+        model_id, fp = self.inner.model_id, params.fingerprint()
+        keys = [
+            _key("gen", model_id, p, fp, constraint_fingerprint(c))
+            for p, c in zip(prompts, cons, strict=True)
+        ]
+        found = self.store.get_many(keys)
+        todo: dict[str, int] = {}  # key -> first index needing it
+        for i, k in enumerate(keys):
+            if k not in found and k not in todo:
+                todo[k] = i
+        self.misses += len(todo)
+        self.hits += len(prompts) - len(todo)
+        pending = list(todo.items())
+        for start in range(0, len(pending), self.batch_size):
+            batch = pending[start : start + self.batch_size]
+            idx = [i for _, i in batch]
+            outs = self.inner.generate(
+                [prompts[i] for i in idx],
+                params,
+                None if constraints is None else [cons[i] for i in idx],
+            )
+            if len(outs) != len(idx):
+                raise BackendError(f"{self.inner.name} returned {len(outs)} completions for {len(idx)} prompts")
+            items = [(k, o) for (k, _), o in zip(batch, outs, strict=True)]
+            self.store.put_many("gen", model_id, items)
+            found.update(items)
+        return [found[k] for k in keys]
+
+    def logprobs(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
+        if len(prompts) != len(completions):
+            raise ValueError("prompts and completions must have the same length")
+        model_id = self.inner.model_id
+        keys = [_key("lp", model_id, p, c) for p, c in zip(prompts, completions, strict=True)]
+        found = self.store.get_many(keys)
+        todo: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k not in found and k not in todo:
+                todo[k] = i
+        self.misses += len(todo)
+        self.hits += len(keys) - len(todo)
+        pending = list(todo.items())
+        for start in range(0, len(pending), self.batch_size):
+            batch = pending[start : start + self.batch_size]
+            idx = [i for _, i in batch]
+            scores = self.inner.logprobs([prompts[i] for i in idx], [completions[i] for i in idx])
+            items = [(k, float(s)) for (k, _), s in zip(batch, scores, strict=True)]
+            self.store.put_many("lp", model_id, items)
+            found.update(items)
+        return [float(found[k]) for k in keys]
+
+    def close(self) -> None:
+        self.store.close()
+        self.inner.close()
+
+
+@register_backend("cache")
+def make_cached(
+    model: str,
+    inner: str = "hf",
+    path: str | Path = "fewner-cache.sqlite",
+    cache_batch_size: int = 16,
+    **options: Any,
+) -> CachedBackend:
+    """Registry entry: ``cache`` around the backend named ``inner`` loading ``model``.
+
+    Other ``options`` go to the inner backend.
+    """
+    from fewner.backends.factory import make_backend
+
+    return CachedBackend(make_backend(inner, model, **options), path, batch_size=cache_batch_size)

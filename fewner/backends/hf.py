@@ -1,0 +1,347 @@
+"""Hugging Face transformers backend (optionally with a peft LoRA adapter): the trainable one.
+
+Choices that matter for correctness, and why:
+
+* **Left padding, our own batching.** Prompts are tokenized once, sorted by length and batched
+  (less padding, faster), padded on the left so every row's continuation starts at the same
+  column, and the answers are returned in input order. ``generate`` derives position ids from
+  the attention mask, so a padded row sees the same positions as it would alone; a test checks
+  that greedy output is identical batched and one by one.
+* **Sampling per row.** Sampling is done by :class:`RowSampler`, a logits processor with one
+  ``torch.Generator`` per row, seeded from ``(params.seed, prompt)``; it leaves only the sampled
+  token finite and ``generate`` then runs greedily. So a sampled answer depends on the seed and
+  its prompt only, not on which prompts shared its batch or in what order: reproducible, and safe
+  to cache per prompt (:mod:`fewner.backends.cache`).
+* **Stops.** :class:`StopOnStrings` checks the decoded tail of each row after every step, so a
+  row that wrote a stop string finishes early while the others go on; the text is then cut at
+  the stop (:func:`~fewner.backends.base.cut_at_stop`) since a stop may end inside a token. EOS
+  (the tokenizer's and the generation config's) ends a row too.
+* **Only new text** is returned: the decoded prompt+answer minus the decoded prompt, which keeps
+  a leading space that decoding the answer tokens alone can lose with some tokenizers.
+* **logprobs** score a completion as the model would have generated it after the prompt: the
+  prompt keeps its own tokenization, and the completion's tokens are those that follow the
+  prompt's tokens in the tokenization of ``prompt + completion`` when that tokenization starts
+  with the prompt's tokens; when it does not (a token merges across the boundary, e.g. a prompt
+  ending in a space), the completion is tokenized on its own and appended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
+
+from fewner.backends.base import Backend, GenerationParams, cut_at_stop, register_backend
+from fewner.errors import BackendError, ModelNotAvailableError
+
+if TYPE_CHECKING:
+    from fewner.decoding.constraint import Constraint
+
+DEFAULT_PARAMS = GenerationParams()  # immutable (frozen), safe as a default
+
+
+def row_seed(seed: int, prompt: str) -> int:
+    """The sampling seed of one prompt: depends on nothing else in the batch."""
+    digest = hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+class RowSampler(LogitsProcessor):
+    """Temperature + nucleus sampling with one generator per row (see the module docstring).
+
+    Returns scores that are ``-inf`` except at the sampled token, so greedy selection picks it.
+    """
+
+    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float) -> None:
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.temperature = temperature
+        self.top_p = top_p
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        probs = torch.softmax(scores.float().cpu() / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            sorted_p, order = probs.sort(dim=-1, descending=True)
+            # drop a token when the tokens before it already cover top_p (the first always stays)
+            drop = (sorted_p.cumsum(-1) - sorted_p) >= self.top_p
+            sorted_p = sorted_p.masked_fill(drop, 0.0)
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+        out = torch.full_like(scores, float("-inf"))
+        for row, gen in enumerate(self.generators):
+            p = probs[row]
+            if not torch.isfinite(p).all() or p.sum() <= 0:  # every token masked: keep argmax
+                token = int(scores[row].argmax())
+            else:
+                token = int(torch.multinomial(p, 1, generator=gen))
+            out[row, token] = 0.0
+        return out
+
+
+class StopOnStrings(StoppingCriteria):
+    """Marks a row done once the text it generated contains a stop string."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, stops: Sequence[str], prompt_len: int) -> None:
+        self.tokenizer = tokenizer
+        self.stops = [s for s in stops if s]
+        self.prompt_len = prompt_len
+        # every token decodes to >= 0 characters; a few extra tokens cover partial bytes
+        self.window = max((len(s) for s in self.stops), default=0) + 4
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        new = input_ids[:, self.prompt_len :]
+        tails = new[:, -self.window :].tolist()
+        done = [any(s in self.tokenizer.decode(t, skip_special_tokens=True) for s in self.stops) for t in tails]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def _file_digest(folder: Path) -> str:
+    """Hash of an adapter's files, so a retrained adapter never hits stale cache entries."""
+    h = hashlib.sha256()
+    for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"):
+        f = folder / name
+        if f.is_file():
+            h.update(name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+class HFBackend(Backend):
+    """A causal LM from transformers; ``model`` is a catalogue name, a local folder or a hub id.
+
+    ``adapter``: a folder saved by peft (LoRA); ``device``: "auto" (cuda when available),
+    "cpu", "cuda", ...; ``dtype``: "auto" (float32 on CPU, bfloat16 on CUDA where supported) or a
+    torch dtype name; ``batch_size``: prompts per forward pass.
+    """
+
+    name = "hf"
+    supports_token_constraints = True
+
+    def __init__(
+        self,
+        model: str,
+        adapter: str | Path | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 8,
+    ) -> None:
+        from fewner.models import hf_path
+
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype == "auto":
+            use_bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+            torch_dtype = torch.bfloat16 if use_bf16 else torch.float32
+        else:
+            torch_dtype = getattr(torch, dtype)
+        path = hf_path(model)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+        except OSError as err:
+            raise ModelNotAvailableError(f"cannot load model {model!r} from {path}: {err}") from err
+        model_id = f"hf:{model}" + ("" if torch_dtype == torch.float32 else f"@{str(torch_dtype).removeprefix('torch.')}")
+        if adapter is not None:
+            from peft import PeftModel
+
+            folder = Path(adapter)
+            if not (folder / "adapter_config.json").is_file():
+                raise ModelNotAvailableError(f"no LoRA adapter in {folder} (adapter_config.json missing)")
+            lm = PeftModel.from_pretrained(lm, str(folder))
+            model_id += f"+lora:{folder.name}@{_file_digest(folder)}"
+        self._init(lm.to(device), tokenizer, model_id, batch_size)
+
+    @classmethod
+    def from_objects(
+        cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, model_id: str, batch_size: int = 8
+    ) -> HFBackend:
+        """Wrap a model already in memory (tests, or a model being trained)."""
+        backend = cls.__new__(cls)
+        backend._init(model, tokenizer, model_id, batch_size)
+        return backend
+
+    def _init(self, model: Any, tokenizer: PreTrainedTokenizerBase, model_id: str, batch_size: int) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        tokenizer.padding_side = "left"
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self._model_id = model_id
+        eos: set[int] = set()
+        gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        for e in (gen_eos if isinstance(gen_eos, list) else [gen_eos]) + [tokenizer.eos_token_id]:
+            if e is not None:
+                eos.add(int(e))
+        self.eos_ids = sorted(eos)
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # -- tokenization -------------------------------------------------------------------------
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a prompt; a BOS already written in the text (chat templates) is not doubled."""
+        bos = self.tokenizer.bos_token
+        add = not (bos and text.startswith(bos))
+        return list(self.tokenizer(text, add_special_tokens=add)["input_ids"])
+
+    def chat_prompt(self, user_message: str, system: str | None = None) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            return super().chat_prompt(user_message, system)
+        messages = [{"role": "system", "content": system}] if system is not None else []
+        messages.append({"role": "user", "content": user_message})
+        return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+
+    def _left_pad(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(r) for r in rows)
+        pad = int(self.tokenizer.pad_token_id)
+        ids = torch.tensor([[pad] * (width - len(r)) + list(r) for r in rows], dtype=torch.long)
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
+        return ids.to(self.device), mask.to(self.device)
+
+    # -- generation ---------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        params: GenerationParams = DEFAULT_PARAMS,
+        constraints: Sequence[Constraint | None] | None = None,
+    ) -> list[str]:
+        prompts = list(prompts)
+        if constraints is not None and len(constraints) != len(prompts):
+            raise ValueError("constraints must be None or one per prompt")
+        encoded = [self.encode(p) or [self._context_token()] for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+        results: list[str] = [""] * len(prompts)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            cons = None if constraints is None else [constraints[i] for i in idx]
+            outs = self._generate_batch([prompts[i] for i in idx], [encoded[i] for i in idx], params, cons)
+            for i, text in zip(idx, outs, strict=True):
+                results[i] = text
+        return results
+
+    def _context_token(self) -> int:
+        """The token an empty prompt starts from (BOS, else EOS): a model needs one position."""
+        tok = self.tokenizer.bos_token_id
+        return int(tok if tok is not None else self.eos_ids[0] if self.eos_ids else self.tokenizer.pad_token_id)
+
+    def _generate_batch(
+        self,
+        prompts: list[str],
+        encoded: list[list[int]],
+        params: GenerationParams,
+        constraints: list[Constraint | None] | None,
+    ) -> list[str]:
+        ids, mask = self._left_pad(encoded)
+        width = ids.shape[1]
+        processors = LogitsProcessorList()
+        if constraints is not None and any(c is not None for c in constraints):
+            processors.append(self._constraint_processor(constraints, width))
+        if not params.greedy:
+            seeds = [row_seed(params.seed, p) for p in prompts]
+            processors.append(RowSampler(seeds, params.temperature, params.top_p))
+        stopping = StoppingCriteriaList()
+        if params.stop:
+            stopping.append(StopOnStrings(self.tokenizer, params.stop, width))
+        config = GenerationConfig(
+            max_new_tokens=params.max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            pad_token_id=int(self.tokenizer.pad_token_id),
+            eos_token_id=self.eos_ids or None,
+        )
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                generation_config=config,
+                logits_processor=processors,
+                stopping_criteria=stopping,
+            )
+        texts = []
+        for row, prompt_ids in enumerate(encoded):
+            new = out[row, width:].tolist()
+            for j, tok in enumerate(new):
+                if tok in self.eos_ids:
+                    new = new[:j]
+                    break
+            texts.append(cut_at_stop(self._new_text(prompt_ids, new), params.stop))
+        return texts
+
+    def _new_text(self, prompt_ids: list[int], new_ids: list[int]) -> str:
+        decode = self.tokenizer.decode
+        head = decode(prompt_ids, skip_special_tokens=True)
+        full = decode(prompt_ids + new_ids, skip_special_tokens=True)
+        return full[len(head) :] if full.startswith(head) else decode(new_ids, skip_special_tokens=True)
+
+    def _constraint_processor(self, constraints: list[Constraint | None], prompt_len: int) -> LogitsProcessor:
+        try:
+            from fewner.decoding.hf import ConstraintLogitsProcessor
+        except ImportError as err:
+            raise BackendError(f"token constraints need fewner.decoding.hf: {err}") from err
+        return ConstraintLogitsProcessor(constraints, self.tokenizer, prompt_len)
+
+    # -- scoring ------------------------------------------------------------------------------
+
+    def completion_ids(self, prompt: str, completion: str) -> tuple[list[int], list[int]]:
+        """(prompt tokens, completion tokens) as scored by :meth:`logprobs` (module docstring)."""
+        p = self.encode(prompt) or [self._context_token()]
+        if not completion:
+            return p, []
+        full = self.encode(prompt + completion) if prompt else []
+        if prompt and len(full) > len(p) and full[: len(p)] == p:
+            return p, full[len(p) :]
+        return p, list(self.tokenizer(completion, add_special_tokens=False)["input_ids"])
+
+    def logprobs(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
+        if len(prompts) != len(completions):
+            raise ValueError("prompts and completions must have the same length")
+        pairs = [self.completion_ids(p, c) for p, c in zip(prompts, completions, strict=True)]
+        scores = [0.0] * len(pairs)
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+        for start in range(0, len(order), self.batch_size):
+            idx = [i for i in order[start : start + self.batch_size] if pairs[i][1]]
+            if not idx:
+                continue
+            ids, mask = self._left_pad([pairs[i][0] + pairs[i][1] for i in idx])
+            position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=position_ids).logits
+            logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+            token_lp = logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+            for row, i in enumerate(idx):
+                n = len(pairs[i][1])
+                scores[i] = float(token_lp[row, -n:].sum())
+        return scores
+
+    def close(self) -> None:
+        self.model = None  # let the weights be freed
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+@register_backend("hf")
+def make_hf(model: str, **options: Any) -> HFBackend:
+    """Registry entry; ``options``: adapter, device, dtype, batch_size."""
+    return HFBackend(model, **options)

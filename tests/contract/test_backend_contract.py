@@ -1,0 +1,146 @@
+"""The contract every backend keeps, run against each case in ``backends_under_test.py``.
+
+Properties are stated so that they hold for any model, even a random one: greedy decoding is
+deterministic and does not depend on batching; stops and token limits only shorten an answer
+(a shorter run is a prefix of a longer one); a longer completion cannot be more likely than its
+prefix.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+
+import pytest
+
+from fewner.backends.base import BACKENDS, Backend, GenerationParams
+from fewner.backends.factory import BACKEND_MODULES
+from tests.contract.backends_under_test import BACKEND_CASES, BackendCase
+
+PROMPTS = [
+    "The quick brown fox",
+    "Text: John lives in London. Answer:",
+    "Apple and Google are",
+    "Barack Obama visited",
+    "Entities: person",
+]
+GREEDY = GenerationParams(max_new_tokens=12)
+
+
+@pytest.fixture(scope="module", params=BACKEND_CASES, ids=[c.id for c in BACKEND_CASES])
+def case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[BackendCase, Backend]:
+    spec: BackendCase = request.param
+    backend = spec.make(tmp_path_factory.mktemp(spec.id))
+    yield spec, backend
+    backend.close()
+
+
+@pytest.fixture
+def backend(case: tuple[BackendCase, Backend]) -> Backend:
+    return case[1]
+
+
+def test_every_registered_backend_has_a_case() -> None:
+    for module in BACKEND_MODULES.values():
+        try:
+            importlib.import_module(module)
+        except ImportError:  # optional dependency missing, or module not written yet
+            continue
+    covered = {c.registered for c in BACKEND_CASES}
+    missing = sorted(set(BACKENDS) - covered)
+    assert not missing, f"registered backends without a contract case: {missing} (see backends_under_test.py)"
+
+
+def test_returns_one_string_per_prompt(backend: Backend) -> None:
+    out = backend.generate(PROMPTS, GREEDY)
+    assert len(out) == len(PROMPTS)
+    assert all(isinstance(t, str) for t in out)
+
+
+def test_empty_prompt_list(backend: Backend) -> None:
+    assert backend.generate([], GREEDY) == []
+
+
+def test_greedy_is_deterministic(backend: Backend) -> None:
+    assert backend.generate(PROMPTS, GREEDY) == backend.generate(PROMPTS, GREEDY)
+
+
+def test_batched_equals_one_by_one(backend: Backend) -> None:
+    batched = backend.generate(PROMPTS, GREEDY)
+    single = [backend.generate([p], GREEDY)[0] for p in PROMPTS]
+    assert batched == single
+
+
+def test_order_of_prompts_does_not_change_answers(backend: Backend) -> None:
+    forward = backend.generate(PROMPTS, GREEDY)
+    backward = backend.generate(PROMPTS[::-1], GREEDY)
+    assert backward[::-1] == forward
+
+
+def test_max_new_tokens_only_shortens(backend: Backend) -> None:
+    long = backend.generate(PROMPTS, GenerationParams(max_new_tokens=12))
+    short = backend.generate(PROMPTS, GenerationParams(max_new_tokens=2))
+    one = backend.generate(PROMPTS, GenerationParams(max_new_tokens=1))
+    for o, s, lg in zip(one, short, long, strict=True):
+        assert lg.startswith(s) and s.startswith(o)
+        assert len(o) <= len(s) <= len(lg)
+    assert sum(map(len, short)) < sum(map(len, long)), "a limit of 2 tokens cut nothing"
+
+
+def test_stop_strings_cut(backend: Backend) -> None:
+    full = backend.generate(PROMPTS, GREEDY)
+    chosen = [(p, t) for p, t in zip(PROMPTS, full, strict=True) if len(t.strip()) >= 4]
+    assert chosen, f"no prompt gave an answer long enough to test stops: {full!r}"
+    for prompt, text in chosen:
+        stop = text.strip()[2:4]  # a string that first occurs somewhere after the start
+        expected = text[: text.find(stop)]
+        got = backend.generate([prompt], GenerationParams(max_new_tokens=12, stop=(stop, "never-seen")))
+        assert got == [expected]
+        assert stop not in got[0]
+
+
+def test_sampling_is_reproducible_with_a_seed(backend: Backend) -> None:
+    params = GenerationParams(max_new_tokens=8, temperature=1.0, top_p=0.9, seed=7)
+    assert backend.generate(PROMPTS, params) == backend.generate(PROMPTS, params)
+
+
+def test_model_id_is_stable(backend: Backend) -> None:
+    first = backend.model_id
+    backend.generate(PROMPTS[:1], GREEDY)
+    assert isinstance(first, str) and first
+    assert backend.model_id == first
+
+
+def test_constraint_respected(backend: Backend) -> None:
+    constraint_mod = pytest.importorskip("fewner.decoding.constraint")
+    make = getattr(constraint_mod, "substring_constraint", None)
+    if make is None:
+        pytest.skip("fewner.decoding.constraint has no substring_constraint(text) yet")
+    source = "John lives in London"
+    constraints = [make(source) for _ in PROMPTS]
+    out = backend.generate(PROMPTS, GREEDY, constraints)
+    for text, c in zip(out, constraints, strict=True):
+        assert c.accepts(text), text
+
+
+def test_logprobs(case: tuple[BackendCase, Backend]) -> None:
+    spec, backend = case
+    if not spec.logprobs:
+        pytest.skip(f"{spec.id} does not score completions")
+    prompts = ["The quick brown", "The quick brown", "Apple and"]
+    completions = [" fox", " fox jumps over", " Google"]
+    scores = backend.logprobs(prompts, completions)
+    assert len(scores) == 3
+    assert all(math.isfinite(s) and s <= 0 for s in scores)
+    assert scores[0] > scores[1], "a completion cannot be likelier than its own prefix"
+    assert backend.logprobs([], []) == []
+    # the backend's own greedy answer is likelier than the same answer with a word appended
+    answer = backend.generate(["Apple and"], GREEDY)[0]
+    own, longer = backend.logprobs(["Apple and"] * 2, [answer, answer + " Berlin Paris"])
+    assert own > longer
+
+
+def test_chat_prompt_contains_message(backend: Backend) -> None:
+    text = backend.chat_prompt("Find the persons.", system="You are precise.")
+    assert "Find the persons." in text and "You are precise." in text
+
