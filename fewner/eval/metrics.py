@@ -234,11 +234,13 @@ def pair_sentences(
 
 def _id_problem(gold: list[Sentence], pred: list[Sentence]) -> str | None:
     for side, sents in (("gold", gold), ("predictions", pred)):
-        dup = [i for i, n in Counter(s.id for s in sents).items() if n > 1]
+        dup = [i for i, n in Counter(s.id for s in sents).items() if n > 1]  # first-seen order
         if dup:
             return f"{side} repeat sentence ids ({_some(dup)})"
     gold_ids, pred_ids = {s.id for s in gold}, {s.id for s in pred}
-    missing, extra = gold_ids - pred_ids, pred_ids - gold_ids
+    # In file order, so the message names the first sentences that went wrong.
+    missing = [s.id for s in gold if s.id not in pred_ids]
+    extra = [s.id for s in pred if s.id not in gold_ids]
     parts = []
     if missing:
         parts.append(f"{len(missing)} gold sentence ids have no prediction ({_some(missing)})")
@@ -260,7 +262,7 @@ def _order_problem(gold: list[Sentence], pred: list[Sentence]) -> str | None:
 
 
 def _some(items: Iterable[str], n: int = 5) -> str:
-    items = sorted(items)
+    items = list(items)
     head = ", ".join(items[:n])
     return head + (f", ... ({len(items) - n} more)" if len(items) > n else "")
 

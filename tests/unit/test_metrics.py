@@ -204,3 +204,15 @@ def test_aggregate_rejects_empty_and_too_few() -> None:
     one = score([sent([])], [sent([])])
     with pytest.raises(ValueError):
         aggregate_episodes([one], ddof=1)
+
+
+def test_eval_modules_do_not_import_torch() -> None:
+    """`fewner evaluate` must start fast: nothing on its import path may pull in torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fewner.eval.metrics, fewner.eval.report, fewner.cli.evaluate_cmd;"
+        "sys.exit(1 if 'torch' in sys.modules else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
