@@ -24,7 +24,7 @@ from fewner.models.catalogue import (
     get_entry,
 )
 from fewner.models.convert import convert_gguf, is_converted
-from fewner.models.locate import cache_dir, gguf_path, locate_parts, verify_file
+from fewner.models.locate import cache_dir, cache_lock, gguf_path, locate_parts, verify_file
 
 __all__ = [
     "CATALOGUE",
@@ -62,14 +62,21 @@ def hf_path(name_or_path: str | Path, *, log: Callable[[str], None] = lambda _m:
         if is_converted(folder):
             return str(folder)
         gguf = gguf_path(entry.name)
-        log(f"converting {entry.name} into {folder} (once)")
-        convert_gguf(gguf, folder, entry.sha256, log=log)
+        with cache_lock(f"hf-{entry.name}"):
+            if not is_converted(folder):  # another process may have finished while we waited
+                log(f"converting {entry.name} into {folder} (once)")
+                convert_gguf(gguf, folder, entry.sha256, log=log)
         return str(folder)
     path = Path(text).expanduser()
     if path.is_dir():
         return str(path.resolve())
-    if _looks_like_path(text) or path.exists():
-        known = ", ".join(CATALOGUE)
+    known = ", ".join(CATALOGUE)
+    if path.is_file():
+        raise ModelNotAvailableError(
+            f"model {text!r} is a file; give a model folder, a catalogue name ({known}) "
+            "or a Hugging Face Hub id (GGUF files run with the llama.cpp backend)"
+        )
+    if _looks_like_path(text):
         raise ModelNotAvailableError(
             f"model {text!r}: no such folder (catalogue names: {known}; or a Hugging Face Hub id)"
         )

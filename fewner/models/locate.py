@@ -19,6 +19,8 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fewner.errors import ModelNotAvailableError
@@ -32,6 +34,29 @@ def cache_dir() -> Path:
     """fewner's cache root: ``$FEWNER_CACHE`` if set, else ``~/.cache/fewner`` (not created here)."""
     env = os.environ.get(CACHE_ENV)
     return Path(env).expanduser() if env else Path.home() / ".cache" / "fewner"
+
+
+@contextmanager
+def cache_lock(name: str) -> Iterator[None]:
+    """Serialize slow one-time work (joining, converting) on ``name`` across processes.
+
+    Several jobs often start at once on a fresh cache; without a lock each would convert the
+    same model. Where ``fcntl`` is missing (Windows) this is a no-op: the atomic renames still
+    keep the cache consistent, at the cost of duplicated work.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    locks = cache_dir() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 # ----- install hints ---------------------------------------------------------------------------
@@ -246,10 +271,13 @@ def gguf_path(name: str) -> Path:
     if not entry.joined:
         return verify_file(chunks[0], entry)
     target = joined_path(entry)
-    if target.is_file():
-        if is_verified(target, entry.sha256) or sha256_file(target) == entry.sha256:
-            _write_stamp(target, entry.sha256)
-            return target
-        target.unlink()  # stale or damaged: rebuild from the chunks
-    _join(entry, chunks, target)
+    if target.is_file() and is_verified(target, entry.sha256):
+        return target
+    with cache_lock(f"gguf-{entry.name}"):
+        if target.is_file():
+            if is_verified(target, entry.sha256) or sha256_file(target) == entry.sha256:
+                _write_stamp(target, entry.sha256)
+                return target
+            target.unlink()  # stale or damaged: rebuild from the chunks
+        _join(entry, chunks, target)
     return target

@@ -134,3 +134,30 @@ def test_pad_token_choice(pad, eos, unk, expected) -> None:
     chosen, why = convert.choose_pad_token(tok)
     assert chosen == expected == tok.pad_token
     assert why
+
+
+def test_hf_path_rechecks_after_waiting_for_the_lock(tmp_path, fake_transformers, monkeypatch):
+    """A process that waited while another converted must reuse that folder, not convert."""
+    import contextlib
+
+    import fewner.models as models
+
+    monkeypatch.setenv("FEWNER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(models, "gguf_path", lambda name: _gguf(tmp_path))
+
+    @contextlib.contextmanager
+    def other_process_finishes_first(name):
+        convert.convert_gguf(_gguf(tmp_path), models.converted_path("gemma3-270m"), "ab" * 32)
+        yield
+
+    monkeypatch.setattr(models, "cache_lock", other_process_finishes_first)
+    models.hf_path("gemma3-270m")
+    assert fake_transformers["calls"] == 1  # only the "other process" converted
+
+
+def test_hf_path_rejects_a_plain_file(tmp_path) -> None:
+    from fewner.errors import ModelNotAvailableError
+    from fewner.models import hf_path
+
+    with pytest.raises(ModelNotAvailableError, match="is a file"):
+        hf_path(str(_gguf(tmp_path)))
