@@ -15,6 +15,7 @@ with one U+FFFD, ``latin-1`` loads it with "£".)
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,10 +128,10 @@ def detect_format(path: str | Path, encoding: str = "utf-8", encoding_errors: st
 
 
 def _sniff(source: Source) -> str:
-    """Extension first (``.jsonl``), then content: a JSON object per line -> jsonl; a consistent
-    column count whose last column holds tags (some ``O`` or ``B-/I-/E-/S-`` tag) -> tags (2
-    columns) or conll (3+); ``-DOCSTART-`` -> conll; anything else -> text. A heuristic: pass the
-    format explicitly when it guesses wrong."""
+    """Extension first (``.jsonl``), then the first 200 non-blank lines: a JSON object -> jsonl;
+    ``-DOCSTART-`` -> conll; at least half the lines with one column count (2 -> tags, 3+ -> conll)
+    and some last column holding ``O`` or a ``B-/I-/E-/S-`` tag -> that column format; else text.
+    A heuristic: pass the format explicitly when it guesses wrong."""
     suffix = source.path.suffix.lower()
     for info in FORMATS.values():
         if suffix in info.extensions:
@@ -143,10 +144,10 @@ def _sniff(source: Source) -> str:
     rows = [ln.split("\t") if "\t" in ln else ln.split() for ln in sample]
     if any(row[0] == DOCSTART for row in rows):
         return "conll"
-    widths = {len(row) for row in rows}
-    if len(widths) == 1 and (width := widths.pop()) >= 2:
-        if any(_TAG_HINT.match(row[-1].strip()) for row in rows):
-            return "tags" if width == 2 else "conll"
+    width, count = Counter(len(row) for row in rows).most_common(1)[0]
+    if width >= 2 and 2 * count >= len(rows) and any(_TAG_HINT.match(row[-1].strip()) for row in rows):
+        # A column file even if some lines deviate: the reader then reports the bad line.
+        return "tags" if width == 2 else "conll"
     return "text"
 
 
