@@ -4,26 +4,35 @@ Why a greedy sampler
 --------------------
 Sentences hold several mentions of several types, so "exactly K mentions per type" is usually
 impossible. Few-NERD relaxes it to *between K and 2K mentions* per type and fills the support set
-greedily: walk over the sentences in random order, add a sentence when it mentions at least one
-episode type and adding it keeps every episode type at <= 2K mentions; stop as soon as every type
-has >= K. What is implemented here, precisely:
+greedily over the sentences in random order. What is implemented here, precisely:
 
 1. **Types.** ``n_way`` types are drawn uniformly (``rng.sample``) from the *eligible* types: those
    in the pool (``types=`` or every label in the data) with enough mentions to fill a support and a
    query set (see :meth:`EpisodeSampler.eligible_types`). Episode types are stored sorted.
-2. **Support.** The greedy walk above, over the sentences that mention at least one episode type,
-   in an order drawn from ``rng``. Mentions are counted as spans (``Sentence.spans``).
-3. **Query.** The same greedy walk with ``n_query`` in place of ``K``, over the sentences not in
-   the support set: the query set holds between Q and 2Q mentions of *each* type. This is what the
-   released Few-NERD episode files do (their query sets obey the same N-way Q~2Q constraint); it is
-   *not* "Q sentences". ``n_query=0`` gives an empty query set.
-4. **Other types become O.** Spans of types outside the episode are removed from support and query
-   sentences (the Few-NERD episode files label them ``O``).
-5. **Failure.** A greedy walk can end with a type still below its minimum (every remaining sentence
-   would push another type above 2K). The attempt is then retried with fresh random types (when the
-   pool allows another choice) and a fresh order, at most ``max_attempts`` times; failures are
-   counted in :class:`SamplingStats`, and running out of attempts raises
-   :class:`EpisodeSamplingError`. Impossible requests (too few eligible types) fail at once.
+2. **Support.** Walk over the candidate sentences (those mentioning an episode type) in an order
+   drawn from ``rng``; add a sentence when (a) adding it keeps every episode type at <= 2K
+   mentions and (b) at least one episode type it mentions is still below K. Stop as soon as every
+   type has >= K. Mentions are counted as spans (``Sentence.spans``). Rule (b) is not in the
+   paper's Algorithm 1 but is in the authors' sampler (``util/fewshotsampler.py``) that made the
+   released episodes; without it a sentence that only adds to already-satisfied types could join.
+   Both rules only get stricter as counts grow, so one pass over the order is enough: a sentence
+   rejected once would be rejected again.
+3. **Other entity types** (``other_types``). Algorithm 1 rejects a sentence that would bring the
+   number of types above N (its ``|Count| > N`` test), and the authors' sampler rejects any
+   sentence mentioning a type outside the episode. That is the default, ``"reject"``: every
+   mention in an episode is of an episode type, and no real entity is ever labelled ``O``.
+   ``"drop"`` instead keeps such sentences with the other types' spans removed (they read as
+   ``O``): more sentences qualify, at the price of unlabelled entities in support and query.
+4. **Query.** The same walk with ``n_query`` in place of ``K``, over the candidates not in the
+   support set: the query set holds between Q and 2Q mentions of *each* type, as in the authors'
+   sampler ("Q: how many instances for each type in query set") -- *not* "Q sentences".
+   ``n_query=0`` gives an empty query set.
+5. **Failure.** A walk can end with a type still below its minimum (every remaining sentence
+   would push another type above 2K, or mentions a foreign type). The authors' sampler then loops
+   forever; here the attempt is retried with fresh random types (when the pool allows another
+   choice) and a fresh order, at most ``max_attempts`` times. Failures are counted in
+   :class:`SamplingStats`, and running out of attempts raises :class:`EpisodeSamplingError`.
+   Impossible requests (fewer eligible types than ``n_way``) fail at once.
 
 Determinism: every random choice comes from the ``random.Random`` passed in. :func:`sample_episodes`
 gives episode ``i`` its own generator seeded with ``f"{seed}:{i}"``, so an episode does not depend
@@ -36,6 +45,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from fewner.errors import ConfigError, FewnerError
 from fewner.types import Episode, Sentence
@@ -44,6 +54,8 @@ ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(done, total)`` after each sampled episode."""
 
 DEFAULT_MAX_ATTEMPTS = 20
+OtherTypes = Literal["reject", "drop"]
+OTHER_TYPES: tuple[str, ...] = ("reject", "drop")
 
 
 class EpisodeSamplingError(FewnerError):
@@ -123,10 +135,12 @@ class EpisodeSampler:
         types: Iterable[str] | None = None,
         *,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        other_types: OtherTypes = "reject",
         episode_id: str = "",
     ) -> Episode:
         """One N-way K~2K-shot episode with a Q~2Q query set (see the module docstring)."""
-        _check_sizes(n_way, k_shot, n_query, max_attempts)
+        _check_sizes(n_way, k_shot, n_query, max_attempts, other_types)
+        reject = other_types == "reject"
         eligible = self.eligible_types(k_shot, n_query, types)
         if len(eligible) < n_way:
             raise EpisodeSamplingError(
@@ -138,11 +152,11 @@ class EpisodeSampler:
         for _ in range(max_attempts):
             self.stats.attempts += 1
             chosen = sorted(rng.sample(eligible, n_way))
-            support = self._greedy(chosen, k_shot, rng, exclude=frozenset())
+            support = self._greedy(chosen, k_shot, rng, frozenset(), reject)
             if support is None:
                 self.stats.failures["support could not reach K mentions of every type"] += 1
                 continue
-            query = self._greedy(chosen, n_query, rng, exclude=frozenset(support))
+            query = self._greedy(chosen, n_query, rng, frozenset(support), reject)
             if query is None:
                 self.stats.failures["query could not reach Q mentions of every type"] += 1
                 continue
@@ -172,20 +186,31 @@ class EpisodeSampler:
         return pool
 
     def _greedy(
-        self, chosen: list[str], k: int, rng: random.Random, exclude: frozenset[int]
+        self,
+        chosen: list[str],
+        k: int,
+        rng: random.Random,
+        exclude: frozenset[int],
+        reject_other_types: bool,
     ) -> list[int] | None:
-        """Algorithm 1: indexes of sentences giving each chosen type k..2k mentions, or None."""
+        """Indexes of sentences giving each chosen type k..2k mentions, or None (dead end)."""
         if k == 0:
             return []
+        allowed = set(chosen)
         candidates = sorted({i for t in chosen for i in self._by_type[t]} - exclude)
         count = dict.fromkeys(chosen, 0)
         picked: list[int] = []
         for index in _lazy_shuffle(candidates, rng):
             counts = self._counts[index]
-            if any(count[t] + counts[t] > 2 * k for t in chosen):
-                continue
+            if reject_other_types and not counts.keys() <= allowed:
+                continue  # a type outside the episode (Algorithm 1: |Count| > N)
+            mine = [t for t in chosen if counts[t]]
+            if any(count[t] + counts[t] > 2 * k for t in mine):
+                continue  # some type would exceed 2K
+            if all(count[t] >= k for t in mine):
+                continue  # helps no type that still needs mentions
             picked.append(index)
-            for t in chosen:
+            for t in mine:
                 count[t] += counts[t]
             if all(c >= k for c in count.values()):
                 return picked
@@ -205,7 +230,13 @@ def _lazy_shuffle(items: list[int], rng: random.Random) -> Iterator[int]:
         yield pool[end]
 
 
-def _check_sizes(n_way: int, k_shot: int, n_query: int, max_attempts: int) -> None:
+def _check_sizes(
+    n_way: int, k_shot: int, n_query: int, max_attempts: int, other_types: str
+) -> None:
+    if other_types not in OTHER_TYPES:
+        raise ConfigError(
+            f"other_types must be one of {', '.join(OTHER_TYPES)}, got {other_types!r}"
+        )
     if n_way < 1:
         raise ConfigError(f"n_way must be at least 1, got {n_way}")
     if k_shot < 1:
@@ -225,6 +256,7 @@ def sample_episode(
     types: Iterable[str] | None = None,
     *,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    other_types: OtherTypes = "reject",
 ) -> Episode:
     """One N-way K~2K-shot episode; its query set has Q~2Q mentions per type (``n_query`` = Q).
 
@@ -232,7 +264,7 @@ def sample_episode(
     :class:`EpisodeSampler`, which indexes the sentences once.
     """
     return EpisodeSampler(sentences).sample(
-        n_way, k_shot, n_query, rng, types, max_attempts=max_attempts
+        n_way, k_shot, n_query, rng, types, max_attempts=max_attempts, other_types=other_types
     )
 
 
@@ -247,6 +279,7 @@ def sample_episodes(
     progress: ProgressCallback | None = None,
     *,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    other_types: OtherTypes = "reject",
     sampler: EpisodeSampler | None = None,
 ) -> list[Episode]:
     """``n_episodes`` episodes; episode ``i`` uses ``random.Random(f"{seed}:{i}")``.
@@ -269,6 +302,7 @@ def sample_episodes(
                 rng,
                 pool,
                 max_attempts=max_attempts,
+                other_types=other_types,
                 episode_id=f"{seed}-{i}",
             )
         )

@@ -156,6 +156,35 @@ def test_sentences_are_not_copied_when_nothing_is_removed() -> None:
     assert all(any(s is c for c in corpus) for s in (*episode.support, *episode.query))
 
 
+def test_reject_skips_sentences_with_foreign_types_and_drop_keeps_them() -> None:
+    corpus = [make_sentence(0, ["A", "B"]), make_sentence(1, ["A"]), make_sentence(2, ["A"])]
+    for seed in range(10):
+        rejected = sample_episode(corpus, 1, 1, 1, random.Random(seed), types=["A"])
+        assert {s.id for s in (*rejected.support, *rejected.query)} == {"s1", "s2"}
+    seen = set()
+    for seed in range(20):
+        dropped = sample_episode(
+            corpus, 1, 1, 1, random.Random(seed), types=["A"], other_types="drop"
+        )
+        check_episode(dropped, 1, 1, 1)
+        seen |= {s.id for s in (*dropped.support, *dropped.query)}
+    assert "s0" in seen
+
+
+def test_a_sentence_that_helps_no_type_below_k_is_skipped() -> None:
+    # K=1, types A and B. Once one A sentence is in, A has its K; a second A sentence would keep
+    # A <= 2K but helps no type below K, so it is skipped (the authors' sampler does the same).
+    corpus = [make_sentence(0, ["A"]), make_sentence(1, ["A"]), make_sentence(2, ["B"])]
+    for seed in range(30):
+        episode = sample_episode(corpus, 2, 1, 0, random.Random(seed))
+        assert mention_counts(episode.support) == {"A": 1, "B": 1}
+
+
+def test_unknown_other_types_policy_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="other_types"):
+        sample_episode(make_corpus(0), 1, 1, 1, random.Random(0), other_types="keep")  # type: ignore[arg-type]
+
+
 corpus_seeds = st.integers(min_value=0, max_value=10_000)
 
 
@@ -166,13 +195,16 @@ corpus_seeds = st.integers(min_value=0, max_value=10_000)
     n_way=st.integers(1, 4),
     k_shot=st.integers(1, 3),
     n_query=st.integers(0, 3),
+    other_types=st.sampled_from(["reject", "drop"]),
 )
 def test_property_any_returned_episode_is_valid(
-    corpus_seed: int, rng_seed: int, n_way: int, k_shot: int, n_query: int
+    corpus_seed: int, rng_seed: int, n_way: int, k_shot: int, n_query: int, other_types: str
 ) -> None:
     corpus = make_corpus(corpus_seed, n=120)
     try:
-        episode = sample_episode(corpus, n_way, k_shot, n_query, random.Random(rng_seed))
+        episode = sample_episode(
+            corpus, n_way, k_shot, n_query, random.Random(rng_seed), other_types=other_types
+        )
     except EpisodeSamplingError:
         # Only acceptable when the greedy walk really can dead-end; the message says why.
         return
@@ -182,6 +214,8 @@ def test_property_any_returned_episode_is_valid(
     for s in (*episode.support, *episode.query):
         original = by_id[s.id]
         assert s.text == original.text
+        if other_types == "reject":
+            assert s is original  # nothing to remove: foreign-type sentences are never picked
         assert Counter(x.label for x in s.spans) == Counter(
             {
                 t: c
