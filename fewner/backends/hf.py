@@ -93,7 +93,9 @@ class RowSampler(LogitsProcessor):
 class StopOnStrings(StoppingCriteria):
     """Marks a row done once the text it generated contains a stop string."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, stops: Sequence[str], prompt_len: int) -> None:
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, stops: Sequence[str], prompt_len: int
+    ) -> None:
         self.tokenizer = tokenizer
         self.stops = [s for s in stops if s]
         self.prompt_len = prompt_len
@@ -103,7 +105,10 @@ class StopOnStrings(StoppingCriteria):
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
         new = input_ids[:, self.prompt_len :]
         tails = new[:, -self.window :].tolist()
-        done = [any(s in self.tokenizer.decode(t, skip_special_tokens=True) for s in self.stops) for t in tails]
+        done = [
+            any(s in self.tokenizer.decode(t, skip_special_tokens=True) for s in self.stops)
+            for t in tails
+        ]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
@@ -149,42 +154,76 @@ class HFBackend(Backend):
         path = hf_path(model)
         try:
             tokenizer = AutoTokenizer.from_pretrained(path)
+        except OSError as err:
+            raise ModelNotAvailableError(
+                f"cannot load the tokenizer of {model!r} from {path}: {err}"
+            ) from err
+        model_id = f"hf:{model}"
+        if torch_dtype != torch.float32:
+            model_id += "@" + str(torch_dtype).removeprefix("torch.")
+        folder = None if adapter is None else Path(adapter)
+        if folder is not None:
+            if not (folder / "adapter_config.json").is_file():
+                raise ModelNotAvailableError(
+                    f"no LoRA adapter in {folder} (adapter_config.json missing)"
+                )
+            model_id += f"+lora:{folder.name}@{_file_digest(folder)}"
+        self._load_args = (path, torch_dtype, device, folder)
+        self._init(None, tokenizer, model_id, batch_size)
+
+    @property
+    def model(self) -> Any:
+        """The model, loaded on first use: a fully cached job never pays for loading it."""
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def _load(self) -> Any:
+        path, torch_dtype, device, adapter = self._load_args
+        try:
             lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
         except OSError as err:
-            raise ModelNotAvailableError(f"cannot load model {model!r} from {path}: {err}") from err
-        model_id = f"hf:{model}" + ("" if torch_dtype == torch.float32 else f"@{str(torch_dtype).removeprefix('torch.')}")
+            raise ModelNotAvailableError(f"cannot load model from {path}: {err}") from err
         if adapter is not None:
             from peft import PeftModel
 
-            folder = Path(adapter)
-            if not (folder / "adapter_config.json").is_file():
-                raise ModelNotAvailableError(f"no LoRA adapter in {folder} (adapter_config.json missing)")
-            lm = PeftModel.from_pretrained(lm, str(folder))
-            model_id += f"+lora:{folder.name}@{_file_digest(folder)}"
-        self._init(lm.to(device), tokenizer, model_id, batch_size)
+            lm = PeftModel.from_pretrained(lm, str(adapter))
+        self._read_eos(lm)
+        return lm.to(device).eval()
 
     @classmethod
     def from_objects(
-        cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, model_id: str, batch_size: int = 8
+        cls,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        model_id: str,
+        batch_size: int = 8,
     ) -> HFBackend:
         """Wrap a model already in memory (tests, or a model being trained)."""
         backend = cls.__new__(cls)
-        backend._init(model, tokenizer, model_id, batch_size)
+        backend._init(model.eval(), tokenizer, model_id, batch_size)
+        backend._read_eos(model)
         return backend
 
-    def _init(self, model: Any, tokenizer: PreTrainedTokenizerBase, model_id: str, batch_size: int) -> None:
+    def _init(
+        self, model: Any, tokenizer: PreTrainedTokenizerBase, model_id: str, batch_size: int
+    ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
         tokenizer.padding_side = "left"
-        self.model = model.eval()
+        self._model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self._model_id = model_id
-        eos: set[int] = set()
+        self.eos_ids = [] if tokenizer.eos_token_id is None else [int(tokenizer.eos_token_id)]
+
+    def _read_eos(self, model: Any) -> None:
+        """Add the generation config's end tokens (chat models often end turns with their own)."""
+        eos = set(self.eos_ids)
         gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-        for e in (gen_eos if isinstance(gen_eos, list) else [gen_eos]) + [tokenizer.eos_token_id]:
+        for e in gen_eos if isinstance(gen_eos, list) else [gen_eos]:
             if e is not None:
                 eos.add(int(e))
         self.eos_ids = sorted(eos)
@@ -210,7 +249,9 @@ class HFBackend(Backend):
             return super().chat_prompt(user_message, system)
         messages = [{"role": "system", "content": system}] if system is not None else []
         messages.append({"role": "user", "content": user_message})
-        return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+        return str(
+            self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        )
 
     def _left_pad(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(r) for r in rows)
@@ -236,7 +277,9 @@ class HFBackend(Backend):
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             cons = None if constraints is None else [constraints[i] for i in idx]
-            outs = self._generate_batch([prompts[i] for i in idx], [encoded[i] for i in idx], params, cons)
+            outs = self._generate_batch(
+                [prompts[i] for i in idx], [encoded[i] for i in idx], params, cons
+            )
             for i, text in zip(idx, outs, strict=True):
                 results[i] = text
         return results
@@ -244,7 +287,13 @@ class HFBackend(Backend):
     def _context_token(self) -> int:
         """The token an empty prompt starts from (BOS, else EOS): a model needs one position."""
         tok = self.tokenizer.bos_token_id
-        return int(tok if tok is not None else self.eos_ids[0] if self.eos_ids else self.tokenizer.pad_token_id)
+        return int(
+            tok
+            if tok is not None
+            else self.eos_ids[0]
+            if self.eos_ids
+            else self.tokenizer.pad_token_id
+        )
 
     def _generate_batch(
         self,
@@ -293,9 +342,15 @@ class HFBackend(Backend):
         decode = self.tokenizer.decode
         head = decode(prompt_ids, skip_special_tokens=True)
         full = decode(prompt_ids + new_ids, skip_special_tokens=True)
-        return full[len(head) :] if full.startswith(head) else decode(new_ids, skip_special_tokens=True)
+        return (
+            full[len(head) :]
+            if full.startswith(head)
+            else decode(new_ids, skip_special_tokens=True)
+        )
 
-    def _constraint_processor(self, constraints: list[Constraint | None], prompt_len: int) -> LogitsProcessor:
+    def _constraint_processor(
+        self, constraints: list[Constraint | None], prompt_len: int
+    ) -> LogitsProcessor:
         try:
             from fewner.decoding.hf import ConstraintLogitsProcessor
         except ImportError as err:
@@ -327,7 +382,9 @@ class HFBackend(Backend):
             ids, mask = self._left_pad([pairs[i][0] + pairs[i][1] for i in idx])
             position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
             with torch.inference_mode():
-                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=position_ids).logits
+                logits = self.model(
+                    input_ids=ids, attention_mask=mask, position_ids=position_ids
+                ).logits
             logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
             token_lp = logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
             for row, i in enumerate(idx):
@@ -336,7 +393,7 @@ class HFBackend(Backend):
         return scores
 
     def close(self) -> None:
-        self.model = None  # let the weights be freed
+        self._model = None  # let the weights be freed (a later call loads them again)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
