@@ -113,22 +113,28 @@ def _decode_bio(parsed: list[tuple[str, str]], policy: Policy) -> tuple[list[Tok
             spans.append((start, end, label))
         start = None
 
+    dropped = ""  # strict: label of a malformed chunk being skipped (counted once, not per token)
     for i, (prefix, lab) in enumerate(parsed):
         if prefix in {"E", "S"}:
             raise ValueError(f"tag {prefix}-{lab} at token {i} is not a BIO tag")
         if prefix == OUTSIDE:
             close(i)
+            dropped = ""
         elif prefix == "B":
             close(i)
-            start, label = i, lab
+            start, label, dropped = i, lab, ""
         elif start is not None and lab == label:
             continue  # I- continuing the open entity
+        elif start is None and lab == dropped:
+            continue  # strict: I- continuing a malformed chunk already counted
         else:
-            reason = "I- tag after O" if start is None else "I- tag after a different type"
-            repairs[reason] += 1
+            after_o = start is None and (i == 0 or parsed[i - 1][0] == OUTSIDE)
+            repairs["I- tag after O" if after_o else "I- tag after a different type"] += 1
             close(i)
             if policy == "repair":
                 start, label = i, lab
+            else:
+                dropped = lab
     close(len(parsed))
     return spans, repairs
 
