@@ -141,13 +141,18 @@ class EpisodeSampler:
         """One N-way K~2K-shot episode with a Q~2Q query set (see the module docstring)."""
         _check_sizes(n_way, k_shot, n_query, max_attempts, other_types)
         reject = other_types == "reject"
+        pool = self._check_pool(types)
+        if len(pool) < n_way:
+            raise EpisodeSamplingError(
+                f"cannot sample {n_way}-way episodes from {len(pool)} type(s) "
+                f"({', '.join(pool) or 'no entity mentions'})"
+            )
         eligible = self.eligible_types(k_shot, n_query, types)
         if len(eligible) < n_way:
             raise EpisodeSamplingError(
                 f"cannot sample {n_way}-way {k_shot}~{2 * k_shot}-shot episodes with "
                 f"{n_query}~{2 * n_query} query mentions per type: only {len(eligible)} type(s) have "
-                f"enough mentions ({', '.join(eligible) or 'none'}) out of "
-                f"{len(self._check_pool(types))} in the pool"
+                f"enough mentions ({', '.join(eligible) or 'none'}) out of {len(pool)}"
             )
         for _ in range(max_attempts):
             self.stats.attempts += 1
