@@ -87,7 +87,11 @@ class Constraint:
 
     @classmethod
     def for_mentions(
-        cls, mentions: Iterable[str], grammar: AnswerGrammar = OBP_GRAMMAR, *, limit_repeats: bool = True
+        cls,
+        mentions: Iterable[str],
+        grammar: AnswerGrammar = OBP_GRAMMAR,
+        *,
+        limit_repeats: bool = True,
     ) -> Constraint:
         """A constraint over an explicit mention list (repeats in the list raise the limit)."""
         counts = Counter(mentions)

@@ -140,7 +140,9 @@ class SubstringLogitsProcessor(LogitsProcessor):
             self._init_rows(batch)
         rows = self._rows
         assert rows is not None
-        generated = input_ids[:, self.prompt_length :].tolist() if width > self.prompt_length else None
+        generated = (
+            input_ids[:, self.prompt_length :].tolist() if width > self.prompt_length else None
+        )
         keep = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
         eos = torch.tensor(self.eos, dtype=torch.long, device=scores.device)
         for r, row in enumerate(rows):

@@ -89,7 +89,9 @@ def _decoder_kind(tokenizer: Any) -> str:
     if "ByteLevel" in types:
         return "byte_level"
     replaces_meta = any(
-        node.get("type") == "Replace" and "\u2581" in json.dumps(node.get("pattern")) for node in seen
+        node.get("type") == "Replace"
+        and "\u2581" in json.dumps(node.get("pattern"), ensure_ascii=False)
+        for node in seen
     )
     if "Metaspace" in types or "ByteFallback" in types or replaces_meta:
         return "metaspace"
