@@ -135,7 +135,11 @@ def convert_gguf(
             folder_bytes=folder_size(tmp),
         )
         (tmp / MARKER).write_text(json.dumps(asdict(report), indent=2))
-        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is not secret
+        # mkdtemp (and safetensors' own temp files) make things private; the cache is not secret.
+        tmp.chmod(0o755)
+        for path in tmp.iterdir():
+            if path.is_file():
+                path.chmod(0o644)
         stale = None
         if target.exists() and not is_converted(target):  # older recipe: move aside, then swap
             stale = target.with_name(f".{target.name}.stale-{os.getpid()}")

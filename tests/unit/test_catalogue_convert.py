@@ -89,6 +89,7 @@ def test_conversion_writes_a_finished_folder_and_nothing_else(tmp_path, fake_tra
     assert report.chat_template and report.folder_bytes > 0
     assert convert.read_report(target) == report
     assert target.stat().st_mode & 0o777 == 0o755
+    assert (target / "model.safetensors").stat().st_mode & 0o777 == 0o644
 
 
 def test_crash_while_saving_leaves_no_folder(tmp_path, fake_transformers) -> None:
