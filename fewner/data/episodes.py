@@ -289,8 +289,9 @@ def sample_episodes(
 ) -> list[Episode]:
     """``n_episodes`` episodes; episode ``i`` uses ``random.Random(f"{seed}:{i}")``.
 
-    ``progress(done, total)`` is called after each episode. Pass ``sampler`` (built on the same
-    sentences) to read its :class:`SamplingStats` afterwards.
+    ``progress(done, total)`` is called after each episode. Pass ``sampler`` to reuse its index
+    and read its :class:`SamplingStats` afterwards; it must be built on ``sentences`` (when given,
+    episodes are drawn from ``sampler.sentences``).
     """
     if n_episodes < 0:
         raise ConfigError(f"the number of episodes must be 0 or more, got {n_episodes}")
