@@ -57,7 +57,7 @@ def list_models(as_json: bool) -> None:
         table.add_column(column, no_wrap=column != "licence")
     for s in statuses:
         table.add_row(
-            s.name + ("*" if s.optional else ""), s.kind, _state(s), _mb(s.size_bytes), s.licence
+            s.name + ("*" if s.optional else ""), s.label, _state(s), _mb(s.size_bytes), s.licence
         )
     out.print(table)
     out.print(
@@ -107,7 +107,7 @@ def prepare(names: tuple[str, ...]) -> None:
 
             if entry.kind == "causal":
                 gguf = gguf_path(entry.name)
-                err.print(f"{entry.name}: verified {gguf}")
+                err.print(f"{entry.name}: verified {gguf}", soft_wrap=True)
             folder = hf_path(entry.name, log=log)
         seconds = time.perf_counter() - start
         report = read_report(Path(folder)) if entry.kind == "causal" else None
@@ -117,4 +117,4 @@ def prepare(names: tuple[str, ...]) -> None:
                 f" ({report.folder_bytes / 1e6:,.0f} MB, pad token {report.pad_token!r}"
                 f" ({report.pad_token_source}), chat template: {'yes' if report.chat_template else 'no'})"
             )
-        out.print(f"{entry.name}: ready in {seconds:.1f} s -> {folder}{extra}")
+        out.print(f"{entry.name}: ready in {seconds:.1f} s -> {folder}{extra}", soft_wrap=True)

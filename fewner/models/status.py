@@ -39,6 +39,13 @@ class ModelStatus:
     optional: bool
     description: str
 
+    @property
+    def label(self) -> str:
+        """Short kind for tables: encoder, instruct (chat) LM or base LM."""
+        if self.kind == "encoder":
+            return "encoder"
+        return "instruct" if self.instruct else "base LM"
+
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
@@ -69,10 +76,9 @@ def model_status(entry: ModelEntry) -> ModelStatus:
         location = str(file.parent)
     elif file is not None:
         location = str(file)
-    kind = "encoder" if entry.kind == "encoder" else ("instruct" if entry.instruct else "base LM")
     return ModelStatus(
         name=entry.name,
-        kind=kind,
+        kind=entry.kind,
         instruct=entry.instruct,
         installed=installed,
         verified=verified,

