@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from itertools import accumulate
+from operator import add
 from pathlib import Path
 
 from fewner.data.formats._source import Source
@@ -96,8 +98,9 @@ def _split_blocks(source: Source, columns: str) -> tuple[list[_Block], Counter[s
                 blocks.append(block)
                 block = None
             continue
-        fields = [f.strip() for f in line.split("\t")] if "\t" in line else line.split()
-        if fields[0] == DOCSTART:
+        fields = line.split("\t") if "\t" in line else line.split()
+        first = fields[0].strip()
+        if first == DOCSTART:
             if block is not None:
                 blocks.append(block)
                 block = None
@@ -116,12 +119,13 @@ def _split_blocks(source: Source, columns: str) -> tuple[list[_Block], Counter[s
                     f"{width_line}; every token line needs the same columns (token ... tag)",
                     lineno,
                 )
-        if "" in fields:
-            raise source.error(f"empty column {fields.index('') + 1} (two tabs in a row?)", lineno)
+        tag = fields[-1].strip()
+        if not first or not tag or (width > 2 and "\t" in line and not all(f.strip() for f in fields)):
+            empty = next(i for i, f in enumerate(fields) if not f.strip())
+            raise source.error(f"empty column {empty + 1} (two tabs in a row?)", lineno)
         if block is None:
             block = _Block(lineno, doc)
-        block.words.append(fields[0])
-        tag = fields[-1]
+        block.words.append(first)
         block.tags.append(tag)
         if tag not in tag_lines:
             tag_lines[tag] = lineno
@@ -169,14 +173,11 @@ def _decode(
     label_map: LabelMap | None,
     corpus: Corpus,
 ) -> Sentence:
-    tokens: list[Token] = []
-    pos = 0
-    for word in block.words:
-        end = pos + len(word)
-        tokens.append(Token(word, pos, end))
-        pos = end + 1
+    words = block.words
+    starts = list(accumulate([len(w) + 1 for w in words[:-1]], initial=0))
+    tokens = list(map(Token, words, starts, map(add, starts, map(len, words))))
     spans: list[Span] = []
-    if any(t != OUTSIDE for t in block.tags):
+    if block.tags.count(OUTSIDE) != len(block.tags):
         token_spans, problems = tags_to_spans(block.tags, scheme, policy)
         for reason, count in problems.items():
             if policy == "repair":
@@ -184,13 +185,13 @@ def _decode(
             else:
                 corpus.skipped[f"{reason} (tokens left untagged, strict policy)"] += count
         for first, last, label in token_spans:
-            spans.append(Span(tokens[first].start, tokens[last - 1].end, label_map(label) if label_map else label))
+            spans.append(Span(starts[first], tokens[last - 1].end, label_map(label) if label_map else label))
     meta = [("file", source.name), ("line", str(block.line))]
     if block.doc is not None:
         meta.append(("doc", str(block.doc)))
     return Sentence(
         id=f"{source.name}:{block.line}",
-        text=" ".join(block.words),
+        text=" ".join(words),
         tokens=tuple(tokens),
         spans=tuple(spans),
         meta=tuple(meta),
