@@ -7,6 +7,7 @@ threads on the 2-core CI machines.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,10 +41,8 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _one_torch_thread() -> None:
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_num_threads(1)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """One torch thread, set only once torch is imported, so data-only runs never load torch."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
