@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fewner.data.formats import FORMATS
 from fewner.data.io import (
     detect_format,
     fewnerd_label,
@@ -354,6 +355,29 @@ def test_writer_rejects_tokens_with_spaces_in_conll(tmp_path: Path) -> None:
         write_corpus([sentence], tmp_path / "x.conll", "conll")
     write_corpus([sentence], tmp_path / "x.tsv", "tags")  # tab-separated: a space is fine
     assert read_corpus(tmp_path / "x.tsv").sentences[0].words == ["New York"]
+
+
+def test_writer_rejects_empty_sentence(tmp_path: Path) -> None:
+    with pytest.raises(DataFormatError, match="no tokens"):
+        write_corpus([Sentence(id="e", text="", tokens=())], tmp_path / "x.tsv", "tags")
+
+
+def test_jsonl_empty_text_is_counted(tmp_path: Path) -> None:
+    corpus = read_corpus(write(tmp_path, "e.jsonl", '{"text": ""}\n{"text": "a"}\n'))
+    assert len(corpus) == 1
+    assert corpus.skipped == {"empty sentence (no text)": 1}
+
+
+@pytest.mark.parametrize("fmt", sorted(n for n, info in FORMATS.items() if info.writable))
+def test_every_writable_format_round_trips(data_dir: Path, tmp_path: Path, fmt: str) -> None:
+    """Contract over the format registry: what a writer writes, its reader reads back."""
+    corpus = read_corpus(data_dir / "mini.conll")
+    out = tmp_path / f"out.{fmt}"
+    write_corpus(corpus, out, fmt)
+    again = read_corpus(out, format=fmt)
+    assert [s.text for s in again] == [s.text for s in corpus]
+    if fmt != "text":  # plain text carries no entities
+        same_content(corpus.sentences, again.sentences)
 
 
 def test_writer_unknown_format(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fewner.data.io import read_corpus, read_corpus_detailed
+from fewner.data.io import read_corpus, read_corpus_detailed, write_corpus
 from fewner.errors import DataFormatError
 from fewner.types import Corpus
 
@@ -48,6 +48,20 @@ def test_conll2003(shared_data: Path, name: str, sentences: int, docs: int, toke
         assert counts == {"LOC": 1_668, "ORG": 1_661, "PER": 1_617, "MISC": 702}
 
 
+def test_conll2003_round_trip(shared_data: Path, tmp_path: Path) -> None:
+    """test.txt -> conll (``token _ _ TAG``) -> read again: same tokens, spans and documents;
+    and every character span maps back to exactly its tokens."""
+    corpus = read_corpus(shared_data / "conll2003" / "test.txt")
+    write_corpus(corpus, tmp_path / "test.conll", "conll")
+    again = read_corpus(tmp_path / "test.conll")
+    assert [(s.text, s.tokens, s.spans) for s in again] == [(s.text, s.tokens, s.spans) for s in corpus]
+    assert [dict(s.meta)["doc"] for s in again] == [dict(s.meta)["doc"] for s in corpus]
+    for sentence in corpus:
+        for span, (first, last, label) in zip(sentence.spans, sentence.token_spans(), strict=True):
+            assert sentence.mention(span) == " ".join(sentence.words[first:last])
+            assert label == span.label
+
+
 # ----- WNUT-17 ----------------------------------------------------------------------------------
 
 
@@ -59,7 +73,7 @@ def test_conll2003(shared_data: Path, name: str, sentences: int, docs: int, toke
         ("emerging.test.annotated", 1_287, 23_394, 1_079),
     ],
 )
-def test_wnut17(shared_data: Path, name: str, sentences: int, tokens: int, mentions: int) -> None:
+def test_wnut17(shared_data: Path, tmp_path: Path, name: str, sentences: int, tokens: int, mentions: int) -> None:
     result = read_corpus_detailed(shared_data / "wnut17" / name)
     corpus = result.corpus
     assert (result.format, result.scheme) == ("tags", "bio")
@@ -71,6 +85,9 @@ def test_wnut17(shared_data: Path, name: str, sentences: int, tokens: int, menti
             "person": 429, "creative-work": 142, "group": 165,
             "location": 150, "product": 127, "corporation": 66,
         }
+    # non-ASCII tokens (emoji, zero-width space, BOM inside a token in dev) survive JSONL exactly
+    write_corpus(corpus, tmp_path / "w.jsonl", "jsonl")
+    assert read_corpus(tmp_path / "w.jsonl").sentences == corpus.sentences
 
 
 # ----- GUM --------------------------------------------------------------------------------------

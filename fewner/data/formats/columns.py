@@ -236,6 +236,10 @@ def write_columns(
             if doc is not None and doc != current_doc:
                 out.append(f"{DOCSTART} -X- -X- O\n\n")
             current_doc = doc
+        if not sentence.tokens:
+            raise DataFormatError(
+                str(path), f"sentence {sentence.id} has no tokens; a column file cannot hold it"
+            )
         tags = sentence_tags(sentence, scheme, path)
         for token, tag in zip(sentence.tokens, tags, strict=True):
             _check_column_safe(token.text, "token", sentence, path, spaces_ok)

@@ -14,7 +14,7 @@
 * Entities must lie inside the text, must not start or end on whitespace and must not overlap
   (tag formats cannot express overlap; the data model keeps one label per character).
 * ``meta`` (optional) is an object of string values, kept in ``Sentence.meta``.
-* Blank lines are skipped and counted.
+* Blank lines and records with empty ``text`` are skipped and counted.
 
 The writer always writes ``tokens``, so CoNLL/tag tokenization survives a round trip exactly.
 """
@@ -32,6 +32,7 @@ from fewner.errors import SpanAlignmentError
 from fewner.types import Corpus, Sentence, Span, Token
 
 BLANK = "blank line"
+EMPTY = "empty sentence (no text)"
 
 
 def read_jsonl(source: Source, label_map=None) -> Corpus:
@@ -45,6 +46,9 @@ def read_jsonl(source: Source, label_map=None) -> Corpus:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise source.error(f"bad JSON at column {exc.colno}: {exc.msg}", lineno) from None
+        if isinstance(record, dict) and record.get("text") == "" and not record.get("entities"):
+            corpus.skipped[EMPTY] += 1
+            continue
         corpus.sentences.append(_sentence(source, record, lineno, label_map))
     if not corpus.sentences:
         raise source.error("no sentences found: the file is empty or holds only blank lines")
