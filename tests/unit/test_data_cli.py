@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,14 @@ def test_bad_option_value_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["data", "stats", "x.txt", "--format", "xml"])
     assert result.exit_code == 2
     assert "Invalid value" in result.output
+
+
+def test_data_layer_imports_no_torch() -> None:
+    """`fewner data` must start fast: the readers and the command import no torch."""
+    code = (
+        "import sys, fewner.data.io, fewner.cli.data_cmd; "
+        "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; "
+        "sys.exit(f'imported {bad}' if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
