@@ -12,7 +12,8 @@ batch (the HF backend guarantees that even when sampling, see :mod:`fewner.backe
 ``model_id`` must change when the weights do (the HF backend puts an adapter's hash in it).
 
 Constraints are identified by ``fingerprint()`` when they have one, else by the hash of their
-``regex()``; a constraint with neither cannot be cached and raises :class:`BackendError` rather
+``regex()`` together with their repeat limit and candidate counts (which the regex leaves
+out); a constraint with neither cannot be cached and raises :class:`BackendError` rather
 than risk returning an answer computed under another constraint.
 """
 
@@ -54,7 +55,13 @@ def constraint_fingerprint(constraint: Constraint | None) -> str:
         return str(fingerprint())
     regex = getattr(constraint, "regex", None)
     if callable(regex):
-        return "re:" + hashlib.sha256(str(regex()).encode()).hexdigest()
+        # The regex leaves out repeat limits; add them and the candidates' counts when known.
+        parts: list[object] = [str(regex()), getattr(constraint, "limit_repeats", None)]
+        counts = getattr(getattr(constraint, "candidates", None), "counts", None)
+        if callable(counts):
+            parts.append(sorted(counts().items()))
+        blob = json.dumps(parts, ensure_ascii=False, default=str).encode()
+        return "re:" + hashlib.sha256(blob).hexdigest()
     raise BackendError(
         f"cannot cache under constraint {type(constraint).__name__}: it has neither fingerprint() nor regex()"
     )
@@ -165,7 +172,9 @@ class CachedBackend(Backend):
                 None if constraints is None else [cons[i] for i in idx],
             )
             if len(outs) != len(idx):
-                raise BackendError(f"{self.inner.name} returned {len(outs)} completions for {len(idx)} prompts")
+                raise BackendError(
+                    f"{self.inner.name} returned {len(outs)} completions for {len(idx)} prompts"
+                )
             items = [(k, o) for (k, _), o in zip(batch, outs, strict=True)]
             self.store.put_many("gen", model_id, items)
             found.update(items)

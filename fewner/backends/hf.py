@@ -352,10 +352,13 @@ class HFBackend(Backend):
         self, constraints: list[Constraint | None], prompt_len: int
     ) -> LogitsProcessor:
         try:
-            from fewner.decoding.hf import ConstraintLogitsProcessor
+            from fewner.decoding.hf import SubstringLogitsProcessor
         except ImportError as err:
             raise BackendError(f"token constraints need fewner.decoding.hf: {err}") from err
-        return ConstraintLogitsProcessor(constraints, self.tokenizer, prompt_len)
+        # before the sampler: it samples among the tokens this processor leaves finite
+        return SubstringLogitsProcessor(
+            constraints, self.tokenizer, eos_token_id=self.eos_ids, prompt_length=prompt_len
+        )
 
     # -- scoring ------------------------------------------------------------------------------
 

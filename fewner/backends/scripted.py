@@ -12,7 +12,8 @@ Approximations, documented because tests of other components lean on them:
 * **stop strings** cut the answer at the first occurrence, as every backend does
   (:func:`fewner.backends.base.cut_at_stop`), after the token limit is applied.
 * **constraints** cannot steer a canned answer token by token (``supports_token_constraints``
-  is False); the answer is passed through ``Constraint.filter`` after generation instead.
+  is False); the answer is passed through ``Constraint.filter`` after generation instead (what
+  it removed is dropped, as a backend without token constraints has nowhere to report it).
 * **sampling** parameters are ignored: the answer is the same for every temperature and seed.
 * **logprobs** are a toy score: ``-0.1`` per character, with a penalty of ``5`` when the
   completion is not a prefix of the canned answer. It is finite, never positive, decreases as a
@@ -121,10 +122,12 @@ class ScriptedBackend(Backend):
         self.calls.append(Call("generate", prompts, params))
         out = []
         for i, prompt in enumerate(prompts):
-            text = cut_at_stop(truncate_tokens(self._answer(prompt), params.max_new_tokens), params.stop)
+            text = cut_at_stop(
+                truncate_tokens(self._answer(prompt), params.max_new_tokens), params.stop
+            )
             constraint = constraints[i] if constraints is not None else None
             if constraint is not None:
-                text = constraint.filter(text)
+                text, _removed = constraint.filter(text)
             out.append(text)
         return out
 

@@ -33,8 +33,8 @@ class FakeConstraint:
     def fingerprint(self) -> str:
         return self.fp
 
-    def filter(self, text: str) -> str:
-        return text[:3]
+    def filter(self, text: str) -> tuple[str, dict[str, int]]:
+        return text[:3], {}
 
 
 def test_second_call_is_served_from_the_store(tmp_path: Path) -> None:

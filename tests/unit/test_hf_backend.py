@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from fewner.backends.base import GenerationParams  # noqa: E402
 from fewner.backends.hf import HFBackend, RowSampler, StopOnStrings, row_seed  # noqa: E402
-from fewner.errors import BackendError, ModelNotAvailableError  # noqa: E402
+from fewner.errors import ModelNotAvailableError  # noqa: E402
 from tests.contract.backends_under_test import tiny_llama  # noqa: E402
 
 PROMPTS = [
@@ -195,11 +195,20 @@ def test_missing_adapter_and_model_are_clear_errors(folder: Path, tmp_path: Path
         HFBackend(str(tmp_path / "nowhere"))
 
 
-def test_token_constraints_reach_the_decoding_processor(backend: HFBackend) -> None:
-    try:
-        import fewner.decoding.hf  # noqa: F401
-    except ImportError:
-        with pytest.raises(BackendError, match="fewner.decoding"):
-            backend.generate(["Paris"], GenerationParams(max_new_tokens=2), [object()])  # type: ignore[list-item]
-        return
-    pytest.skip("fewner.decoding.hf exists: constraints are covered by the contract suite")
+def test_token_constraints_steer_each_row(backend: HFBackend) -> None:
+    constraint_mod = pytest.importorskip("fewner.decoding.constraint")
+    constraint = constraint_mod.Constraint.for_text("John lives in London")
+    cons = [constraint, None, constraint, None, constraint]
+    for params in (
+        GenerationParams(max_new_tokens=20),
+        GenerationParams(max_new_tokens=20, temperature=1.0, seed=5),
+    ):
+        batched = backend.generate(PROMPTS, params, cons)
+        single = [backend.generate([p], params, [c])[0] for p, c in zip(PROMPTS, cons, strict=True)]
+        assert batched == single
+        for text, c in zip(batched, cons, strict=True):
+            if c is not None:
+                assert c.is_prefix(text), text
+    greedy = GenerationParams(max_new_tokens=20)
+    steered, free = backend.generate(PROMPTS, greedy, cons), backend.generate(PROMPTS, greedy)
+    assert all((s == f) == (c is None) for s, f, c in zip(steered, free, cons, strict=True))

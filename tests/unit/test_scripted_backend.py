@@ -13,8 +13,8 @@ from fewner.errors import BackendError, ConfigError
 class FirstWord:
     """Stands in for a Constraint: keeps the first word."""
 
-    def filter(self, text: str) -> str:
-        return text.split(" ")[0]
+    def filter(self, text: str) -> tuple[str, dict[str, int]]:
+        return text.split(" ")[0], {}
 
 
 def test_mapping_with_default_and_strict_mode() -> None:
