@@ -28,10 +28,13 @@ Constraints cannot steer tokens from here, so ``constraint_mode`` picks what the
   ``{"structured_outputs": {"regex": <regex>}}`` (not testable here).
 * ``"filter"`` - nothing is sent; see below.
 
-In every mode the completion is then passed through :meth:`Constraint.filter`, which removes
-what the constraint does not allow; the number removed accumulates in
-:attr:`OpenAIBackend.filtered_mentions` (in the server-side modes it should stay 0, so it also
-shows whether the server honoured the constraint).
+In every mode the completion is then checked by :func:`postfilter`: a completion that cannot
+lead into the constraint's language (with its repeat limits, which grammars and regexes cannot
+express) goes through :meth:`Constraint.filter`, which drops the offending mentions. The number
+dropped accumulates in :attr:`OpenAIBackend.filtered_mentions` (per mention in
+:attr:`OpenAIBackend.filtered`); in the server-side modes only repeats should be dropped, so it
+also shows whether the server honoured the constraint. A completion cut by the token limit that
+is still a valid prefix is returned as is, as the token-steering backends do.
 
 ``flavor`` (``"generic"``, ``"llamacpp"``, ``"vllm"``) picks the default constraint mode
 (filter / grammar / structured_outputs) and, for llama.cpp, neutral sampler fields
@@ -55,6 +58,7 @@ import os
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -141,7 +145,8 @@ class OpenAIBackend(Backend):
     """Completions from an OpenAI-compatible server; see the module docstring.
 
     ``timeout`` is the read timeout of one request (a generation), ``connect_timeout`` the time
-    to open the connection. ``concurrency > 1`` sends that many requests at once (vLLM batches
+    to open the connection. ``sleep`` waits between retries (tests pass a recorder);
+    ``on_close`` runs once in :meth:`close`. ``concurrency > 1`` sends that many requests at once (vLLM batches
     them on the server); outputs keep the order of the prompts.
     """
 
@@ -163,6 +168,7 @@ class OpenAIBackend(Backend):
         concurrency: int = 1,
         extra_body: dict[str, Any] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         url = base_url or _env("FEWNER_OPENAI_BASE_URL", "OPENAI_BASE_URL")
         if not url:
@@ -190,10 +196,12 @@ class OpenAIBackend(Backend):
         self.concurrency = concurrency
         self.extra_body = dict(extra_body or {})
         self._sleep = sleep
+        self._on_close = on_close
         self._model = model or _env("FEWNER_OPENAI_MODEL")
         self._session = requests.Session()
         self._lock = threading.Lock()
         self.filtered_mentions = 0
+        self.filtered: Counter[str] = Counter()
         self.requests_sent = 0
         self.retries = 0
 
@@ -310,10 +318,10 @@ class OpenAIBackend(Backend):
             ) from err
         text = cut_at_stop(text or "", params.stop)
         if constraint is not None:
-            text, removed = constraint.filter(text)
-            count = removed if isinstance(removed, int) else len(removed)
+            text, removed = postfilter(constraint, text)
             with self._lock:
-                self.filtered_mentions += count
+                self.filtered += removed
+                self.filtered_mentions += sum(removed.values())
         return text
 
     def generate(
@@ -335,7 +343,22 @@ class OpenAIBackend(Backend):
             )
 
     def close(self) -> None:
+        """Close the HTTP session, then run ``on_close`` (e.g. stop a server this backend owns)."""
         self._session.close()
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
+
+
+def postfilter(constraint: Constraint, text: str) -> tuple[str, Counter[str]]:
+    """Enforce ``constraint`` after generation: ``text`` unchanged when it can still lead into
+    the language (repeat limits included), else :meth:`Constraint.filter`'s repaired answer.
+
+    Returns the text and the mentions removed (empty when nothing was).
+    """
+    if constraint.is_prefix(text):
+        return text, Counter()
+    return constraint.filter(text)
 
 
 def _retry_after(resp: requests.Response) -> float | None:

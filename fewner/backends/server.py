@@ -15,10 +15,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from fewner.errors import BackendError
+
+if TYPE_CHECKING:
+    from fewner.backends.openai_compat import OpenAIBackend
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -140,6 +144,23 @@ class LlamaServer:
             self._log = None
         if self.log_path is not None:
             self.log_path.unlink(missing_ok=True)
+
+    def backend(self, **options: Any) -> OpenAIBackend:
+        """An ``openai`` backend (llama.cpp flavour) talking to this server, started if needed.
+
+        The backend owns the server: closing the backend stops it.
+        """
+        from fewner.backends.openai_compat import OpenAIBackend
+
+        self.start()
+        options.setdefault("flavor", "llamacpp")
+        return OpenAIBackend(
+            self.model_alias,
+            base_url=self.base_url,
+            api_key=self.api_key,
+            on_close=self.stop,
+            **options,
+        )
 
     def __enter__(self) -> LlamaServer:
         return self.start()

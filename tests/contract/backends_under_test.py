@@ -121,3 +121,36 @@ BACKEND_CASES: list[BackendCase] = [
     BackendCase("hf-tiny", "hf", _make_hf),
     BackendCase("cache-scripted", "cache", _make_cache),
 ]
+
+
+def _smollm2_gguf() -> Path:
+    """The catalogue SmolLM2 GGUF, or a skip when it (or llama-cpp-python) is not installed."""
+    import pytest
+
+    pytest.importorskip("llama_cpp")
+    from fewner.errors import ModelNotAvailableError
+    from fewner.models import gguf_path
+
+    try:
+        return gguf_path("smollm2-135m-instruct")
+    except ModelNotAvailableError as err:
+        pytest.skip(str(err))
+
+
+def _make_llamacpp(tmp: Path) -> Backend:
+    from fewner.backends.llamacpp import LlamaCppBackend
+
+    return LlamaCppBackend(_smollm2_gguf(), n_ctx=512, n_threads=1)
+
+
+def _make_openai_llama_server(tmp: Path) -> Backend:
+    """The ``openai`` backend against a real llama_cpp.server; closing the backend stops it."""
+    from fewner.backends.server import LlamaServer
+
+    return LlamaServer(_smollm2_gguf(), n_ctx=512, n_threads=1).backend()
+
+
+BACKEND_CASES += [
+    BackendCase("llamacpp-smollm2", "llamacpp", _make_llamacpp),
+    BackendCase("openai-llama-server", "openai", _make_openai_llama_server, logprobs=False),
+]
