@@ -212,6 +212,23 @@ class Matcher:
         self.mentions: list[str] = []
         self._mention_start = 0
 
+    def copy(self) -> Matcher:
+        """An independent matcher in the same state (for look-ahead or beam search)."""
+        twin = Matcher.__new__(Matcher)
+        twin.p, twin.limit_repeats, twin.dfa, twin.state = (
+            self.p,
+            self.limit_repeats,
+            self.dfa,
+            self.state,
+        )
+        twin.buf, twin.used, twin.mentions = (
+            bytearray(self.buf),
+            Counter(self.used),
+            list(self.mentions),
+        )
+        twin._mention_start = self._mention_start
+        return twin
+
     @property
     def dead(self) -> bool:
         return self.state < 0

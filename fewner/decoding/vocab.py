@@ -159,8 +159,12 @@ class TokenIndex:
 
         A depth-first walk over the DFA's edges, narrowing the sorted token range by one byte
         per level; it visits only token prefixes the language allows.
+
+        Tokens that would run on past the end of a close marker (``" >>> <<"``) are not offered:
+        what may follow a closed mention depends on how often the row has written it, which a
+        DFA state does not know. Nothing is lost, since a shorter tokenization always exists.
         """
-        keys, ids = self.keys, self.ids
+        keys, ids, closed = self.keys, self.ids, dfa.closed
         result: list[int] = []
         stack: list[tuple[int, bytes, int, int]] = [(state, b"", 0, len(keys))]
         while stack:
@@ -174,6 +178,6 @@ class TokenIndex:
                 while lo2 < hi2 and len(keys[lo2]) == len(p2):
                     result.append(ids[lo2])
                     lo2 += 1
-                if lo2 < hi2:
+                if lo2 < hi2 and not closed[nxt]:
                     stack.append((nxt, p2, lo2, hi2))
         return result
