@@ -42,15 +42,24 @@ PREFIX, NONE, OPEN, CLOSE, SEP, SUFFIX = range(6)
 class Program:
     """The compiled NFA of one answer language: grammar literals plus a trie of mentions.
 
-    ``mentions[i]`` may be written at most ``limits[i]`` times (``None`` limits: unlimited).
+    ``mentions[i]`` may be written at most ``limits[i]`` times (``None`` limits: unlimited), and
+    an answer holds at most ``max_mentions`` mentions (None: no cap). Both are enforced by
+    declaring mentions exhausted, so they cost nothing until they bite.
     """
 
     def __init__(
-        self, grammar: AnswerGrammar, mentions: Sequence[str], limits: Sequence[int] | None = None
+        self,
+        grammar: AnswerGrammar,
+        mentions: Sequence[str],
+        limits: Sequence[int] | None = None,
+        max_mentions: int | None = None,
     ) -> None:
+        if max_mentions is not None and max_mentions < 1:
+            raise ValueError("max_mentions must be >= 1 (or None)")
         self.grammar = grammar
         self.mentions = list(mentions)
         self.limits = list(limits) if limits is not None else None
+        self.max_mentions = max_mentions
         literals = [grammar.prefix, grammar.none or "", grammar.open, grammar.close]
         literals += [grammar.separator, grammar.suffix]
         self.allow_none = grammar.none is not None
@@ -265,9 +274,14 @@ class Matcher:
         if cid is None:  # unreachable while no mention contains a marker (Constraint ensures it)
             return dfa, s
         self.used[cid] += 1
-        if not self.limit_repeats or self.used[cid] < self.p.limits[cid]:  # type: ignore[index]
+        exhausted = dfa.exhausted
+        if self.limit_repeats and self.used[cid] >= self.p.limits[cid]:  # type: ignore[index]
+            exhausted = exhausted | {cid}
+        if self.p.max_mentions is not None and len(self.mentions) >= self.p.max_mentions:
+            exhausted = frozenset(range(len(self.p.mentions)))
+        if exhausted == dfa.exhausted:
             return dfa, s
-        new = self.p.dfa(dfa.exhausted | {cid})
+        new = self.p.dfa(exhausted)
         none_positions = {
             pos for pos in dfa.sets[s] if 0 <= pos < self.p.base and self.p.lit_kind[pos] == NONE
         }

@@ -16,8 +16,9 @@ Why not a whitelist of input tokens: it lets the model stitch non-contiguous pie
 together; every mention here is a real substring.
 
 Grammars and regexes cannot count cheaply, so :meth:`gbnf` and :meth:`regex` do not enforce the
-repeat limit; :meth:`filter` applies it afterwards. ``accepts(text, limit_repeats=False)``
-describes exactly the language of :meth:`gbnf` and :meth:`regex`.
+per-mention repeat limit (they do enforce ``max_mentions``); :meth:`filter` applies it
+afterwards. ``accepts(text, limit_repeats=False)`` describes exactly the language of
+:meth:`gbnf` and :meth:`regex`.
 """
 
 from __future__ import annotations
@@ -47,13 +48,17 @@ class Constraint:
         grammar: AnswerGrammar = OBP_GRAMMAR,
         *,
         limit_repeats: bool = True,
+        max_mentions: int | None = None,
     ) -> None:
+        if max_mentions is not None and max_mentions < 1:
+            raise ValueError("max_mentions must be >= 1 (or None)")
         markers = grammar.markers
         bad = {t for t in candidates if any(m in t for m in markers)}
         self.candidates = candidates.without(bad) if bad else candidates
         self.excluded = tuple(sorted(bad))
         self.grammar = grammar
         self.limit_repeats = limit_repeats
+        self.max_mentions = max_mentions
 
     # ----- construction ------------------------------------------------------------------
     @classmethod
@@ -65,9 +70,10 @@ class Constraint:
         max_words: int = DEFAULT_MAX_WORDS,
         edge_punctuation: bool = False,
         limit_repeats: bool = True,
+        max_mentions: int | None = None,
     ) -> Constraint:
         cands = candidate_spans(sentence, max_words=max_words, edge_punctuation=edge_punctuation)
-        return cls(cands, grammar, limit_repeats=limit_repeats)
+        return cls(cands, grammar, limit_repeats=limit_repeats, max_mentions=max_mentions)
 
     @classmethod
     def for_text(
@@ -79,11 +85,12 @@ class Constraint:
         max_words: int = DEFAULT_MAX_WORDS,
         edge_punctuation: bool = False,
         limit_repeats: bool = True,
+        max_mentions: int | None = None,
     ) -> Constraint:
         cands = candidate_spans(
             text, tokens, max_words=max_words, edge_punctuation=edge_punctuation
         )
-        return cls(cands, grammar, limit_repeats=limit_repeats)
+        return cls(cands, grammar, limit_repeats=limit_repeats, max_mentions=max_mentions)
 
     @classmethod
     def for_mentions(
@@ -104,7 +111,7 @@ class Constraint:
         """The compiled byte automaton (built on first use, shared by all matchers)."""
         mentions = list(self.candidates)
         limits = [self.candidates.count(m) for m in mentions]
-        return Program(self.grammar, mentions, limits)
+        return Program(self.grammar, mentions, limits, self.max_mentions)
 
     def matcher(self, limit_repeats: bool | None = None) -> Matcher:
         """A fresh incremental matcher (one per generated row)."""
@@ -137,7 +144,8 @@ class Constraint:
         kept: list[str] = []
         for mention in self.grammar.mentions_in(text):
             over = self.limit_repeats and used[mention] >= self.candidates.count(mention)
-            if mention not in self.candidates or over:
+            full = self.max_mentions is not None and len(kept) >= self.max_mentions
+            if mention not in self.candidates or over or full:
                 removed[mention] += 1
                 continue
             used[mention] += 1
@@ -160,7 +168,7 @@ class Constraint:
             alt = "|".join(_regex_literal(m) for m in mentions)
             one = f"{_regex_literal(g.open)}(?:{alt}){_regex_literal(g.close)}"
             parts.append(
-                f"{_regex_literal(g.prefix)}{one}(?:{_regex_literal(g.separator)}{one})*"
+                f"{_regex_literal(g.prefix)}{one}(?:{_regex_literal(g.separator)}{one}){self._more()}"
                 f"{_regex_literal(g.suffix)}"
             )
         if g.none is not None:
@@ -168,6 +176,10 @@ class Constraint:
         if not parts:
             return "(?!)"  # nothing is allowed
         return "(?:" + "|".join(parts) + ")"
+
+    def _more(self) -> str:
+        """Repetition of the mentions after the first: ``*`` or ``{0,k}`` under a cap."""
+        return "*" if self.max_mentions is None else f"{{0,{self.max_mentions - 1}}}"
 
     def gbnf(self) -> str:
         """A llama.cpp GBNF grammar for the language (without repeat limits)."""
@@ -178,7 +190,12 @@ class Constraint:
         if mentions:
             more = _gbnf_seq(_gbnf_literal(g.separator), "mention")
             alternatives.append(
-                _gbnf_seq(_gbnf_literal(g.prefix), "mention", f"({more})*", _gbnf_literal(g.suffix))
+                _gbnf_seq(
+                    _gbnf_literal(g.prefix),
+                    "mention",
+                    f"({more}){self._more()}",
+                    _gbnf_literal(g.suffix),
+                )
             )
             rules.append(
                 f"mention ::= {_gbnf_seq(_gbnf_literal(g.open), 'span', _gbnf_literal(g.close))}"

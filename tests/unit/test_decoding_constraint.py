@@ -65,6 +65,17 @@ def test_repeated_mention_limit() -> None:
     assert m.dead
 
 
+def test_max_mentions_caps_the_answer() -> None:
+    c = Constraint.for_sentence(SENT, max_mentions=2)
+    assert c.accepts(G.render(["Sonmarg", "São Paulo"]))
+    assert not c.accepts(G.render(["Sonmarg", "São Paulo", "2-3"]))
+    assert not c.accepts(G.render(["Sonmarg", "São Paulo", "2-3"]), limit_repeats=False)
+    clean, removed = c.filter(G.render(["Sonmarg", "São Paulo", "2-3"]) + " ...")
+    assert clean == G.render(["Sonmarg", "São Paulo"]) and removed == {"2-3": 1}
+    with pytest.raises(ValueError):
+        Constraint.for_sentence(SENT, max_mentions=0)
+
+
 def test_exhausting_every_candidate_closes_the_answer() -> None:
     c = Constraint.for_mentions(["Paris"])
     m = c.matcher()
@@ -138,9 +149,12 @@ def _samples(con: Constraint, grammar: AnswerGrammar, n: int, seed: int) -> list
     return out
 
 
-@pytest.mark.parametrize("grammar", [G, IM, AnswerGrammar(separator=",", open="[", close="]")])
-def test_regex_matches_accepts(grammar: AnswerGrammar) -> None:
-    c = Constraint.for_sentence(SENT, grammar)
+@pytest.mark.parametrize(
+    ("grammar", "cap"),
+    [(G, None), (IM, None), (AnswerGrammar(separator=",", open="[", close="]"), None), (G, 2)],
+)
+def test_regex_matches_accepts(grammar: AnswerGrammar, cap: int | None) -> None:
+    c = Constraint.for_sentence(SENT, grammar, max_mentions=cap)
     pattern = re.compile(c.regex(), re.DOTALL)
     samples = _samples(c, grammar, 400, seed=7)
     verdicts = [c.accepts(t, limit_repeats=False) for t in samples]
@@ -178,7 +192,7 @@ def test_gbnf_structure() -> None:
 
 def test_gbnf_parses_with_llama_cpp() -> None:
     llama_cpp = pytest.importorskip("llama_cpp")
-    for grammar in (G, IM, AnswerGrammar(separator=", ")):
-        c = Constraint.for_sentence(SENT, grammar)
+    for grammar, cap in ((G, None), (IM, None), (AnswerGrammar(separator=", "), 3)):
+        c = Constraint.for_sentence(SENT, grammar, max_mentions=cap)
         parsed = llama_cpp.LlamaGrammar.from_string(c.gbnf(), verbose=False)
         assert parsed is not None
