@@ -157,6 +157,16 @@ def test_chat_prompt_uses_the_gguf_template(backend: LlamaCppBackend) -> None:
     assert "SmolLM" in default and default.endswith("<|im_start|>assistant\n")
 
 
+def test_prefix_reuse_does_not_change_greedy_answers(backend: LlamaCppBackend, gguf: Path) -> None:
+    assert backend.prefix_reuse  # the default: KV cache of the previous prompt's prefix reused
+    prompts = [PROMPT, PROMPT.replace("London", "Paris"), PROMPT.replace("Apple", "Google")]
+    params = GenerationParams(max_new_tokens=10)
+    reused = backend.generate(prompts, params)
+    assert backend.generate(prompts[::-1], params)[::-1] == reused
+    with LlamaCppBackend(gguf, n_ctx=512, n_threads=1, prefix_reuse=False) as fresh:
+        assert fresh.generate(prompts, params) == reused
+
+
 def test_prefix_reuse_and_prompt_cache_options(gguf: Path) -> None:
     params = GenerationParams(max_new_tokens=6)
     prompts = [PROMPT, PROMPT + "Sure", PROMPT]
