@@ -36,8 +36,8 @@ class LlamaServer:
     """``python -m llama_cpp.server`` for one GGUF model, as a context manager.
 
     ``model`` is a catalogue name or a GGUF path (see :func:`fewner.backends.llamacpp.resolve_gguf`).
-    ``n_threads`` defaults to 2 (the project's CPUs have 2 cores). The server reuses the KV cache
-    of the previous request's prompt prefix, like the in-process backend.
+    ``n_threads`` defaults to :func:`fewner.backends.llamacpp.default_threads`. The server
+    reuses the KV cache of the previous request's prompt prefix, like the in-process backend.
     """
 
     def __init__(
@@ -47,20 +47,23 @@ class LlamaServer:
         host: str = "127.0.0.1",
         port: int | None = None,
         n_ctx: int = 2048,
-        n_threads: int = 2,
+        n_threads: int | None = None,
         model_alias: str | None = None,
         api_key: str | None = None,
         extra_args: tuple[str, ...] = (),
         startup_timeout: float = 60.0,
     ) -> None:
-        from fewner.backends.llamacpp import resolve_gguf
+        from fewner.backends.llamacpp import default_threads, resolve_gguf
 
         self.model_path = resolve_gguf(model)
         self.host = host
         self.port = port if port is not None else free_port(host)
-        self.model_alias = model_alias or Path(self.model_path).stem
+        # the name clients send as "model": the catalogue name when one was given
+        is_file = Path(str(model)).expanduser().is_file()
+        self.model_alias = model_alias or (self.model_path.stem if is_file else str(model))
         self.api_key = api_key
         self.startup_timeout = startup_timeout
+        threads = n_threads or default_threads()
         self.args = [
             sys.executable, "-m", "llama_cpp.server",
             "--model", str(self.model_path),
@@ -68,8 +71,8 @@ class LlamaServer:
             "--host", host,
             "--port", str(self.port),
             "--n_ctx", str(n_ctx),
-            "--n_threads", str(n_threads),
-            "--n_threads_batch", str(n_threads),
+            "--n_threads", str(threads),
+            "--n_threads_batch", str(threads),
             *(["--api_key", api_key] if api_key else []),
             *extra_args,
         ]  # fmt: skip
