@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -241,7 +242,7 @@ class OpenAIBackend(Backend):
         except requests.Timeout as err:
             raise _RetryableError(f"timed out ({err.__class__.__name__})") from err
         except requests.ConnectionError as err:
-            raise _RetryableError(f"connection failed: {err}") from err
+            raise _RetryableError(f"connection failed: {_reason(err)}") from err
         if resp.status_code in RETRY_STATUS:
             raise _RetryableError(f"HTTP {resp.status_code}: {resp.text[:200]}", _retry_after(resp))
         if resp.status_code >= 400:
@@ -359,6 +360,13 @@ def postfilter(constraint: Constraint, text: str) -> tuple[str, Counter[str]]:
     if constraint.is_prefix(text):
         return text, Counter()
     return constraint.filter(text)
+
+
+def _reason(err: Exception) -> str:
+    """The OS-level cause of a connection error ("[Errno 111] Connection refused"), else the
+    first 200 characters of requests' long nested message."""
+    found = re.search(r"\[Errno -?\d+\][^'\")]*", str(err))
+    return found.group(0).strip() if found else str(err)[:200]
 
 
 def _retry_after(resp: requests.Response) -> float | None:
