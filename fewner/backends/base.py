@@ -58,6 +58,9 @@ class GenerationParams:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+DEFAULT_PARAMS = GenerationParams()  # frozen, so safe as a default argument
+
+
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     """Truncate ``text`` at the earliest stop string (shared by all backends)."""
     cut = len(text)
@@ -91,7 +94,7 @@ class Backend(abc.ABC):
     def generate(
         self,
         prompts: Sequence[str],
-        params: GenerationParams = GenerationParams(),
+        params: GenerationParams = DEFAULT_PARAMS,
         constraints: Sequence[Constraint | None] | None = None,
     ) -> list[str]:
         """Complete each prompt; ``constraints[i]`` (if given) restricts completion ``i``."""

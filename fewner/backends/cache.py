@@ -27,13 +27,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fewner.backends.base import Backend, GenerationParams, register_backend
+from fewner.backends.base import DEFAULT_PARAMS, Backend, GenerationParams, register_backend
 from fewner.errors import BackendError
 
 if TYPE_CHECKING:
     from fewner.decoding.constraint import Constraint
 
-DEFAULT_PARAMS = GenerationParams()  # immutable (frozen), safe as a default
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (

@@ -21,7 +21,7 @@ BACKEND_MODULES: dict[str, str] = {
     "hf": "fewner.backends.hf",
     "scripted": "fewner.backends.scripted",
     "cache": "fewner.backends.cache",
-    "openai": "fewner.backends.openai",
+    "openai": "fewner.backends.openai_compat",
     "llamacpp": "fewner.backends.llamacpp",
 }
 

@@ -45,13 +45,18 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from fewner.backends.base import Backend, GenerationParams, cut_at_stop, register_backend
+from fewner.backends.base import (
+    DEFAULT_PARAMS,
+    Backend,
+    GenerationParams,
+    cut_at_stop,
+    register_backend,
+)
 from fewner.errors import BackendError, ModelNotAvailableError
 
 if TYPE_CHECKING:
     from fewner.decoding.constraint import Constraint
 
-DEFAULT_PARAMS = GenerationParams()  # immutable (frozen), safe as a default
 
 
 def row_seed(seed: int, prompt: str) -> int:

@@ -53,14 +53,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fewner.backends.base import Backend, GenerationParams, cut_at_stop, register_backend
+from fewner.backends.base import (
+    DEFAULT_PARAMS,
+    Backend,
+    GenerationParams,
+    cut_at_stop,
+    register_backend,
+)
 from fewner.backends.openai_compat import postfilter
 from fewner.errors import BackendError, ModelNotAvailableError
 
 if TYPE_CHECKING:
     from fewner.decoding.constraint import Constraint
 
-DEFAULT_PARAMS = GenerationParams()  # immutable (frozen), safe as a default
 
 
 def resolve_gguf(model: str | Path) -> Path:

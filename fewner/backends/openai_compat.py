@@ -68,13 +68,18 @@ from urllib.parse import urlsplit
 
 import requests
 
-from fewner.backends.base import Backend, GenerationParams, cut_at_stop, register_backend
+from fewner.backends.base import (
+    DEFAULT_PARAMS,
+    Backend,
+    GenerationParams,
+    cut_at_stop,
+    register_backend,
+)
 from fewner.errors import BackendError, ConfigError
 
 if TYPE_CHECKING:
     from fewner.decoding.constraint import Constraint
 
-DEFAULT_PARAMS = GenerationParams()  # immutable (frozen), safe as a default
 
 ConstraintMode = Literal["grammar", "guided_regex", "structured_outputs", "filter"]
 Flavor = Literal["generic", "llamacpp", "vllm"]

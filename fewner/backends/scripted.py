@@ -27,13 +27,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fewner.backends.base import Backend, GenerationParams, cut_at_stop, register_backend
+from fewner.backends.base import (
+    DEFAULT_PARAMS,
+    Backend,
+    GenerationParams,
+    cut_at_stop,
+    register_backend,
+)
 from fewner.errors import BackendError
 
 if TYPE_CHECKING:
     from fewner.decoding.constraint import Constraint
 
-DEFAULT_PARAMS = GenerationParams()  # immutable (frozen), safe as a default
 
 Answers = Mapping[str, str] | Sequence[str] | Callable[[str], str]
 

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from fewner.data.schemes import detect_scheme, split_tag, spans_to_tags, tags_to_spans
+from fewner.data.schemes import detect_scheme, spans_to_tags, split_tag, tags_to_spans
 
 
 @pytest.mark.parametrize("scheme", ["bio", "bioes"])
