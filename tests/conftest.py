@@ -41,6 +41,18 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
+@pytest.fixture(scope="session")
+def gguf() -> Path:
+    """The verified SmolLM2-135M-Instruct GGUF file (skips when the model is not installed)."""
+    from fewner.errors import ModelNotAvailableError
+    from fewner.models import gguf_path
+
+    try:
+        return gguf_path("smollm2-135m-instruct")
+    except ModelNotAvailableError as err:
+        pytest.skip(str(err))
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """One torch thread, set only once torch is imported, so data-only runs never load torch."""
     torch = sys.modules.get("torch")

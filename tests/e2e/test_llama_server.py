@@ -14,7 +14,7 @@ import pytest
 
 from fewner.backends.base import GenerationParams
 from fewner.decoding.constraint import Constraint
-from fewner.errors import BackendError, ModelNotAvailableError
+from fewner.errors import BackendError
 
 pytest.importorskip("llama_cpp.server.app")  # the [server] extra
 from fewner.backends.openai_compat import OpenAIBackend, RetryPolicy  # noqa: E402
@@ -28,16 +28,6 @@ PROMPT = (
     f"{SOURCE}<|im_end|>\n<|im_start|>assistant\n"
 )
 GREEDY = GenerationParams(max_new_tokens=16)
-
-
-@pytest.fixture(scope="module")
-def gguf() -> Path:
-    from fewner.models import gguf_path
-
-    try:
-        return gguf_path("smollm2-135m-instruct")
-    except ModelNotAvailableError as err:
-        pytest.skip(str(err))
 
 
 @pytest.fixture(scope="module")

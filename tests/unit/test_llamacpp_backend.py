@@ -26,16 +26,6 @@ GREEDY = GenerationParams(max_new_tokens=16)
 
 
 @pytest.fixture(scope="module")
-def gguf() -> Path:
-    from fewner.models import gguf_path
-
-    try:
-        return gguf_path("smollm2-135m-instruct")
-    except ModelNotAvailableError as err:
-        pytest.skip(str(err))
-
-
-@pytest.fixture(scope="module")
 def backend(gguf: Path) -> Iterator[LlamaCppBackend]:
     b = LlamaCppBackend(gguf, n_ctx=512, n_threads=1)
     try:
