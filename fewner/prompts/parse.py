@@ -23,11 +23,13 @@ to report a run). The keys (:data:`STAT_KEYS`):
 ``unparseable``        text (or no text) that is neither the none answer nor holds any mention
 ``none_with_mentions`` the none answer and mentions in one text (the mentions are kept)
 
-Where a mention occurs more than once, which occurrence: a repeated mention takes successive
-occurrences (the first one not taken yet, left to right), and among the free occurrences
-word-aligned ones (starting and ending on the sentence's token boundaries) come first, at any
-level, before any unaligned one, so ``us`` in ``US plans to focus`` resolves to ``US`` (case),
-not to the ``us`` inside ``focus``; then ones that do not overlap a span already taken. A consequence
+Where a mention occurs more than once, which occurrence: occurrences already taken by an earlier
+mention of the answer are never reused, so a repeated mention takes successive occurrences left to
+right. Among the free ones the order of preference is: word-aligned (starting and ending on the
+sentence's token boundaries) before unaligned, whatever the level, so ``us`` in ``US plans to
+focus`` resolves to ``US`` (case), not to the ``us`` inside ``focus``; then the level (exact,
+case, whitespace); then not overlapping a span already taken (``New York`` then ``York`` takes a
+later standalone ``York``); then leftmost. A consequence
 of the format, not of the parser: if a gold mention's text also occurs untagged *before* it, the
 answer cannot say which occurrence it meant, and parsing returns the earlier one.
 
