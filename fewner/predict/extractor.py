@@ -1,0 +1,332 @@
+"""Per-type entity extraction with any backend: prompts in, character spans out.
+
+One prompt per (sentence, entity type) in an :class:`~fewner.prompts.ExtractionFormat`; the
+answers are parsed back to spans and the spans of all types of a sentence are merged into one
+flat prediction. The same object serves ``fewner predict``, the training loop's dev evaluation
+(with ``HFBackend.from_objects(peft_model, tokenizer, model_id)``) and any pipeline that needs
+predictions.
+
+Choices, and why:
+
+* **Constrained by default.** Each sentence's :class:`~fewner.decoding.Constraint` (built once
+  per sentence and shared by its prompts, so the HF logits processor shares its automaton cache)
+  goes to ``backend.generate``; the backend enforces it with its strongest mechanism (token
+  masks, a server grammar, or filtering). Small models otherwise write mentions that are not in
+  the input (DESIGN.md, "Lessons already paid for").
+* **Edge punctuation off by default** (``edge_punctuation=False``): candidate mentions may not
+  start or end with a word that has no letter or digit. Measured with this candidate policy,
+  27 of 1,079 WNUT-17 test mentions (2.5 %) and 176 of 3,439 GUM mentions (5.1 %) start or end
+  that way and so cannot be generated; but allowing them multiplies the candidates with
+  ``"Sonmarg ,"``-style spans, which are exactly the boundary errors constrained decoding should
+  rule out, and the gold mentions concerned are mostly emoticons and bracketed fragments. Turn it
+  on for corpora where punctuation-edged names are common (GUM, code, hashtags with symbols).
+* **A safety net after generation.** An answer that cannot lead into the constraint's language
+  (a backend that ignored the constraint, or repeats beyond a mention's count) is repaired with
+  :meth:`Constraint.filter`; what it removed is counted in ``stats["filtered_mentions"]``
+  together with the mentions that backends report having filtered themselves
+  (``filtered_mentions`` on the backend, or on the backend a cache wraps; answers served from a
+  cache are not counted again). A truncated answer that is still a valid prefix is kept as is, so
+  the parser can report it as ``truncated``.
+* **Stops**: the template's stop strings are added to ``params.stop`` (an unconstrained model
+  must not run on into a next "### Instruction").
+* **Shared prefixes, used but not relied on**: the prompts of each backend call are sent in
+  lexicographic order, so prompts with a long common prefix are neighbours: the same type over
+  several sentences under the ``type_first`` layout, the same sentence over all types under
+  ``sentence_first``. A backend that reuses the previous prompt's KV cache (llama.cpp) or groups
+  prompts by prefix (the HF backend's ``prefix_sharing``) gains from it; answers do not depend
+  on the order, and results are put back in (sentence, type) order.
+* **Overlaps between spans** (two types claiming overlapping text, or one type's mentions
+  overlapping) are resolved by one deterministic rule, :func:`merge_spans`: the longer span
+  wins; on equal length the one starting earlier; then the type listed first in ``types``.
+  Fewner's JSONL and the tag formats hold one label per character, so the output must be flat.
+  Each loser is counted: ``type_conflicts`` (it overlapped a kept span of another type) or
+  ``overlaps_same_type``.
+* **Token alignment**: a span that does not start and end on the sentence's token boundaries
+  (possible only unconstrained, where the parser's fallbacks may resolve a mention inside a
+  token) is widened to the tokens it covers and counted as ``snapped_to_tokens``: token-level
+  gold and the JSONL reader require token-aligned spans.
+
+Statistics (``ExtractionResult.stats``, a Counter): the parser's keys
+(:data:`fewner.prompts.STAT_KEYS`) summed over all answers, plus ``sentences``, ``prompts``,
+``spans`` (kept after merging), ``filtered_mentions``, ``type_conflicts``,
+``overlaps_same_type`` and ``snapped_to_tokens``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fewner.backends.base import Backend, GenerationParams
+from fewner.decoding.candidates import DEFAULT_MAX_WORDS
+from fewner.decoding.constraint import Constraint
+from fewner.prompts.format import ExtractionFormat
+from fewner.types import Sentence, Span
+
+__all__ = [
+    "DEFAULT_MAX_NEW_TOKENS",
+    "ExtractionResult",
+    "Extractor",
+    "merge_spans",
+    "snap_to_tokens",
+]
+
+#: Enough for the answer prefix and about ten mentions in the OBP-LLM answer format.
+DEFAULT_MAX_NEW_TOKENS = 64
+
+
+@dataclass
+class ExtractionResult:
+    """Predictions (input sentences with predicted spans, in input order), counts, raw answers.
+
+    ``answers``: one dict per prompt, in (sentence, type) order: ``sentence_id``, ``type``,
+    ``prompt_chars``, ``answer`` (after the safety-net filter) and, when the filter changed it,
+    ``raw_answer`` and ``filtered``.
+    """
+
+    predictions: list[Sentence] = field(default_factory=list)
+    stats: Counter[str] = field(default_factory=Counter)
+    answers: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, other: ExtractionResult) -> None:
+        """Append another (later) part of the same run."""
+        self.predictions.extend(other.predictions)
+        self.stats.update(other.stats)
+        self.answers.extend(other.answers)
+
+
+def merge_spans(
+    spans: Iterable[Span], types: Sequence[str] = ()
+) -> tuple[list[Span], Counter[str]]:
+    """A flat (non-overlapping) subset of ``spans`` and the count of what was dropped, by kind.
+
+    Greedy by priority: longer first, then earlier start, then the label's position in
+    ``types`` (labels not listed come after, alphabetically). A span is kept unless it overlaps
+    a span already kept. Exact duplicates count once and are not reported.
+    """
+    rank = {t: i for i, t in enumerate(types)}
+    ordered = sorted(
+        set(spans),
+        key=lambda s: (s.start - s.end, s.start, rank.get(s.label, len(rank)), s.label),
+    )
+    kept: list[Span] = []
+    dropped: Counter[str] = Counter()
+    for span in ordered:
+        clash = [k for k in kept if k.overlaps(span)]
+        if not clash:
+            kept.append(span)
+        elif any(k.label != span.label for k in clash):
+            dropped["type_conflicts"] += 1
+        else:
+            dropped["overlaps_same_type"] += 1
+    return sorted(kept), dropped
+
+
+def snap_to_tokens(span: Span, sentence: Sentence) -> Span | None:
+    """``span`` widened to the sentence's token boundaries (unchanged when already aligned).
+
+    None when no token overlaps it. A sentence without tokens accepts any span.
+    """
+    if not sentence.tokens:
+        return span
+    starts = {t.start for t in sentence.tokens}
+    ends = {t.end for t in sentence.tokens}
+    if span.start in starts and span.end in ends:
+        return span
+    covering = sentence.char_span_to_tokens_covering(span)
+    if covering is None:
+        return None
+    return sentence.token_span_to_char(covering[0], covering[1], span.label)
+
+
+def _reported_filtered(backend: Backend) -> int:
+    """``filtered_mentions`` of the backend, or of the backend it wraps (a cache), else 0."""
+    current: Any = backend
+    while current is not None:
+        count = getattr(current, "filtered_mentions", None)
+        if isinstance(count, int):
+            return count
+        current = getattr(current, "inner", None)
+    return 0
+
+
+class Extractor:
+    """Extract entities of several types from sentences with one backend and one format.
+
+    ``constrained``: enforce the substring constraint (module docstring). ``params``: decoding
+    settings (default greedy, ``max_new_tokens=64``); the template's stop strings are added.
+    ``batch_size``: prompts per ``backend.generate`` call (whole sentences: at least one
+    sentence's prompts per call). ``edge_punctuation``, ``max_words``, ``max_mentions``: the
+    constraint's candidate policy (:meth:`Constraint.for_sentence`). ``chat``: wrap each prompt
+    in the backend's chat template (with ``system``); it must match how an adapter was trained,
+    so it is off by default, as in training.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        fmt: ExtractionFormat,
+        *,
+        constrained: bool = True,
+        params: GenerationParams | None = None,
+        batch_size: int = 16,
+        edge_punctuation: bool = False,
+        max_words: int = DEFAULT_MAX_WORDS,
+        max_mentions: int | None = None,
+        chat: bool = False,
+        system: str | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if max_words < 1:
+            raise ValueError("max_words must be >= 1")
+        if max_mentions is not None and max_mentions < 1:
+            raise ValueError("max_mentions must be >= 1 (or None)")
+        self.backend = backend
+        self.fmt = fmt
+        self.constrained = constrained
+        base = (
+            params
+            if params is not None
+            else GenerationParams(max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
+        )
+        stops = tuple(dict.fromkeys((*base.stop, *fmt.template.stop)))
+        self.params = dataclasses.replace(base, stop=stops)
+        self.batch_size = batch_size
+        self.edge_punctuation = edge_punctuation
+        self.max_words = max_words
+        self.max_mentions = max_mentions
+        self.chat = chat
+        self.system = system
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that decides the predictions, for a run's resolved config."""
+        return {
+            "backend": self.backend.name,
+            "model_id": self.backend.model_id,
+            "template": self.fmt.template.id,
+            "definitions": self.fmt.definitions.source,
+            "constrained": self.constrained,
+            "edge_punctuation": self.edge_punctuation,
+            "max_words": self.max_words,
+            "max_mentions": self.max_mentions,
+            "chat": self.chat,
+            "system": self.system,
+            "batch_size": self.batch_size,
+            "params": self.params.as_dict(),
+        }
+
+    def constraint(self, sentence: Sentence) -> Constraint:
+        """The decoding constraint for ``sentence`` under this extractor's candidate policy."""
+        return self.fmt.constraint(
+            sentence,
+            max_words=self.max_words,
+            edge_punctuation=self.edge_punctuation,
+            max_mentions=self.max_mentions,
+        )
+
+    def prompt(self, sentence: Sentence, entity_type: str) -> str:
+        """The exact text sent to the backend for (``sentence``, ``entity_type``)."""
+        return self._wrap(self.fmt.prompt(sentence, entity_type))
+
+    def _wrap(self, prompt: str) -> str:
+        return self.backend.chat_prompt(prompt, self.system) if self.chat else prompt
+
+    # ----- extraction --------------------------------------------------------------------
+    def extract(
+        self,
+        sentences: Iterable[Sentence],
+        types: Iterable[str],
+        progress: Callable[[int], object] | None = None,
+    ) -> ExtractionResult:
+        """Predict spans of ``types`` in every sentence; gold spans in the input are ignored.
+
+        ``progress`` is called with the number of sentences finished after each backend call.
+        """
+        result = ExtractionResult()
+        for part in self.iter_extract(sentences, types):
+            result.add(part)
+            if progress is not None:
+                progress(len(part.predictions))
+        return result
+
+    def iter_extract(
+        self, sentences: Iterable[Sentence], types: Iterable[str]
+    ) -> Iterator[ExtractionResult]:
+        """Like :meth:`extract`, one part per backend call, so callers can write as they go."""
+        wanted = list(dict.fromkeys(types))
+        if not wanted:
+            raise ValueError("no entity types to extract")
+        self.fmt.definitions.require(wanted)  # every missing definition in one error, up front
+        per_call = max(1, self.batch_size // len(wanted))
+        chunk: list[Sentence] = []
+        for sentence in sentences:
+            chunk.append(sentence)
+            if len(chunk) == per_call:
+                yield self._extract_chunk(chunk, wanted)
+                chunk = []
+        if chunk:
+            yield self._extract_chunk(chunk, wanted)
+
+    def _extract_chunk(self, sentences: list[Sentence], types: list[str]) -> ExtractionResult:
+        stats: Counter[str] = Counter(sentences=len(sentences))
+        constraints = [self.constraint(s) if self.constrained else None for s in sentences]
+        jobs = [
+            (i, t, self._wrap(p))
+            for i, s in enumerate(sentences)
+            for t, p in self.fmt.prompts(s, types)
+        ]
+        stats["prompts"] = len(jobs)
+        order = sorted(range(len(jobs)), key=lambda j: jobs[j][2])  # shared prefixes adjacent
+        before = _reported_filtered(self.backend)
+        outputs = self.backend.generate(
+            [jobs[j][2] for j in order],
+            self.params,
+            [constraints[jobs[j][0]] for j in order] if self.constrained else None,
+        )
+        if len(outputs) != len(jobs):
+            from fewner.errors import BackendError
+
+            raise BackendError(
+                f"{self.backend.name} returned {len(outputs)} answers for {len(jobs)} prompts"
+            )
+        stats["filtered_mentions"] += max(0, _reported_filtered(self.backend) - before)
+        answer_of = dict(zip(order, outputs, strict=True))
+
+        found: list[list[Span]] = [[] for _ in sentences]
+        answers: list[dict[str, Any]] = []
+        for j, (i, entity_type, prompt) in enumerate(jobs):
+            sentence = sentences[i]
+            raw = answer_of[j] if isinstance(answer_of[j], str) else ""
+            record: dict[str, Any] = {
+                "sentence_id": sentence.id,
+                "type": entity_type,
+                "prompt_chars": len(prompt),
+                "answer": raw,
+            }
+            constraint = constraints[i]
+            text = raw
+            if constraint is not None and not constraint.is_prefix(raw):
+                text, removed = constraint.filter(raw)
+                stats["filtered_mentions"] += sum(removed.values())
+                record.update(answer=text, raw_answer=raw, filtered=sorted(removed.elements()))
+            answers.append(record)
+            parsed = self.fmt.parse(text, sentence, entity_type)
+            stats.update(parsed.stats)
+            for span in parsed.spans:
+                snapped = snap_to_tokens(span, sentence)
+                if snapped != span:
+                    stats["snapped_to_tokens"] += 1
+                if snapped is not None:
+                    found[i].append(snapped)
+
+        predictions = []
+        for sentence, spans in zip(sentences, found, strict=True):
+            kept, dropped = merge_spans(spans, types)
+            stats.update(dropped)
+            stats["spans"] += len(kept)
+            predictions.append(sentence.with_spans(kept))
+        return ExtractionResult(predictions, stats, answers)
