@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("fewner.cli.demo_cmd:demo", "Run the main job on the bundled sample data."),
     "models": ("fewner.cli.models_cmd:models", "List and prepare the embedded model catalogue."),
     "generate": ("fewner.cli.generate_cmd:generate", "Generate text with a language-model backend."),
+    "train": ("fewner.cli.train_cmd:train", "Train a LoRA adapter with a staged recipe (configs/*.yaml)."),
     "predict": ("fewner.cli.predict_cmd:predict", "Label a data file with a language model (one prompt per entity type)."),
 }
 

@@ -1,0 +1,144 @@
+"""Training checkpoints: everything needed to continue a run as if it had never stopped.
+
+A checkpoint is a folder ``checkpoints/step-NNNNNN/`` holding
+
+* the adapter (``adapter_config.json`` + ``adapter_model.safetensors``, loadable on its own by
+  ``fewner predict --adapter``),
+* ``trainer_state.pt``: optimizer and scheduler state, the RNG states (torch CPU and CUDA,
+  Python's ``random``), the loop position (optimizer step, epoch, next accumulation group of the
+  epoch: the data-order state, since each epoch's order is a function of seed and epoch) and the
+  fingerprint of what determines the trajectory (settings, data);
+* ``state.json``: the same position in readable form.
+
+``checkpoints/latest.json`` names the newest complete checkpoint. A checkpoint is written into a
+temporary folder and renamed into place before ``latest.json`` is (atomically) rewritten, so a
+crash at any moment leaves the previous checkpoint as the one to resume from. Older checkpoints
+beyond ``keep`` are deleted after the pointer moves.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fewner.errors import ConfigError
+from fewner.runs import write_json_atomic
+from fewner.train.lora import load_adapter_weights, replace_dir
+
+__all__ = ["CheckpointStore", "LoopState", "rng_state", "set_rng_state"]
+
+STATE_FILE = "trainer_state.pt"
+LATEST = "latest.json"
+
+
+@dataclass
+class LoopState:
+    """Where the loop is: ``step`` optimizer steps done; the next one is group ``group`` of ``epoch``."""
+
+    step: int = 0
+    epoch: int = 0
+    group: int = 0
+
+
+def rng_state() -> dict[str, Any]:
+    """The random states a training step can consume (dropout, noise, sampling)."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class CheckpointStore:
+    """The checkpoints of one training stage, under ``folder``."""
+
+    def __init__(self, folder: str | Path, keep: int = 2) -> None:
+        self.folder = Path(folder)
+        self.keep = max(1, keep)
+
+    def latest(self) -> Path | None:
+        pointer = self.folder / LATEST
+        if not pointer.is_file():
+            return None
+        name = json.loads(pointer.read_text(encoding="utf-8"))["checkpoint"]
+        path = self.folder / name
+        return path if (path / STATE_FILE).is_file() else None
+
+    def save(
+        self,
+        model: Any,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        state: LoopState,
+        fingerprint: dict[str, Any],
+    ) -> Path:
+        """Write a checkpoint for ``state`` and point ``latest.json`` at it."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"step-{state.step:06d}"
+        tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{name}.", suffix=".tmp"))
+        try:
+            model.save_pretrained(str(tmp))
+            torch.save(
+                {
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": rng_state(),
+                    "state": asdict(state),
+                    "fingerprint": fingerprint,
+                },
+                tmp / STATE_FILE,
+            )
+            (tmp / "state.json").write_text(json.dumps(asdict(state)) + "\n", encoding="utf-8")
+            replace_dir(tmp, self.folder / name)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        write_json_atomic(self.folder / LATEST, {"checkpoint": name, **asdict(state)})
+        self._prune(keep_name=name)
+        return self.folder / name
+
+    def load(
+        self,
+        path: Path,
+        model: Any,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        fingerprint: dict[str, Any],
+    ) -> LoopState:
+        """Restore everything from checkpoint ``path``; the fingerprint must match."""
+        saved = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+        diff = sorted(
+            k
+            for k in set(saved["fingerprint"]) | set(fingerprint)
+            if saved["fingerprint"].get(k) != fingerprint.get(k)
+        )
+        if diff:
+            raise ConfigError(
+                f"cannot resume from {path}: it was made with different {', '.join(diff)} "
+                "(resuming would not reproduce the run); use another output folder or the same settings"
+            )
+        load_adapter_weights(model, path)
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        set_rng_state(saved["rng"])
+        return LoopState(**saved["state"])
+
+    def _prune(self, keep_name: str) -> None:
+        done = sorted(p for p in self.folder.glob("step-*") if p.is_dir() and p.name != keep_name)
+        for old in done[: max(0, len(done) - (self.keep - 1))]:
+            shutil.rmtree(old, ignore_errors=True)
+        for stale in self.folder.glob(".step-*.tmp"):  # left by a crash while writing
+            shutil.rmtree(stale, ignore_errors=True)

@@ -1,0 +1,385 @@
+"""Training run configs: YAML files (``configs/*.yaml``) validated into dataclasses.
+
+A config is one YAML mapping (every key and its default: ``configs/README.md``). Command-line
+``--set a.b.c=VALUE`` overrides are applied to the mapping before validation; ``VALUE`` is read
+as YAML (``3``, ``1e-4``, ``false``, ``null``, ``[a, b]``). Validation names the offending key
+and what was expected, and rejects unknown keys (a misspelt key would otherwise silently keep
+its default).
+
+Stages are a mapping ``name -> settings`` run in the file's order, each continuing the adapter
+of the one before; ``enabled: false`` skips one. The resolved config (defaults filled in, LoRA
+preset expanded, ``data_root`` made absolute) is what :func:`config_to_dict` returns and what a
+run writes to its folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fewner.errors import ConfigError
+from fewner.train.lora import PRESETS, LoraSettings
+
+__all__ = [
+    "DataSpec",
+    "EvalSpec",
+    "LoraSpec",
+    "StageSpec",
+    "TrainConfig",
+    "apply_overrides",
+    "config_to_dict",
+    "default_data_root",
+    "load_config",
+    "parse_config",
+]
+
+_STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_DEVICES = ("auto", "cpu", "cuda")
+_PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def default_data_root() -> str:
+    """``$FEWNER_SHARED_DATA`` when set, else ``../shared/data`` (beside the checkout)."""
+    return os.environ.get("FEWNER_SHARED_DATA") or "../shared/data"
+
+
+@dataclass
+class DataSpec:
+    """A data file (relative to ``data_root`` unless absolute) and which part of it to use.
+
+    ``limit``: the first N sentences (all when null). ``types``: the entity types to prompt for
+    (null: every label found in the sentences used, sorted).
+    """
+
+    path: str
+    format: str = "auto"
+    limit: int | None = None
+    types: list[str] | None = None
+
+    def check(self, where: str) -> None:
+        _positive(self.limit, f"{where}.limit", allow_none=True)
+        if self.types is not None and not self.types:
+            raise ConfigError(f"{where}.types: give at least one type, or null for all labels")
+
+
+@dataclass
+class LoraSpec:
+    """A LoRA preset (``obp-llm``, ``cllmfs``) and overrides of its fields (null keeps the preset's)."""
+
+    preset: str = "obp-llm"
+    r: int | None = None
+    alpha: int | None = None
+    dropout: float | None = None
+    target_modules: list[str] | None = None
+
+    def settings(self) -> LoraSettings:
+        return LoraSettings.from_preset(
+            self.preset,
+            r=self.r,
+            alpha=self.alpha,
+            dropout=self.dropout,
+            target_modules=None if self.target_modules is None else tuple(self.target_modules),
+        )
+
+
+def _default_losses() -> list[dict[str, Any]]:
+    return [{"name": "nll"}]
+
+
+@dataclass
+class StageSpec:
+    """One training stage; see ``configs/README.md`` for each key.
+
+    ``definitions``: type definitions for this stage's prompts (null: the run's); a source stage
+    on CoNLL-2003 needs ``conll2003`` while the run's definitions are the target dataset's.
+    """
+
+    data: DataSpec
+    enabled: bool = True
+    definitions: str | None = None
+    epochs: int = 1
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    schedule: str = "linear"
+    warmup_ratio: float = 0.1
+    warmup_steps: int | None = None
+    min_lr_ratio: float = 0.0
+    max_grad_norm: float = 1.0
+    max_length: int = 512
+    loss: list[dict[str, Any]] = field(default_factory=_default_losses)
+    eval_every: int = 0
+    eval_at_end: bool = True
+    checkpoint_every: int = 0
+    keep_checkpoints: int = 2
+    log_every: int = 1
+    seed: int | None = None
+
+    def check(self, where: str) -> None:
+        from fewner.train.schedule import DECAYS
+
+        self.data.check(f"{where}.data")
+        for key in (
+            "epochs",
+            "batch_size",
+            "grad_accum",
+            "max_length",
+            "keep_checkpoints",
+            "log_every",
+        ):
+            _positive(getattr(self, key), f"{where}.{key}")
+        for key in ("eval_every", "checkpoint_every"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{where}.{key} must be >= 0 (0 = off), got {getattr(self, key)}")
+        if self.lr <= 0:
+            raise ConfigError(f"{where}.lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0 or self.max_grad_norm < 0:
+            raise ConfigError(f"{where}: weight_decay and max_grad_norm must be >= 0 (0 = off)")
+        if self.schedule not in DECAYS:
+            raise ConfigError(
+                f"{where}.schedule: {self.schedule!r}; expected one of {', '.join(DECAYS)}"
+            )
+        if not 0 <= self.warmup_ratio <= 1 or not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"{where}: warmup_ratio and min_lr_ratio must be in [0, 1]")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise ConfigError(f"{where}.warmup_steps must be >= 0")
+        if not self.loss:
+            raise ConfigError(f"{where}.loss: give at least one loss term, e.g. [{{name: nll}}]")
+        for i, spec in enumerate(self.loss):
+            if not isinstance(spec.get("name"), str):
+                raise ConfigError(f"{where}.loss[{i}]: each term needs a 'name' (e.g. nll)")
+            weight = spec.get("weight", 1.0)
+            if isinstance(weight, bool) or not isinstance(weight, int | float):
+                raise ConfigError(f"{where}.loss[{i}].weight must be a number, got {weight!r}")
+
+
+@dataclass
+class EvalSpec:
+    """Evaluation data and decoding settings (span F1 with :class:`fewner.predict.Extractor`)."""
+
+    data: DataSpec
+    definitions: str | None = None
+    batch_size: int = 16
+    max_new_tokens: int = 64
+    constrained: bool = True
+
+    def check(self, where: str) -> None:
+        self.data.check(f"{where}.data")
+        _positive(self.batch_size, f"{where}.batch_size")
+        _positive(self.max_new_tokens, f"{where}.max_new_tokens")
+
+
+@dataclass
+class TrainConfig:
+    """A whole run: model, prompt format, LoRA, stages in order, optional dev and test evaluation."""
+
+    stages: dict[str, StageSpec]
+    model: str = "smollm2-135m-instruct"
+    template: str = "obp-llm"
+    layout: str | None = None
+    definitions: str = "wnut17"
+    data_root: str = field(default_factory=default_data_root)
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    lora: LoraSpec = field(default_factory=LoraSpec)
+    dev: EvalSpec | None = None
+    test: EvalSpec | None = None
+
+    def check(self) -> None:
+        if not self.stages:
+            raise ConfigError(
+                "stages: define at least one stage (e.g. target: {data: {path: ...}})"
+            )
+        for name, stage in self.stages.items():
+            if not _STAGE_NAME.match(name):
+                raise ConfigError(
+                    f"stages: {name!r} is not a valid stage name (letters, digits, _ and -)"
+                )
+            stage.check(f"stages.{name}")
+        if self.device not in _DEVICES and not self.device.startswith("cuda:"):
+            raise ConfigError(
+                f"device: {self.device!r}; expected one of {', '.join(_DEVICES)} or cuda:N"
+            )
+        if self.precision not in _PRECISIONS:
+            raise ConfigError(
+                f"precision: {self.precision!r}; expected one of {', '.join(_PRECISIONS)} "
+                "(fp16 is not offered: it needs loss scaling; use bf16)"
+            )
+        if self.lora.preset not in PRESETS:
+            raise ConfigError(
+                f"lora.preset: {self.lora.preset!r}; expected one of {', '.join(PRESETS)}"
+            )
+        for spec, where in ((self.dev, "dev"), (self.test, "test")):
+            if spec is not None:
+                spec.check(where)
+
+    # ----- derived values ----------------------------------------------------------------
+    def data_path(self, spec: DataSpec) -> Path:
+        """``spec.path`` resolved against ``data_root`` (absolute paths stay as they are)."""
+        path = Path(spec.path).expanduser()
+        return path if path.is_absolute() else Path(self.data_root) / path
+
+    def enabled_stages(self) -> list[str]:
+        return [name for name, stage in self.stages.items() if stage.enabled]
+
+    def stage_seed(self, name: str) -> int:
+        """The stage's ``seed``, else the run seed plus the stage's position (0, 1, ...)."""
+        stage = self.stages[name]
+        return stage.seed if stage.seed is not None else self.seed + list(self.stages).index(name)
+
+
+# ----- loading ------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Read a YAML config, apply ``KEY=VALUE`` overrides, validate, and resolve."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path}: {err.strerror or err}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a YAML mapping")
+    return parse_config(apply_overrides(data, overrides), source=str(path))
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """A copy of ``data`` with each ``a.b.c=VALUE`` set (intermediate mappings are created)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. stages.target.epochs=3")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {item!r}: value is not valid YAML: {err}") from None
+        node = data
+        parts = key.strip().split(".")
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[: i + 1])} is not a mapping")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
+    """Validate a config mapping into a :class:`TrainConfig` (errors name ``source`` and the key)."""
+    try:
+        config = _build(TrainConfig, data, "")
+        config.check()
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    config.data_root = str(Path(config.data_root).expanduser().resolve())
+    settings = config.lora.settings()
+    config.lora = LoraSpec(
+        preset=config.lora.preset,
+        r=settings.r,
+        alpha=settings.alpha,
+        dropout=settings.dropout,
+        target_modules=list(settings.target_modules),
+    )
+    return config
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """The resolved config as plain data (what a run writes to ``config.json``)."""
+    return dataclasses.asdict(config)
+
+
+def _positive(value: int | None, where: str, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or value < 1:
+        raise ConfigError(f"{where} must be >= 1, got {value!r}")
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``data``, checking keys and value types."""
+    label = where or "config"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label}: expected a mapping, got {_kind(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{label}: unknown key(s) {unknown}; expected some of {sorted(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{where}.{name}" if where else name
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{key}: missing (required)")
+            continue
+        kwargs[name] = _coerce(hints[name], data[name], key)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {_kind(value)}")
+        return [_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {_kind(value)}")
+        return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # YAML reads 1e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__

@@ -1,0 +1,337 @@
+"""The one training loop fewner owns (DESIGN.md: "Own the training loop").
+
+Per optimizer step: ``grad_accum`` micro-batches, each ONE forward pass through
+:func:`fewner.train.losses.forward_with_terms` (hidden states only when a term needs them,
+module outputs captured by hooks for that pass only), the weighted sum of the loss terms,
+``backward``; then gradient clipping, AdamW on the trainable (LoRA) parameters only, and the
+learning-rate schedule (:mod:`fewner.train.schedule`).
+
+Choices, and why:
+
+* **Micro-batch weighting.** Each micro-batch's loss is scaled by its share of the step's
+  examples (``n_b / N``), so an accumulated step equals one step on the whole group for a
+  per-example mean loss, also for a short last group of an epoch.
+* **Mixed precision.** ``precision="auto"``: bf16 autocast on CUDA devices that support it,
+  none elsewhere (CPU autocast is slower than float32 on most CPUs and changes results). LoRA
+  weights, optimizer state and loss terms stay float32. fp16 is not offered (it needs loss
+  scaling).
+* **Data order.** Epoch ``e`` visits the examples in ``randperm(n)`` drawn from a generator
+  seeded with ``(seed, e)``, independent of every other random draw: the order after a resume
+  is the order of an uninterrupted run.
+* **Exact resume.** Checkpoints (:mod:`fewner.train.checkpoint`) hold adapter, optimizer,
+  scheduler, RNG states and position; dev evaluation runs under ``torch.random.fork_rng`` so it
+  consumes no training randomness. On CPU a resumed run ends with bit-identical adapter weights
+  (tested); on CUDA, non-deterministic kernels can make any two runs differ in the last bits.
+* **Logs.** One JSON line per logged step in ``log.jsonl`` (``event: step``: step, epoch as a
+  fraction, each term's value, ``loss``, ``lr``, ``grad_norm``, ``seconds`` of the step,
+  ``elapsed``) and one per evaluation (``event: eval``). A resumed run drops the lines written
+  after its checkpoint, so the log reads as one run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fewner.train.checkpoint import CheckpointStore, LoopState
+from fewner.train.collate import EncodedExample, collate
+from fewner.train.lora import trainable_parameters
+from fewner.train.schedule import make_scheduler, warmup_steps
+
+__all__ = ["LoopSettings", "TrainResult", "Trainer", "epoch_order", "resolve_precision"]
+
+Evaluate = Callable[[nn.Module], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """Optimization settings of one stage (the stage keys of ``configs/README.md``)."""
+
+    epochs: int = 1
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    schedule: str = "linear"
+    warmup_ratio: float = 0.1
+    warmup_steps: int | None = None
+    min_lr_ratio: float = 0.0
+    max_grad_norm: float = 1.0
+    eval_every: int = 0
+    eval_at_end: bool = True
+    checkpoint_every: int = 0
+    keep_checkpoints: int = 2
+    log_every: int = 1
+    seed: int = 0
+    precision: str = "auto"
+
+
+@dataclass
+class TrainResult:
+    """What a finished :meth:`Trainer.train` reports."""
+
+    steps: int
+    epochs: int
+    examples: int
+    seconds: float
+    resumed_from: str | None = None
+    last_logs: dict[str, float] = field(default_factory=dict)
+    evals: list[dict[str, Any]] = field(default_factory=list)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The order in which epoch ``epoch`` visits ``n`` examples (depends on nothing else)."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator).tolist()
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device`` (None: no autocast)."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+class Trainer:
+    """Trains ``model`` (a peft model) on ``examples`` with ``terms``; outputs go to ``folder``.
+
+    ``evaluate(model) -> metrics`` (optional) runs every ``eval_every`` steps and at the end;
+    ``on_step(step)`` is called after each optimizer step (tests use it to simulate a crash).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        examples: Sequence[EncodedExample],
+        terms: Sequence[Any],
+        settings: LoopSettings,
+        folder: str | Path,
+        *,
+        pad_id: int,
+        evaluate: Evaluate | None = None,
+        on_step: Callable[[int], None] | None = None,
+        progress: bool = False,
+        description: str = "train",
+    ) -> None:
+        if not examples:
+            raise ValueError("no training examples")
+        self.model = model
+        self.examples = list(examples)
+        self.terms = list(terms)
+        self.settings = settings
+        self.folder = Path(folder)
+        self.pad_id = int(pad_id)
+        self.evaluate = evaluate
+        self.on_step = on_step
+        self.progress = progress
+        self.description = description
+        self.device = next(model.parameters()).device
+        self.autocast_dtype = resolve_precision(settings.precision, self.device)
+        batches = math.ceil(len(self.examples) / settings.batch_size)
+        self.groups_per_epoch = math.ceil(batches / settings.grad_accum)
+        self.total_steps = settings.epochs * self.groups_per_epoch
+
+    # ----- public ------------------------------------------------------------------------
+    def fingerprint(self) -> dict[str, Any]:
+        """What determines the trajectory; a checkpoint resumes only under the same values."""
+        digest = hashlib.sha256()
+        for e in self.examples:
+            digest.update(json.dumps([e.input_ids, e.prompt_length, e.weight]).encode())
+        s = asdict(self.settings)
+        for key in (
+            "eval_every",
+            "eval_at_end",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "log_every",
+        ):
+            s.pop(key)
+        return {**s, "examples": digest.hexdigest()[:16], "terms": repr(self.terms)}
+
+    def train(self, resume: bool = False) -> TrainResult:
+        """Run (or, with ``resume``, continue from the latest checkpoint) to the last epoch."""
+        s = self.settings
+        params = trainable_parameters(self.model)
+        if not params:
+            raise ValueError("the model has no trainable parameters (wrap it with LoRA first)")
+        optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+        warmup = warmup_steps(self.total_steps, s.warmup_ratio, s.warmup_steps)
+        scheduler = make_scheduler(optimizer, s.schedule, self.total_steps, warmup, s.min_lr_ratio)
+        store = CheckpointStore(self.folder / "checkpoints", s.keep_checkpoints)
+        fingerprint = self.fingerprint()
+        state, resumed = LoopState(), None
+        latest = store.latest() if resume else None
+        if latest is not None:
+            state = store.load(latest, self.model, optimizer, scheduler, fingerprint)
+            resumed = latest.name
+        else:
+            torch.manual_seed(s.seed)  # dropout and term noise; also seeds all CUDA devices
+        self.folder.mkdir(parents=True, exist_ok=True)
+        log_path = self.folder / "log.jsonl"
+        self._trim_log(log_path, state.step)
+        result = TrainResult(0, s.epochs, len(self.examples), 0.0, resumed)
+        started = time.perf_counter()
+        last_eval_step = -1
+        self.model.train()
+        with log_path.open("a", encoding="utf-8") as log, self._bar() as bar:
+            advance = bar(state.step)
+            for epoch in range(state.epoch, s.epochs):
+                groups = self._groups(epoch)
+                for group in range(state.group, len(groups)):
+                    tick = time.perf_counter()
+                    logs = self._step(groups[group], params, optimizer)
+                    logs["lr"] = optimizer.param_groups[0]["lr"]
+                    scheduler.step()
+                    logs["seconds"] = time.perf_counter() - tick
+                    epoch_end = group + 1 == len(groups)
+                    # the position of the NEXT step: what a checkpoint taken now resumes from
+                    state = LoopState(
+                        state.step + 1, epoch + epoch_end, 0 if epoch_end else group + 1
+                    )
+                    result.last_logs = logs
+                    if state.step % s.log_every == 0 or state.step == self.total_steps:
+                        done = epoch + (group + 1) / len(groups)
+                        self._write(
+                            log,
+                            {
+                                "event": "step",
+                                "step": state.step,
+                                "epoch": round(done, 4),
+                                **logs,
+                                "elapsed": time.perf_counter() - started,
+                            },
+                        )
+                    advance(logs.get("loss", float("nan")))
+                    if s.eval_every and state.step % s.eval_every == 0 and self.evaluate:
+                        result.evals.append(self._eval(log, state.step))
+                        last_eval_step = state.step
+                    if epoch_end or (s.checkpoint_every and state.step % s.checkpoint_every == 0):
+                        store.save(self.model, optimizer, scheduler, state, fingerprint)
+                    if self.on_step is not None:
+                        self.on_step(state.step)
+            if s.eval_at_end and self.evaluate and last_eval_step != state.step:
+                result.evals.append(self._eval(log, state.step))
+        result.steps = state.step
+        result.seconds = time.perf_counter() - started
+        return result
+
+    # ----- internals ---------------------------------------------------------------------
+    def _groups(self, epoch: int) -> list[list[list[int]]]:
+        s = self.settings
+        order = epoch_order(len(self.examples), s.seed, epoch)
+        batches = [order[i : i + s.batch_size] for i in range(0, len(order), s.batch_size)]
+        return [batches[i : i + s.grad_accum] for i in range(0, len(batches), s.grad_accum)]
+
+    def _step(
+        self, group: list[list[int]], params: list[nn.Parameter], optimizer: torch.optim.Optimizer
+    ) -> dict[str, float]:
+        from fewner.train.losses import forward_with_terms
+
+        optimizer.zero_grad(set_to_none=True)
+        total = sum(len(b) for b in group)
+        logs: dict[str, float] = {}
+        for indices in group:
+            batch = collate([self.examples[i] for i in indices], self.pad_id)
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            share = len(indices) / total
+            with self._autocast():
+                loss, term_logs = forward_with_terms(self.model, batch, self.terms)
+            (loss * share).backward()
+            for key, value in term_logs.items():
+                logs[key] = logs.get(key, 0.0) + value * share
+        if self.settings.max_grad_norm > 0:
+            norm = torch.nn.utils.clip_grad_norm_(params, self.settings.max_grad_norm)
+        else:
+            norm = torch.linalg.vector_norm(
+                torch.stack([p.grad.norm() for p in params if p.grad is not None])
+            )
+        logs["grad_norm"] = float(norm)
+        optimizer.step()
+        return logs
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def _eval(self, log: Any, step: int) -> dict[str, Any]:
+        """Evaluate without touching the training RNG streams, then go back to train mode."""
+        assert self.evaluate is not None
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        tick = time.perf_counter()
+        with torch.random.fork_rng(devices=devices):
+            metrics = self.evaluate(self.model)
+        self.model.train()
+        record = {"event": "eval", "step": step, **metrics, "seconds": time.perf_counter() - tick}
+        self._write(log, record)
+        return record
+
+    @staticmethod
+    def _write(log: Any, record: dict[str, Any]) -> None:
+        log.write(json.dumps(record, ensure_ascii=False) + "\n")
+        log.flush()
+
+    @staticmethod
+    def _trim_log(path: Path, step: int) -> None:
+        """Keep only the log lines up to optimizer step ``step`` (all of them lost on a fresh start)."""
+        if not path.is_file():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a crash
+                continue
+            if record.get("step", 0) <= step:
+                kept.append(record)
+        path.unlink()
+        if step > 0 and kept:
+            path.write_text(
+                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept), encoding="utf-8"
+            )
+
+    @contextlib.contextmanager
+    def _bar(self) -> Iterator[Callable[[int], Callable[[float], None]]]:
+        """A rich progress bar on stderr (or nothing): ``bar(start)`` gives ``advance(loss)``."""
+        if not self.progress:
+            yield lambda _start: lambda _loss: None
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as progress:
+            task = progress.add_task(self.description, total=self.total_steps, loss=float("nan"))
+
+            def start(done: int) -> Callable[[float], None]:
+                progress.update(task, completed=done)
+                return lambda loss: progress.update(task, advance=1, loss=loss)
+
+            yield start

@@ -1,0 +1,385 @@
+"""Staged recipes: stages run in order in one run folder, each continuing the same adapter.
+
+The OBP-LLM and CLLMFS recipes (``configs/obp-llm.yaml``, ``configs/cllmfs.yaml``) are
+
+1. ``source``: SFT on source-domain data (e.g. a few hundred CoNLL-2003 sentences, all their
+   types); optional (``enabled: false``);
+2. ``target``: SFT on the target support set, plus the recipe's contrastive term;
+
+then an optional ``test`` evaluation of the final adapter. Any stage names and any number of
+stages work; the names become folders.
+
+Run folder::
+
+    RUN/config.json           resolved config (+ where and how it ran)
+    RUN/metrics.json          per-stage summaries and the test scores
+    RUN/adapter/              the final adapter (fewner predict --adapter RUN/adapter)
+    RUN/<stage>/log.jsonl     step and dev-eval records of the stage
+    RUN/<stage>/checkpoints/  per-epoch (and every checkpoint_every steps) checkpoints
+    RUN/<stage>/adapter/      the adapter at the end of the stage
+    RUN/<stage>/metrics.json  the stage summary; "completed": true once the stage is done
+    RUN/test/predictions.jsonl, RUN/test/metrics.json
+
+Everything a run needs is prepared before the first step (data read, examples encoded, loss
+terms built for every stage), so a typo in the target stage fails in seconds, not after the
+source stage. ``resume=True`` skips completed stages (loading their adapters) and continues the
+interrupted one from its latest checkpoint; the config must equal the one the run started with.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from fewner.errors import ConfigError
+from fewner.prompts import ExtractionFormat, load_template
+from fewner.runs import RunDir, write_json_atomic
+from fewner.train.config import DataSpec, EvalSpec, StageSpec, TrainConfig, config_to_dict
+from fewner.types import Sentence
+
+__all__ = ["PreparedStage", "run_training"]
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class PreparedStage:
+    name: str
+    spec: StageSpec
+    types: list[str]
+    sentences: int
+    examples: Any  # ExampleSet
+    terms: list[Any]
+
+
+def read_sentences(config: TrainConfig, spec: DataSpec) -> tuple[list[Sentence], list[str]]:
+    """The first ``limit`` sentences of ``spec.path`` and the types to prompt for."""
+    from fewner.data.io import read_corpus
+
+    path = config.data_path(spec)
+    if not path.is_file():
+        raise ConfigError(f"data file not found: {path} (data_root: {config.data_root})")
+    corpus = read_corpus(path, format=spec.format)
+    sentences = corpus.sentences[: spec.limit] if spec.limit is not None else corpus.sentences
+    if not sentences:
+        raise ConfigError(f"no sentences in {path}")
+    types = (
+        list(spec.types)
+        if spec.types is not None
+        else sorted({s.label for x in sentences for s in x.spans})
+    )
+    if not types:
+        raise ConfigError(
+            f"{path}: no entity types given and none found in the data; set data.types"
+        )
+    return sentences, types
+
+
+def _load_model(config: TrainConfig, log: Log) -> tuple[Any, Any, str]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from fewner.errors import ModelNotAvailableError
+    from fewner.models import hf_path
+
+    path = hf_path(config.model, log=log)
+    device = config.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    except OSError as err:
+        raise ModelNotAvailableError(f"cannot load {config.model!r} from {path}: {err}") from err
+    if tokenizer.pad_token_id is None:
+        raise ConfigError(f"the tokenizer of {config.model!r} has no pad token")
+    return model.to(device), tokenizer, f"hf:{config.model}"
+
+
+def _evaluator(
+    spec: EvalSpec,
+    sentences: list[Sentence],
+    types: list[str],
+    fmt: ExtractionFormat,
+    tokenizer: Any,
+    model_id: str,
+) -> Callable[[Any], tuple[dict[str, Any], Any]]:
+    """``evaluate(model) -> (summary, ExtractionResult)``: span F1 of ``model`` on ``sentences``."""
+
+    def evaluate(model: Any) -> tuple[dict[str, Any], Any]:
+        from fewner.backends.base import GenerationParams
+        from fewner.backends.hf import HFBackend
+        from fewner.eval.metrics import score
+        from fewner.predict.extractor import Extractor
+
+        backend = HFBackend.from_objects(
+            model, tokenizer, f"{model_id}+lora:training", batch_size=spec.batch_size
+        )
+        extractor = Extractor(
+            backend,
+            fmt,
+            constrained=spec.constrained,
+            params=GenerationParams(max_new_tokens=spec.max_new_tokens),
+            batch_size=spec.batch_size,
+        )
+        result = extractor.extract(sentences, types)
+        scores = score(sentences, result.predictions)
+        summary = {
+            "f1": scores.micro.f1,
+            "precision": scores.micro.precision,
+            "recall": scores.micro.recall,
+            "sentences": len(sentences),
+            "stats": dict(result.stats),
+        }
+        return {**summary, "scores": scores.to_dict()}, result
+
+    return evaluate
+
+
+#: Keys that do not change what a run trains: they may differ when a run is continued.
+_FREE_KEYS = {"dev", "test", "_run"}
+_FREE_STAGE_KEYS = {
+    "eval_every",
+    "eval_at_end",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "log_every",
+}
+
+
+def _trajectory_view(config: dict[str, Any]) -> dict[str, Any]:
+    view = {k: v for k, v in config.items() if k not in _FREE_KEYS}
+    view["stages"] = {
+        name: {k: v for k, v in stage.items() if k not in _FREE_STAGE_KEYS}
+        for name, stage in (view.get("stages") or {}).items()
+    }
+    return view
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists stay values)."""
+    if not isinstance(data, dict) or not data:
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def _check_resume(
+    folder: Path, config: dict[str, Any], resume: bool, only_stage: str | None
+) -> None:
+    """Refuse to mix runs: an existing folder needs --resume (or --stage) and the same training
+    settings (evaluation, logging and checkpointing settings may change)."""
+    import json
+
+    stored = folder / "config.json"
+    if stored.exists():
+        if not resume and only_stage is None:
+            raise ConfigError(
+                f"{folder} already holds a run; pass --resume to continue it or choose another --out"
+            )
+        old = _flatten(_trajectory_view(json.loads(stored.read_text(encoding="utf-8"))))
+        new = _flatten(_trajectory_view(json.loads(json.dumps(config))))
+        diff = sorted(k for k in set(old) | set(new) if old.get(k, ...) != new.get(k, ...))
+        if diff:
+            raise ConfigError(
+                f"cannot continue {folder}: its config differs in {', '.join(diff)}; "
+                "use the same training settings or start a new run"
+            )
+    if only_stage is not None and not resume and (folder / only_stage / "checkpoints").exists():
+        raise ConfigError(
+            f"{folder / only_stage} already holds checkpoints; pass --resume to continue the stage"
+        )
+
+
+def run_training(
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    only_stage: str | None = None,
+    progress: bool = False,
+    log: Log = lambda _m: None,
+    on_step: Callable[[str, int], None] | None = None,
+) -> dict[str, Any]:
+    """Run the enabled stages of ``config`` into ``out``; return the run's metrics.
+
+    ``only_stage``: run just this stage (starting from the adapter of the last earlier stage
+    found in ``out``, else from a fresh adapter), and skip the test evaluation.
+    ``on_step(stage, step)``: called after each optimizer step (tests simulate crashes with it).
+    """
+    import torch
+
+    from fewner.train.collate import build_examples
+    from fewner.train.loop import Trainer
+    from fewner.train.lora import load_adapter_weights, save_adapter, wrap
+    from fewner.train.losses import build_loss_terms
+
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world > 1:
+        raise ConfigError(
+            f"fewner train runs as one process for now (WORLD_SIZE={world}): under "
+            "`accelerate launch` every process would train the same model into the same folder. "
+            "Run it as one process; configs/README.md says what multi-GPU support needs"
+        )
+    if only_stage is not None and only_stage not in config.stages:
+        raise ConfigError(
+            f"--stage {only_stage!r}: no such stage; stages: {', '.join(config.stages)}"
+        )
+    resolved = config_to_dict(config)
+    _check_resume(Path(out), resolved, resume, only_stage)
+
+    template = load_template(config.template, layout=config.layout)
+    formats: dict[str, ExtractionFormat] = {}
+
+    def fmt_for(definitions: str | None) -> ExtractionFormat:
+        name = definitions or config.definitions
+        if name not in formats:
+            formats[name] = ExtractionFormat(template, name)
+        return formats[name]
+
+    base, tokenizer, model_id = _load_model(config, log)
+    torch.manual_seed(config.seed)  # LoRA initialisation
+    model = wrap(base, config.lora.settings())
+
+    stages: list[PreparedStage] = []
+    for name in config.enabled_stages():
+        spec = config.stages[name]
+        sentences, types = read_sentences(config, spec.data)
+        examples = build_examples(
+            sentences, types, fmt_for(spec.definitions), tokenizer, max_length=spec.max_length
+        )
+        if not examples.examples:
+            raise ConfigError(
+                f"stages.{name}: every example is longer than max_length={spec.max_length}"
+            )
+        for reason, count in examples.skipped.items():
+            log(f"{name}: skipped {count} example(s) {reason} ({spec.max_length} tokens)")
+        terms = build_loss_terms(spec.loss, model)
+        stages.append(PreparedStage(name, spec, types, len(sentences), examples, terms))
+    dev = test = None
+    if config.dev is not None:
+        dev = _evaluator(
+            config.dev,
+            *read_sentences(config, config.dev.data),
+            fmt_for(config.dev.definitions),
+            tokenizer,
+            model_id,
+        )
+    if config.test is not None and only_stage is None:
+        test = _evaluator(
+            config.test,
+            *read_sentences(config, config.test.data),
+            fmt_for(config.test.definitions),
+            tokenizer,
+            model_id,
+        )
+
+    # Everything is ready: only now does the run folder get written (a config error leaves none).
+    run = RunDir(out)
+    run.write_config(resolved)  # the same training settings; evaluation settings may be new
+    summaries: dict[str, Any] = {}
+    last_adapter: Path | None = None
+    for stage in stages:
+        folder = run.path / stage.name
+        done = _completed(folder)
+        if only_stage is not None and stage.name != only_stage:
+            if _before(config, stage.name, only_stage) and (folder / "adapter").is_dir():
+                load_adapter_weights(model, folder / "adapter")
+                log(f"{stage.name}: loaded its adapter from {folder / 'adapter'}")
+            continue
+        if resume and done is not None:
+            load_adapter_weights(model, folder / "adapter")
+            last_adapter, summaries[stage.name] = folder / "adapter", done
+            log(f"{stage.name}: already completed; continuing from its adapter")
+            continue
+        log(
+            f"{stage.name}: {stage.sentences} sentences x {len(stage.types)} types = "
+            f"{len(stage.examples)} examples; loss {[t.spec() for t in stage.terms]}"
+        )
+        settings = _settings(config, stage)
+        trainer = Trainer(
+            model,
+            stage.examples.examples,
+            stage.terms,
+            settings,
+            folder,
+            pad_id=tokenizer.pad_token_id,
+            evaluate=(lambda m: dev(m)[0]) if dev is not None else None,
+            on_step=(lambda step, n=stage.name: on_step(n, step)) if on_step else None,
+            progress=progress,
+            description=stage.name,
+        )
+        result = trainer.train(resume=resume)
+        last_adapter = save_adapter(model, folder / "adapter")
+        summary = {
+            "completed": True,
+            **asdict(result),
+            "types": stage.types,
+            "sentences": stage.sentences,
+            "skipped": dict(stage.examples.skipped),
+            "loss": [t.spec() for t in stage.terms],
+        }
+        write_json_atomic(folder / "metrics.json", summary)
+        summaries[stage.name] = summary
+        log(
+            f"{stage.name}: {result.steps} steps in {result.seconds:.1f}s; last loss {result.last_logs.get('loss')}"
+        )
+
+    metrics: dict[str, Any] = {"stages": summaries}
+    if last_adapter is not None and only_stage is None:
+        save_adapter(model, run.path / "adapter")
+        metrics["adapter"] = str(run.path / "adapter")
+    if test is not None:
+        metrics["test"] = _run_test(test, model, run.path / "test", log)
+    run.write_metrics(metrics)
+    return metrics
+
+
+def _settings(config: TrainConfig, stage: PreparedStage) -> Any:
+    from fewner.train.loop import LoopSettings
+
+    names = set(LoopSettings.__dataclass_fields__) - {"seed", "precision"}
+    return LoopSettings(
+        **{k: getattr(stage.spec, k) for k in names},
+        seed=config.stage_seed(stage.name),
+        precision=config.precision,
+    )
+
+
+def _completed(folder: Path) -> dict[str, Any] | None:
+    import json
+
+    path = folder / "metrics.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if data.get("completed") else None
+
+
+def _before(config: TrainConfig, stage: str, other: str) -> bool:
+    names: Sequence[str] = list(config.stages)
+    return names.index(stage) < names.index(other)
+
+
+def _run_test(
+    test: Callable[[Any], tuple[dict[str, Any], Any]], model: Any, folder: Path, log: Log
+) -> dict[str, Any]:
+    import torch
+
+    from fewner.data.formats.jsonl import write_jsonl
+
+    with torch.random.fork_rng(devices=[]):
+        summary, result = test(model)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_jsonl(result.predictions, folder / "predictions.jsonl")
+    write_json_atomic(folder / "metrics.json", summary)
+    log(
+        f"test: F1 {summary['f1']:.4f} (P {summary['precision']:.4f}, R {summary['recall']:.4f}) "
+        f"on {summary['sentences']} sentences"
+    )
+    return {k: v for k, v in summary.items() if k != "scores"}

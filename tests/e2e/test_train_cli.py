@@ -1,0 +1,250 @@
+"""``fewner train`` end to end on a tiny random model: stages, run folder, resume, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("peft")
+
+import yaml  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+
+from fewner.cli import main  # noqa: E402
+from tests.unit.train_tiny import tiny_causal_lm  # noqa: E402
+
+CONLL = """EU B-ORG
+rejects O
+German B-MISC
+call O
+. O
+
+Peter B-PER
+Blackburn I-PER
+
+Zürich B-LOC
+vs O
+São B-LOC
+Paulo I-LOC
+in O
+Brazil B-LOC
+
+The O
+talks O
+ended O
+. O
+"""
+
+
+class Crash(RuntimeError):
+    pass
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_causal_lm(tmp_path_factory.mktemp("tiny"))
+
+
+def _config(tmp_path: Path, model_dir: Path, *, evaluate: bool = False) -> Path:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "mini.conll").write_text(CONLL, encoding="utf-8")
+    config = {
+        "model": str(model_dir),
+        "template": "obp-llm",
+        "definitions": "conll2003",
+        "data_root": str(tmp_path / "data"),
+        "seed": 1,
+        "lora": {"preset": "obp-llm"},
+        "stages": {
+            "source": {"data": {"path": "mini.conll", "limit": 2}, "epochs": 1, "batch_size": 4},
+            "target": {
+                "data": {"path": "mini.conll", "types": ["PER", "LOC", "ORG", "MISC"]},
+                "epochs": 2,
+                "batch_size": 3,
+                "grad_accum": 2,
+                "lr": 5e-3,
+                "loss": [{"name": "nll"}, {"name": "attn_contrastive", "weight": 0.01}],
+            },
+        },
+    }
+    if evaluate:
+        config["dev"] = {"data": {"path": "mini.conll", "limit": 1}, "max_new_tokens": 6}
+        config["test"] = {"data": {"path": "mini.conll", "limit": 2}, "max_new_tokens": 6}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def _tensors(folder: Path) -> dict:
+    return load_file(str(folder / "adapter_model.safetensors"))
+
+
+def _assert_same_adapter(a: Path, b: Path) -> None:
+    ta, tb = _tensors(a), _tensors(b)
+    assert ta.keys() == tb.keys() and ta
+    for key in ta:
+        assert (ta[key] == tb[key]).all(), key
+
+
+def test_train_runs_the_stages_and_writes_the_run_folder(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, model_dir, evaluate=True)
+    run = tmp_path / "run"
+    main(["train", "--config", str(config), "--out", str(run), "--no-progress"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["adapter"] == str(run / "adapter")
+    assert set(summary["test"]) == {"f1", "precision", "recall", "sentences"}
+    resolved = json.loads((run / "config.json").read_text())
+    assert resolved["stages"]["target"]["warmup_ratio"] == 0.1  # defaults are written out
+    assert resolved["lora"]["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert "_run" in resolved
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert list(metrics["stages"]) == ["source", "target"]
+    for stage in ("source", "target"):
+        folder = run / stage
+        assert (folder / "adapter" / "adapter_model.safetensors").is_file()
+        stage_metrics = json.loads((folder / "metrics.json").read_text())
+        assert stage_metrics["completed"] and stage_metrics["steps"] > 0
+        events = [json.loads(x)["event"] for x in (folder / "log.jsonl").read_text().splitlines()]
+        assert events.count("eval") == 1 and "step" in events  # dev F1 at the end of the stage
+    assert json.loads((run / "source" / "metrics.json").read_text())["types"] == [
+        "MISC",
+        "ORG",
+        "PER",
+    ]
+    _assert_same_adapter(run / "adapter", run / "target" / "adapter")
+    predictions = (run / "test" / "predictions.jsonl").read_text().splitlines()
+    assert len(predictions) == 2 and "entities" in json.loads(predictions[0])
+    assert json.loads((run / "test" / "metrics.json").read_text())["scores"]["sentences"] == 2
+
+
+def test_crash_in_the_target_stage_then_resume_matches_an_uninterrupted_run(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fewner.train.config import load_config
+    from fewner.train.stages import run_training
+
+    config_path = _config(tmp_path, model_dir)
+    config = load_config(config_path)
+    run_training(config, tmp_path / "full")
+
+    def crash(stage: str, step: int) -> None:
+        if stage == "target" and step == 3:  # one step into the target stage's second epoch
+            raise Crash
+
+    with pytest.raises(Crash):
+        run_training(config, tmp_path / "run", on_step=crash)
+    assert not (tmp_path / "run" / "adapter").exists()
+    main(
+        [
+            "train",
+            "--config",
+            str(config_path),
+            "--out",
+            str(tmp_path / "run"),
+            "--resume",
+            "--no-progress",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert "source: already completed" in err
+    _assert_same_adapter(tmp_path / "full" / "adapter", tmp_path / "run" / "adapter")
+    _assert_same_adapter(
+        tmp_path / "full" / "source" / "adapter", tmp_path / "run" / "source" / "adapter"
+    )
+
+
+def test_stages_one_at_a_time_match_a_whole_run(model_dir: Path, tmp_path: Path) -> None:
+    config = str(_config(tmp_path, model_dir))
+    main(["train", "--config", config, "--out", str(tmp_path / "whole"), "--no-progress"])
+    staged = str(tmp_path / "staged")
+    main(["train", "--config", config, "--out", staged, "--stage", "source", "--no-progress"])
+    assert not (tmp_path / "staged" / "target").exists()
+    main(["train", "--config", config, "--out", staged, "--stage", "target", "--no-progress"])
+    _assert_same_adapter(
+        tmp_path / "whole" / "target" / "adapter", tmp_path / "staged" / "target" / "adapter"
+    )
+
+
+def test_skipping_the_source_stage(model_dir: Path, tmp_path: Path) -> None:
+    config = str(_config(tmp_path, model_dir))
+    run = tmp_path / "run"
+    main(
+        [
+            "train",
+            "--config",
+            config,
+            "--out",
+            str(run),
+            "--set",
+            "stages.source.enabled=false",
+            "--no-progress",
+        ]
+    )
+    assert not (run / "source").exists() and (run / "target" / "adapter").is_dir()
+    assert json.loads((run / "config.json").read_text())["stages"]["source"]["enabled"] is False
+
+
+def _fails(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_user_errors_are_one_line(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(_config(tmp_path, model_dir))
+    run = str(tmp_path / "run")
+    err = _fails(["train", "--config", config, "--set", "stages.target.epochs=0"], capsys)
+    assert "stages.target.epochs must be >= 1" in err and "Traceback" not in err
+    err = _fails(
+        ["train", "--config", config, "--out", run, "--set", "stages.target.data.path=nope.conll"],
+        capsys,
+    )
+    assert "data file not found" in err
+    err = _fails(
+        ["train", "--config", config, "--out", run, "--set", "stages.target.loss=[{name: nope}]"],
+        capsys,
+    )
+    assert "unknown term 'nope'" in err
+    err = _fails(["train", "--config", config, "--out", run, "--stage", "middle"], capsys)
+    assert "no such stage" in err
+    main(
+        [
+            "train",
+            "--config",
+            config,
+            "--out",
+            run,
+            "--set",
+            "stages.source.enabled=false",
+            "--no-progress",
+        ]
+    )
+    err = _fails(
+        ["train", "--config", config, "--out", run, "--set", "stages.source.enabled=false"], capsys
+    )
+    assert "already holds a run" in err
+    err = _fails(
+        [
+            "train",
+            "--config",
+            config,
+            "--out",
+            run,
+            "--resume",
+            "--set",
+            "stages.target.lr=0.1",
+            "--set",
+            "stages.source.enabled=false",
+        ],
+        capsys,
+    )
+    assert "stages.target.lr" in err
+    err = _fails(["train", "--config", config, "--resume"], capsys)
+    assert "--resume needs --out" in err

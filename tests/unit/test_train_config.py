@@ -1,0 +1,133 @@
+"""Run configs: YAML + --set overrides -> validated dataclasses with clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fewner.errors import ConfigError
+from fewner.train.config import (
+    apply_overrides,
+    config_to_dict,
+    default_data_root,
+    load_config,
+    parse_config,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+MINIMAL = {"stages": {"target": {"data": {"path": "x.conll"}}}}
+
+
+@pytest.mark.parametrize("name", ["obp-llm", "cllmfs"])
+def test_shipped_configs_load(name: str) -> None:
+    config = load_config(REPO / "configs" / f"{name}.yaml")
+    assert config.enabled_stages() == ["source", "target"]
+    assert config.template == name and config.lora.preset == name
+    assert config.stages["source"].definitions == "conll2003"
+    target = config.stages["target"]
+    assert target.data.path.endswith("samples-wnut-5shot/0.txt")
+    term = {"obp-llm": "attn_contrastive", "cllmfs": "hidden_contrastive"}[name]
+    weight = {"obp-llm": 0.01, "cllmfs": 0.001}[name]
+    assert {"name": term, "weight": weight, "layer": 0.8} in target.loss
+    assert config.test is not None and config.test.data.limit == 200
+    assert Path(config.data_root).is_absolute()
+    modules = set(config.lora.target_modules or [])
+    assert {"q_proj", "k_proj", "v_proj", "o_proj"} <= modules
+    assert ("gate_proj" in modules) == (name == "cllmfs")
+
+
+def test_defaults_and_resolution() -> None:
+    config = parse_config(MINIMAL)
+    stage = config.stages["target"]
+    assert (stage.epochs, stage.batch_size, stage.grad_accum, stage.lr) == (1, 8, 1, 2e-4)
+    assert stage.loss == [{"name": "nll"}]
+    assert config.lora.r == 8 and config.lora.alpha == 16 and config.lora.dropout == 0.05
+    assert config.stage_seed("target") == 0
+    data = config_to_dict(config)
+    assert data["stages"]["target"]["data"]["path"] == "x.conll"
+    assert parse_config(data) == config  # the resolved config reads back as itself
+
+
+def test_data_root_default_follows_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FEWNER_SHARED_DATA", str(tmp_path))
+    assert default_data_root() == str(tmp_path)
+    config = parse_config(MINIMAL)
+    assert config.data_path(config.stages["target"].data) == tmp_path / "x.conll"
+    monkeypatch.delenv("FEWNER_SHARED_DATA")
+    assert default_data_root() == "../shared/data"
+
+
+def test_overrides_are_yaml_values_on_dotted_paths() -> None:
+    data = apply_overrides(
+        MINIMAL,
+        [
+            "stages.target.epochs=3",
+            "stages.target.lr=1e-4",
+            "seed=7",
+            "stages.target.enabled=false",
+            "dev.data.path=dev.conll",
+            "stages.target.data.types=[a, b]",
+        ],
+    )
+    config = parse_config(data)
+    stage = config.stages["target"]
+    assert (stage.epochs, stage.lr, stage.enabled, config.seed) == (3, 1e-4, False, 7)
+    assert stage.data.types == ["a", "b"]
+    assert config.dev is not None and config.dev.data.path == "dev.conll"
+    assert MINIMAL["stages"]["target"] == {"data": {"path": "x.conll"}}  # not mutated
+
+
+def test_stage_seeds_follow_the_stage_order() -> None:
+    config = parse_config(
+        {
+            "seed": 5,
+            "stages": {"a": {"data": {"path": "x"}}, "b": {"data": {"path": "y"}, "seed": 42}},
+        }
+    )
+    assert config.stage_seed("a") == 5 and config.stage_seed("b") == 42
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["stages.target.epochs=0"], "stages.target.epochs must be >= 1"),
+        (["stages.target.epochs=two"], "stages.target.epochs: expected an integer"),
+        (["stages.target.lr=fast"], "stages.target.lr: expected a number"),
+        (["stages.target.bogus=1"], "stages.target: unknown key(s) ['bogus']"),
+        (["stages.target.schedule=step"], "stages.target.schedule: 'step'"),
+        (["stages.target.loss=[{weight: 1}]"], "stages.target.loss[0]: each term needs a 'name'"),
+        (["stages.target.enabled=yes please"], "expected true or false"),
+        (["precision=fp16"], "fp16 is not offered"),
+        (["lora.preset=big"], "lora.preset: 'big'"),
+        (["stages.target.data=null"], "stages.target.data: expected a mapping"),
+        (["stages.bad name={data: {path: x}}"], "not a valid stage name"),
+        (["device=tpu"], "device: 'tpu'"),
+        (["stages.target"], "expected KEY=VALUE"),
+    ],
+)
+def test_errors_name_the_key(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(apply_overrides(MINIMAL, overrides), source="cfg.yaml")
+    assert message in str(info.value)
+
+
+def test_missing_required_keys_and_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="stages.target.data: missing"):
+        parse_config({"stages": {"target": {}}})
+    with pytest.raises(ConfigError, match="define at least one stage"):
+        parse_config({"stages": {}})
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_lora_overrides_keep_the_rest_of_the_preset() -> None:
+    config = parse_config(apply_overrides(MINIMAL, ["lora.preset=cllmfs", "lora.r=4"]))
+    assert config.lora.r == 4 and config.lora.alpha == 16
+    assert "down_proj" in (config.lora.target_modules or [])
