@@ -6,6 +6,8 @@ padding is what makes that affordable. Prompts: the first ``--sentences`` WNUT-1
 Both runs are greedy with the same limits, so their outputs must be identical (checked).
 
     python benchmarks/bench_hf_generation.py --sentences 64 --threads 2
+
+The summary also goes to ``benchmarks/results/hf_generation.json`` (``--json`` elsewhere).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def main() -> None:
         help="prompts timed one at a time (the rate is extrapolated)",
     )
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--json", type=Path, help="default: benchmarks/results/hf_generation.json")
     args = ap.parse_args()
 
     import torch
@@ -90,6 +93,25 @@ def main() -> None:
     print(f"batched:    {t_batched:7.1f} s  {rate_b:6.2f} prompts/s")
     print(f"one-by-one: {t_single:7.1f} s for {len(subset)}  {rate_s:6.2f} prompts/s")
     print(f"speed-up: {rate_b / rate_s:.2f}x   identical outputs: {same}/{len(subset)}")
+    from _common import machine, write_json
+
+    summary = {
+        "machine": machine(),
+        "model": backend.model_id,
+        "device": str(backend.device),
+        "threads": args.threads,
+        "batch_size": args.batch_size,
+        "prompts": len(prompts),
+        "max_new_tokens": args.max_new_tokens,
+        "batched_s": round(t_batched, 2),
+        "batched_prompts_per_s": round(rate_b, 2),
+        "single_prompts": len(subset),
+        "single_s": round(t_single, 2),
+        "single_prompts_per_s": round(rate_s, 2),
+        "speedup": round(rate_b / rate_s, 2),
+        "identical_outputs": same,
+    }
+    print("wrote", write_json("hf_generation", summary, args.json))
 
 
 if __name__ == "__main__":

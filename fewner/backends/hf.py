@@ -18,6 +18,19 @@ Choices that matter for correctness, and why:
   (the tokenizer's and the generation config's) ends a row too.
 * **Only new text** is returned: the decoded prompt+answer minus the decoded prompt, which keeps
   a leading space that decoding the answer tokens alone can lose with some tokenizers.
+* **Shared prefixes** (``prefix_sharing=True``): prompts that share a long token prefix (one
+  sentence, several entity types, the instruction last) are grouped
+  (:func:`fewner.backends.prefix.group_by_prefix`); each batch first runs its groups' prefixes
+  once, one row per group (left padded), copies each group's KV cache to the group's rows
+  (``Cache.reorder_cache`` with repeated indices), then hands ``generate`` the full rows
+  ``[left pad][prefix][middle pad][suffix]`` with that cache. The middle padding is masked and
+  position ids come from the attention mask's cumulative sum, so every real token sits at the
+  position it has in the plain path and attends to the same tokens: the computation is the
+  plain one, split in two forward passes. Greedy outputs match the plain path up to float
+  rounding (the prefix is multiplied in different matrix shapes; ~1e-6 relative in float32),
+  exactly as batched vs one-by-one does; a near-tie can resolve differently, more often in
+  bfloat16. Models with sliding-window attention count the window in cache slots, not
+  positions, so middle padding would shift it: batches wider than the window go the plain way.
 * **logprobs** score a completion as the model would have generated it after the prompt: the
   prompt keeps its own tokenization, and the completion's tokens are those that follow the
   prompt's tokens in the tokenization of ``prompt + completion`` when that tokenization starts
@@ -52,11 +65,11 @@ from fewner.backends.base import (
     cut_at_stop,
     register_backend,
 )
+from fewner.backends.prefix import PrefixGroup, group_by_prefix, pack_groups
 from fewner.errors import BackendError, ModelNotAvailableError
 
 if TYPE_CHECKING:
     from fewner.decoding.constraint import Constraint
-
 
 
 def row_seed(seed: int, prompt: str) -> int:
@@ -133,7 +146,8 @@ class HFBackend(Backend):
 
     ``adapter``: a folder saved by peft (LoRA); ``device``: "auto" (cuda when available),
     "cpu", "cuda", ...; ``dtype``: "auto" (float32 on CPU, bfloat16 on CUDA where supported) or a
-    torch dtype name; ``batch_size``: prompts per forward pass.
+    torch dtype name; ``batch_size``: prompts per forward pass; ``prefix_sharing``: compute a
+    shared prompt prefix's KV cache once per group of prompts (module docstring).
     """
 
     name = "hf"
@@ -146,6 +160,7 @@ class HFBackend(Backend):
         device: str = "auto",
         dtype: str = "auto",
         batch_size: int = 8,
+        prefix_sharing: bool = False,
     ) -> None:
         from fewner.models import hf_path
 
@@ -174,7 +189,7 @@ class HFBackend(Backend):
                 )
             model_id += f"+lora:{folder.name}@{_file_digest(folder)}"
         self._load_args = (path, torch_dtype, device, folder)
-        self._init(None, tokenizer, model_id, batch_size)
+        self._init(None, tokenizer, model_id, batch_size, prefix_sharing)
 
     @property
     def model(self) -> Any:
@@ -203,15 +218,21 @@ class HFBackend(Backend):
         tokenizer: PreTrainedTokenizerBase,
         model_id: str,
         batch_size: int = 8,
+        prefix_sharing: bool = False,
     ) -> HFBackend:
         """Wrap a model already in memory (tests, or a model being trained)."""
         backend = cls.__new__(cls)
-        backend._init(model.eval(), tokenizer, model_id, batch_size)
+        backend._init(model.eval(), tokenizer, model_id, batch_size, prefix_sharing)
         backend._read_eos(model)
         return backend
 
     def _init(
-        self, model: Any, tokenizer: PreTrainedTokenizerBase, model_id: str, batch_size: int
+        self,
+        model: Any,
+        tokenizer: PreTrainedTokenizerBase,
+        model_id: str,
+        batch_size: int,
+        prefix_sharing: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -221,6 +242,7 @@ class HFBackend(Backend):
         self._model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.prefix_sharing = prefix_sharing
         self._model_id = model_id
         self.eos_ids = [] if tokenizer.eos_token_id is None else [int(tokenizer.eos_token_id)]
 
@@ -277,17 +299,38 @@ class HFBackend(Backend):
         if constraints is not None and len(constraints) != len(prompts):
             raise ValueError("constraints must be None or one per prompt")
         encoded = [self.encode(p) or [self._context_token()] for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
         results: list[str] = [""] * len(prompts)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        if self.prefix_sharing:
+            batches = self._shared_batches(encoded)
+        else:
+            order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+            batches = [
+                [PrefixGroup((i,), 0) for i in order[k : k + self.batch_size]]
+                for k in range(0, len(order), self.batch_size)
+            ]
+        for groups in batches:
+            idx = [i for g in groups for i in g.rows]
             cons = None if constraints is None else [constraints[i] for i in idx]
             outs = self._generate_batch(
-                [prompts[i] for i in idx], [encoded[i] for i in idx], params, cons
+                [prompts[i] for i in idx],
+                [encoded[i] for i in idx],
+                params,
+                cons,
+                [g.prefix_len for g in groups for _ in g.rows],
             )
             for i, text in zip(idx, outs, strict=True):
                 results[i] = text
         return results
+
+    def _shared_batches(self, encoded: list[list[int]]) -> list[list[PrefixGroup]]:
+        """Batches of prefix groups; one-token prompts (nothing to share) go in plain batches."""
+        groups = group_by_prefix(encoded, self.batch_size)
+        shared = [g for g in groups if g.prefix_len > 0]
+        alone = sorted(i for g in groups if g.prefix_len == 0 for i in g.rows)
+        return pack_groups(shared, encoded, self.batch_size) + [
+            [PrefixGroup((i,), 0) for i in alone[k : k + self.batch_size]]
+            for k in range(0, len(alone), self.batch_size)
+        ]
 
     def _context_token(self) -> int:
         """The token an empty prompt starts from (BOS, else EOS): a model needs one position."""
@@ -306,8 +349,17 @@ class HFBackend(Backend):
         encoded: list[list[int]],
         params: GenerationParams,
         constraints: list[Constraint | None] | None,
+        prefix_lens: list[int] | None = None,
     ) -> list[str]:
-        ids, mask = self._left_pad(encoded)
+        """Generate one batch; rows with ``prefix_lens[r] > 0`` reuse a shared prefix cache.
+
+        Rows of one group are adjacent and share ``prefix_lens`` (see :meth:`_shared_batches`).
+        """
+        cache = None
+        if prefix_lens is not None and all(n > 0 for n in prefix_lens):
+            ids, mask, cache = self._prefill_shared(encoded, prefix_lens, params.max_new_tokens)
+        else:
+            ids, mask = self._left_pad(encoded)
         width = ids.shape[1]
         processors = LogitsProcessorList()
         if constraints is not None and any(c is not None for c in constraints):
@@ -329,6 +381,7 @@ class HFBackend(Backend):
             out = self.model.generate(
                 input_ids=ids,
                 attention_mask=mask,
+                past_key_values=cache,
                 generation_config=config,
                 logits_processor=processors,
                 stopping_criteria=stopping,
@@ -342,6 +395,66 @@ class HFBackend(Backend):
                     break
             texts.append(cut_at_stop(self._new_text(prompt_ids, new), params.stop))
         return texts
+
+    def _prefill_shared(
+        self, encoded: list[list[int]], prefix_lens: list[int], max_new_tokens: int
+    ) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """Run each group's prefix once; return full rows, their mask and the expanded cache.
+
+        Rows come back as ``[left pad][prefix][middle pad][suffix]``; the cache holds the
+        ``[left pad][prefix]`` part for every row (copied from its group's one row). With a
+        sliding window narrower than the rows can grow, the plain rows and no cache.
+        """
+        from transformers import DynamicCache
+
+        # a row starts a new group where its prefix differs from the row before (rows with
+        # equal prefixes may share one, whichever group they came from)
+        starts, group_of = [], []
+        for r, (row, n) in enumerate(zip(encoded, prefix_lens, strict=True)):
+            if r == 0 or row[:n] != encoded[r - 1][: prefix_lens[r - 1]]:
+                starts.append(r)
+            group_of.append(len(starts) - 1)
+        prefixes = [encoded[s][: prefix_lens[s]] for s in starts]
+        suffixes = [row[n:] for row, n in zip(encoded, prefix_lens, strict=True)]
+        p_ids, p_mask = self._left_pad(prefixes)
+        s_ids, s_mask = self._left_pad(suffixes)
+        window = self._sliding_window()
+        if window is not None and p_ids.shape[1] + s_ids.shape[1] + max_new_tokens > window:
+            ids, mask = self._left_pad(encoded)  # middle padding would shift the window
+            return ids, mask, None
+        cache = DynamicCache(config=self.model.config)
+        kwargs: dict[str, Any] = {}
+        if self._takes_logits_to_keep():
+            kwargs["logits_to_keep"] = 1  # only the cache is wanted, not the logits
+        with torch.inference_mode():
+            self.model(
+                input_ids=p_ids,
+                attention_mask=p_mask,
+                position_ids=(p_mask.cumsum(-1) - 1).clamp(min=0),
+                past_key_values=cache,
+                use_cache=True,
+                **kwargs,
+            )
+        rows = torch.tensor(group_of, dtype=torch.long, device=p_ids.device)
+        cache.reorder_cache(rows)  # index_select: each row gets its group's keys and values
+        ids = torch.cat([p_ids[rows], s_ids], dim=1)
+        mask = torch.cat([p_mask[rows], s_mask], dim=1)
+        return ids, mask, cache
+
+    def _sliding_window(self) -> int | None:
+        """The model's attention window in cache slots, when it has one."""
+        config = self.model.config
+        text = (
+            config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+        )
+        window = getattr(text, "sliding_window", None)
+        return int(window) if window else None
+
+    def _takes_logits_to_keep(self) -> bool:
+        import inspect
+
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return "logits_to_keep" in inspect.signature(base.forward).parameters
 
     def _new_text(self, prompt_ids: list[int], new_ids: list[int]) -> str:
         decode = self.tokenizer.decode
@@ -408,5 +521,5 @@ class HFBackend(Backend):
 
 @register_backend("hf")
 def make_hf(model: str, **options: Any) -> HFBackend:
-    """Registry entry; ``options``: adapter, device, dtype, batch_size."""
+    """Registry entry; ``options``: adapter, device, dtype, batch_size, prefix_sharing."""
     return HFBackend(model, **options)

@@ -1,0 +1,60 @@
+"""Shared pieces of the benchmark scripts: WNUT-17 sentences, a sentence-first prompt, JSON out.
+
+The prompt layout puts everything that does not depend on the entity type first (the task in
+the system turn, then the sentence) and the entity type last, so the prompts of one sentence
+share a long token prefix: what the prefix-sharing benchmarks measure. It is built here, not
+taken from ``fewner.prompts``, so that these numbers do not move when the templates do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+TYPES = ["person", "location", "group", "product"]
+DATA = Path(__file__).resolve().parents[2] / "shared/data/wnut17/emerging.test.annotated"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+SYSTEM = (
+    "You find named entities. Read the text, then list every mention of the entity type asked "
+    "for, one per line, exactly as written in the text. Answer 'none' if there is none."
+)
+USER = "Text: {text}\nEntity type: {type}"
+
+
+def wnut_sentences(n: int, path: Path = DATA, min_tokens: int = 5) -> list[str]:
+    """The first ``n`` WNUT-17 test sentences with at least ``min_tokens`` tokens."""
+    from fewner.data.io import read_corpus
+
+    sents = [s.text for s in read_corpus(path) if len(s.tokens) >= min_tokens]
+    return sents[:n]
+
+
+def sentence_first_prompts(chat: Any, sentences: list[str], types: list[str]) -> list[str]:
+    """One prompt per (sentence, type), sentence-major; ``chat(user, system)`` renders a turn."""
+    return [chat(USER.format(text=s, type=t), SYSTEM) for s in sentences for t in types]
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 0
+    info: dict[str, Any] = {"cpu_cores": cores, "platform": platform.platform()}
+    try:
+        info["loadavg_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
+    return info
+
+
+def write_json(name: str, summary: dict[str, Any], path: Path | None = None) -> Path:
+    """Write ``summary`` to ``path`` (default ``benchmarks/results/<name>.json``)."""
+    out = path or RESULTS / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return out
