@@ -21,6 +21,7 @@ from fewner.train.losses import (  # noqa: E402
     AttnContrastive,
     HiddenContrastive,
     build_loss_terms,
+    forward_with_terms,
     total_loss,
 )
 
@@ -376,3 +377,40 @@ def test_capture_outputs_records_one_pass_and_removes_hooks():
     with pytest.raises(ValueError, match="duplicate"):
         with capture_outputs([("a", lin), ("a", seq)]):
             pass
+
+
+def test_hidden_contrastive_without_mentions_is_an_attached_zero():
+    term = HiddenContrastive(FakeLM())
+    h = torch.randn(2, 4, 3, requires_grad=True)
+    batch = make_batch(
+        [{"sentence_mask": [0, 1, 2]}, {"sentence_mask": [1, 2], "other_entity_mask": [3]}], 4
+    )
+    loss, logs = term(batch, hidden_outputs(h), {})
+    assert loss.item() == 0.0 and logs["hidden_contrastive/mentions"] == 0
+    loss.backward()
+    assert torch.count_nonzero(h.grad) == 0
+
+
+class RecordingLM(FakeLM):
+    """Records the keyword arguments of its forward pass; returns fixed logits and states."""
+
+    def forward(self, **kwargs):
+        self.kwargs = kwargs
+        x = kwargs["input_ids"].float().unsqueeze(-1)
+        hidden = torch.cat([x, torch.ones_like(x)], -1)
+        return SimpleNamespace(logits=torch.zeros(*x.shape[:2], 5), hidden_states=(hidden,) * 4)
+
+
+@pytest.mark.parametrize(
+    ("names", "hidden"), [(["nll"], False), (["nll", "hidden_contrastive"], True)]
+)
+def test_forward_with_terms_asks_for_hidden_states_only_when_needed(names, hidden):
+    model = RecordingLM()
+    batch = make_batch([{"labels": {2: 1}, "mentions": [[1]], "sentence_mask": [0, 1, 2]}], 3)
+    batch["input_ids"] = torch.tensor([[3, 4, 5]])
+    batch["attention_mask"] = torch.ones(1, 3, dtype=torch.long)
+    loss, logs = forward_with_terms(
+        model, batch, build_loss_terms([{"name": n} for n in names], model)
+    )
+    assert model.kwargs["output_hidden_states"] is hidden and "labels" not in model.kwargs
+    assert set(names) <= set(logs) and logs["loss"] == pytest.approx(loss.item())
