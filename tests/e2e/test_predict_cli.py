@@ -198,3 +198,63 @@ def test_read_type_file_takes_names_and_tags(tmp_path: Path) -> None:
     f = tmp_path / "types.txt"
     f.write_text("# wanted\nO\nB-creative-work\nI-creative-work\nperson\n\nS-group\nperson\n")
     assert read_type_file(f) == ["creative-work", "person", "group"]
+
+
+# ----- the real SmolLM2 (slow): constrained answers on a real tokenizer, both local backends ----
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["hf", "llamacpp"])
+def test_predict_on_real_smollm2_names_only_input_substrings(
+    backend: str, shared_data: Path, tmp_path: Path
+) -> None:
+    from fewner.errors import ModelNotAvailableError
+    from fewner.models import gguf_path, hf_path
+
+    if backend == "llamacpp":
+        pytest.importorskip("llama_cpp")
+    try:
+        (gguf_path if backend == "llamacpp" else hf_path)("smollm2-135m-instruct")
+    except ModelNotAvailableError as err:
+        pytest.skip(str(err))
+    test_file = shared_data / "wnut17" / "emerging.test.annotated"
+    out = tmp_path / f"{backend}.jsonl"
+    args = [
+        "predict",
+        str(test_file),
+        "-o",
+        str(out),
+        "--backend",
+        backend,
+        "--definitions",
+        "wnut17",
+        "--types",
+        "location,person",
+        "--limit",
+        "2",
+        "--max-new-tokens",
+        "32",
+        "--gold",
+        str(test_file),
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / f"{backend}.run" / "metrics.json").read_text())
+    stats = metrics["stats"]
+    assert stats["answers"] == 4 and stats.get("mentions", 0) > 0
+    # the backend kept to the language itself: nothing for the parser or safety net to drop
+    # (llama.cpp's grammar cannot count, so its own post-filter may drop repeats: allowed)
+    zero = ["not_found", "repeat_exhausted", "unaligned", "unparseable"]
+    for key in zero + (["filtered_mentions"] if backend == "hf" else []):
+        assert stats.get(key, 0) == 0, (key, stats)
+    from fewner.prompts import ExtractionFormat
+
+    fmt = ExtractionFormat("obp-llm", "wnut17")
+    gold = {s.id: s for s in read_corpus(test_file).sentences[:2]}
+    assert [p.id for p in read_corpus(out).sentences] == list(gold)
+    for record in map(json.loads, out.with_name(f"{backend}.answers.jsonl").open()):
+        sentence = gold[record["sentence_id"]]
+        assert "raw_answer" not in record
+        assert fmt.constraint(sentence).is_prefix(record["answer"]), record
+        for mention in fmt.grammar.mentions_in(record["answer"]):
+            assert mention in sentence.text
