@@ -1,13 +1,17 @@
 import json
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from fewner.cli import cli
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 def test_demo_runs_end_to_end_and_writes_run_folder(tmp_path):
     out = tmp_path / "demo"
-    result = CliRunner().invoke(cli, ["demo", "--episodes", "6", "--k-shot", "5", "--n-query", "2", "--out", str(out)])
+    result = CliRunner().invoke(cli, ["demo", "--episodes", "6", "--k-shot", "5", "--n-query", "2", "--no-lm", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "6 episodes" in result.output
     config = json.loads((out / "config.json").read_text())
@@ -22,3 +26,33 @@ def test_demo_runs_end_to_end_and_writes_run_folder(tmp_path):
         query_labels = {lab for tags in episode["query"]["label"] for lab in tags} - {"O"}
         assert query_labels <= set(episode["types"])
     assert (out / "predictions.jsonl").stat().st_size > 0
+
+
+def test_demo_lm_part_trains_and_extracts_with_a_tiny_model(tmp_path):
+    """The LM part end to end (LoRA SFT on episode 0, constrained extraction of its query set),
+    with a tiny random Llama in place of SmolLM2 so it runs in seconds."""
+    pytest.importorskip("torch")
+    from tests.unit.train_tiny import tiny_causal_lm
+
+    model = tiny_causal_lm(tmp_path / "tiny")
+    config = (REPO / "configs" / "demo.yaml").read_text().replace(
+        "model: smollm2-135m-instruct", f"model: {model}"
+    )
+    config_path = tmp_path / "demo.yaml"
+    config_path.write_text(config.replace("max_new_tokens: 48", "max_new_tokens: 8"))
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(
+        cli,
+        ["demo", "--episodes", "2", "--out", str(out), "--lm-config", str(config_path), "--lm-epochs", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["lm"]["types"]) == 5
+    assert 0.0 <= metrics["lm"]["test"]["f1"] <= 1.0
+    predictions = (out / "lm" / "run" / "test" / "predictions.jsonl").read_text().splitlines()
+    query = [json.loads(line) for line in predictions]
+    for sentence in query:  # constrained decoding: every predicted span is a slice of its text
+        for entity in sentence["entities"]:
+            assert 0 <= entity["start"] < entity["end"] <= len(sentence["text"])
+            assert entity["label"] in metrics["lm"]["types"]
+    assert (out / "lm" / "run" / "config.json").is_file()

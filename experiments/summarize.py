@@ -1,0 +1,57 @@
+"""Print the WNUT-17 5-shot table from the run folders written by experiments/wnut_5shot.sh.
+
+Usage: python experiments/summarize.py OUT [--json]
+Reads OUT/untrained/predictions.run/metrics.json and OUT/{sft,sft-attn,sft-hidden}/test/metrics.json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROWS = [
+    ("no training", "untrained/predictions.run/metrics.json", "untrained"),
+    ("SFT", "sft/test/metrics.json", "sft"),
+    ("SFT + attn_contrastive", "sft-attn/test/metrics.json", "sft-attn"),
+    ("SFT + hidden_contrastive", "sft-hidden/test/metrics.json", "sft-hidden"),
+]
+
+
+def _scores(metrics: dict) -> dict:
+    return metrics.get("scores", metrics)
+
+
+def main(out: Path, as_json: bool) -> None:
+    table = []
+    for name, rel, key in ROWS:
+        path = out / rel
+        if not path.is_file():
+            continue
+        scores = _scores(json.loads(path.read_text()))
+        seconds = out / f"{key}.seconds"
+        table.append(
+            {
+                "run": name,
+                "precision": scores["micro"]["precision"],
+                "recall": scores["micro"]["recall"],
+                "f1": scores["micro"]["f1"],
+                "predicted": scores["micro"]["predicted"],
+                "boundary_error_rate": scores["boundary_errors"]["rate"],
+                "wall_seconds": int(seconds.read_text()) if seconds.is_file() else None,
+            }
+        )
+    if as_json:
+        print(json.dumps(table, indent=2))
+        return
+    print("| run | P | R | F1 | predicted spans | boundary-error rate | wall s |")
+    print("|---|---|---|---|---|---|---|")
+    for row in table:
+        print(
+            f"| {row['run']} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} "
+            f"| {row['predicted']} | {row['boundary_error_rate']:.3f} | {row['wall_seconds']} |"
+        )
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), "--json" in sys.argv[2:])

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The README's WNUT-17 5-shot table: SmolLM2 (or MODEL) without training, with SFT, with SFT +
+# attn_contrastive (OBP-LLM) and with SFT + hidden_contrastive (CLLMFS's term), all trained on
+# samples-wnut-5shot/0.txt (after the recipe's source stage on 300 CoNLL-2003 sentences) and
+# scored on the first 200 WNUT-17 test sentences. The three trained runs share everything but
+# the contrastive term: the obp-llm template, the obp-llm LoRA preset and the seed.
+#
+#   experiments/wnut_5shot.sh OUT [MODEL] [--set KEY=VALUE ...]
+#
+# RUNS="untrained sft" runs a subset (default: all four). PREDICT_BATCH sets the generation
+# batch of the untrained run (default 16). Runs one after another; each writes its own run folder with config, logs and metrics, and
+# experiments/summarize.py OUT prints the table. Data: $FEWNER_SHARED_DATA or ../shared/data.
+set -euo pipefail
+OUT=${1:?usage: experiments/wnut_5shot.sh OUT [MODEL] [--set KEY=VALUE ...]}
+MODEL=${2:-smollm2-135m-instruct}
+shift; [[ $# -gt 0 ]] && shift
+EXTRA=("$@")
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+DATA=${FEWNER_SHARED_DATA:-$HERE/../shared/data}
+FEWNER=${FEWNER:-fewner}
+TYPES=corporation,creative-work,group,location,person,product
+TEST=$DATA/wnut17/emerging.test.annotated
+mkdir -p "$OUT"
+
+RUNS=${RUNS:-untrained sft sft-attn sft-hidden}
+
+timed() {  # timed NAME CMD...: run CMD (if NAME is in RUNS), record its wall time in OUT/NAME.seconds
+  local name=$1; shift
+  [[ " $RUNS " == *" $name "* ]] || return 0
+  local start; start=$(date +%s)
+  "$@"
+  echo $(( $(date +%s) - start )) > "$OUT/$name.seconds"
+}
+
+timed untrained $FEWNER predict --model "$MODEL" --types "$TYPES" --definitions wnut17 \
+  --template obp-llm --limit 200 --batch-size "${PREDICT_BATCH:-16}" --gold "$TEST" "$TEST" -o "$OUT/untrained/predictions.jsonl"
+timed sft $FEWNER train --config "$HERE/configs/obp-llm.yaml" --out "$OUT/sft" --set "model=$MODEL" \
+  --set 'stages.target.loss=[{name: nll}]' "${EXTRA[@]}"
+timed sft-attn $FEWNER train --config "$HERE/configs/obp-llm.yaml" --out "$OUT/sft-attn" --set "model=$MODEL" \
+  "${EXTRA[@]}"
+timed sft-hidden $FEWNER train --config "$HERE/configs/obp-llm.yaml" --out "$OUT/sft-hidden" --set "model=$MODEL" \
+  --set 'stages.target.loss=[{name: nll}, {name: hidden_contrastive, weight: 0.001, layer: 0.8}]' "${EXTRA[@]}"
+python3 "$HERE/experiments/summarize.py" "$OUT"
