@@ -96,10 +96,16 @@ def wrap(model: nn.Module, settings: LoraSettings) -> Any:
 
     LoRA ``A`` matrices are drawn from torch's global generator: seed it first.
     """
+    import warnings
+
     from peft import get_peft_model
 
     try:
-        return get_peft_model(model, settings.peft_config())
+        with warnings.catch_warnings():
+            # peft 0.21 calls a transformers method deprecated in 5.x on every wrap; the
+            # warning is about peft's internals, not this run, and cluttered every CLI run.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+            return get_peft_model(model, settings.peft_config())
     except ValueError as err:
         raise ConfigError(f"cannot apply LoRA to {type(model).__name__}: {err}") from None
 
