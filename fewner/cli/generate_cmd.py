@@ -14,25 +14,12 @@ from pathlib import Path
 import click
 
 from fewner.cli.common import err, out
+from fewner.cli.options import model_and_backend
 
 
 @click.command("generate")
 @click.argument("prompts", nargs=-1)
-@click.option(
-    "--model",
-    "-m",
-    default="smollm2-135m-instruct",
-    show_default=True,
-    help="Catalogue name, local folder, hub id (hf) or server model name.",
-)
-@click.option(
-    "--backend",
-    "-b",
-    "kind",
-    type=click.Choice(["hf", "llamacpp", "openai"]),
-    default="hf",
-    show_default=True,
-)
+@model_and_backend("Catalogue name, local folder, hub id (hf) or server model name.")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option(
     "--temperature",

@@ -26,6 +26,7 @@ from typing import Any
 import click
 
 from fewner.cli.common import err, out, progress, report_read
+from fewner.cli.options import model_and_backend
 
 _TAG = re.compile(r"^[BIES]-(.+)$")
 
@@ -81,21 +82,7 @@ def _gold_for(gold_sentences: list, predictions: list, types: list[str]) -> tupl
     type=click.Path(dir_okay=False, path_type=Path),
     help="Predictions (fewner JSONL).",
 )
-@click.option(
-    "--model",
-    "-m",
-    default="smollm2-135m-instruct",
-    show_default=True,
-    help="Catalogue name, local folder, hub id (hf), GGUF path (llamacpp) or server model name.",
-)
-@click.option(
-    "--backend",
-    "-b",
-    "kind",
-    type=click.Choice(["hf", "llamacpp", "openai"]),
-    default="hf",
-    show_default=True,
-)
+@model_and_backend("Catalogue name, local folder, hub id (hf), GGUF path (llamacpp) or server model name.")
 @click.option(
     "--adapter",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
