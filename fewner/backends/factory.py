@@ -44,11 +44,12 @@ def make_backend(kind: str, model: str, cache: str | Path | None = None, **optio
     depending on the backend); ``options`` go to its constructor.
 
     ``cache``: path of a SQLite file; when given, the backend is wrapped in
-    :class:`fewner.backends.cache.CachedBackend` so a rerun resumes instead of recomputing.
+    :class:`fewner.backends.cache.CachedBackend` so a rerun resumes instead of recomputing; the
+    cache forwards misses in batches of the backend's own ``batch_size`` when one is given.
     """
     backend = backend_factory(kind)(model, **options)
     if cache is not None:
         from fewner.backends.cache import CachedBackend
 
-        backend = CachedBackend(backend, cache)
+        backend = CachedBackend(backend, cache, batch_size=int(options.get("batch_size", 16)))
     return backend
