@@ -38,6 +38,7 @@ Conventions shared by every term here (documented once):
 
 from __future__ import annotations
 
+import abc
 import inspect
 import math
 from collections.abc import Mapping, Sequence
@@ -77,7 +78,7 @@ def register_loss(cls: type[LossTerm]) -> type[LossTerm]:
     return cls
 
 
-class LossTerm:
+class LossTerm(abc.ABC):
     """Base class of a loss term. Subclasses set ``name`` and implement ``__call__``.
 
     Options come as keyword-only ``__init__`` arguments (after ``model``); :func:`build_loss_terms`
@@ -101,10 +102,11 @@ class LossTerm:
         """The resolved config of this term (what a run records)."""
         return {"name": self.name, "weight": self.weight}
 
+    @abc.abstractmethod
     def __call__(
         self, batch: Batch, outputs: Any, captured: Mapping[str, Tensor]
     ) -> tuple[Tensor, dict[str, float]]:
-        raise NotImplementedError
+        """The term's unweighted loss (a scalar in the graph) and its logs."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec()})"
