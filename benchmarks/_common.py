@@ -8,6 +8,7 @@ taken from ``fewner.prompts``, so that these numbers do not move when the templa
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -58,3 +59,20 @@ def write_json(name: str, summary: dict[str, Any], path: Path | None = None) -> 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return out
+
+
+def generation_arguments(description: str) -> argparse.ArgumentParser:
+    """The options the llama.cpp/hf generation benchmarks share (model, sizes, threads)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--sentences", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--llama-threads",
+        type=int,
+        help="llama.cpp threads (default: --threads); its threads meet at a barrier per op, so "
+        "on a loaded 2-core box 2 threads can be several times slower than 1",
+    )
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--max-new-tokens", type=int, default=16)
+    return ap

@@ -18,26 +18,21 @@ and the fastest run counts (the machine is shared).
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
-from _common import TYPES, machine, sentence_first_prompts, wnut_sentences, write_json
+from _common import (
+    TYPES,
+    generation_arguments,
+    machine,
+    sentence_first_prompts,
+    wnut_sentences,
+    write_json,
+)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="smollm2-135m-instruct")
-    ap.add_argument("--sentences", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument(
-        "--llama-threads",
-        type=int,
-        help="llama.cpp threads (default: --threads); its threads meet at a barrier per op, so "
-        "on a loaded 2-core box 2 threads can be several times slower than 1",
-    )
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--max-new-tokens", type=int, default=16)
+    ap = generation_arguments(__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--json", type=Path, help="default: benchmarks/results/llamacpp_vs_hf.json")
     args = ap.parse_args()

@@ -15,12 +15,19 @@ machine is shared); all run times go to the JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
-from _common import RESULTS, TYPES, machine, sentence_first_prompts, wnut_sentences, write_json
+from _common import (
+    RESULTS,
+    TYPES,
+    generation_arguments,
+    machine,
+    sentence_first_prompts,
+    wnut_sentences,
+    write_json,
+)
 
 
 def timed(fn, *args):  # type: ignore[no-untyped-def]
@@ -47,18 +54,7 @@ def alternate(runs: dict, repeat: int) -> tuple[dict, dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="smollm2-135m-instruct")
-    ap.add_argument("--sentences", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument(
-        "--llama-threads",
-        type=int,
-        help="llama.cpp threads (default: --threads); its threads meet at a barrier per op, so "
-        "on a loaded 2-core box 2 threads can be several times slower than 1",
-    )
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--max-new-tokens", type=int, default=16)
+    ap = generation_arguments(__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--repeat", type=int, default=2, help="timed runs of each (alternating)")

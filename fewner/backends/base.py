@@ -61,6 +61,17 @@ class GenerationParams:
 DEFAULT_PARAMS = GenerationParams()  # frozen, so safe as a default argument
 
 
+def per_prompt_constraints(
+    n_prompts: int, constraints: Sequence[Constraint | None] | None
+) -> list[Constraint | None]:
+    """One constraint (or None) per prompt; every backend's ``generate`` checks its input here."""
+    if constraints is None:
+        return [None] * n_prompts
+    if len(constraints) != n_prompts:
+        raise ValueError("constraints must be None or one per prompt")
+    return list(constraints)
+
+
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     """Truncate ``text`` at the earliest stop string (shared by all backends)."""
     cut = len(text)

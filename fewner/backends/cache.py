@@ -27,7 +27,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fewner.backends.base import DEFAULT_PARAMS, Backend, GenerationParams, register_backend
+from fewner.backends.base import (
+    DEFAULT_PARAMS,
+    Backend,
+    GenerationParams,
+    per_prompt_constraints,
+    register_backend,
+)
 from fewner.errors import BackendError
 
 if TYPE_CHECKING:
@@ -146,9 +152,7 @@ class CachedBackend(Backend):
         constraints: Sequence[Constraint | None] | None = None,
     ) -> list[str]:
         prompts = list(prompts)
-        if constraints is not None and len(constraints) != len(prompts):
-            raise ValueError("constraints must be None or one per prompt")
-        cons = list(constraints) if constraints is not None else [None] * len(prompts)
+        cons = per_prompt_constraints(len(prompts), constraints)
         model_id, fp = self.inner.model_id, params.fingerprint()
         keys = [
             _key("gen", model_id, p, fp, constraint_fingerprint(c))

@@ -63,6 +63,7 @@ from fewner.backends.base import (
     Backend,
     GenerationParams,
     cut_at_stop,
+    per_prompt_constraints,
     register_backend,
 )
 from fewner.backends.prefix import PrefixGroup, group_by_prefix, pack_groups
@@ -296,8 +297,7 @@ class HFBackend(Backend):
         constraints: Sequence[Constraint | None] | None = None,
     ) -> list[str]:
         prompts = list(prompts)
-        if constraints is not None and len(constraints) != len(prompts):
-            raise ValueError("constraints must be None or one per prompt")
+        cons = per_prompt_constraints(len(prompts), constraints)
         encoded = [self.encode(p) or [self._context_token()] for p in prompts]
         results: list[str] = [""] * len(prompts)
         if self.prefix_sharing:
@@ -310,12 +310,12 @@ class HFBackend(Backend):
             ]
         for groups in batches:
             idx = [i for g in groups for i in g.rows]
-            cons = None if constraints is None else [constraints[i] for i in idx]
+            batch_cons = None if constraints is None else [cons[i] for i in idx]
             outs = self._generate_batch(
                 [prompts[i] for i in idx],
                 [encoded[i] for i in idx],
                 params,
-                cons,
+                batch_cons,
                 [g.prefix_len for g in groups for _ in g.rows],
             )
             for i, text in zip(idx, outs, strict=True):

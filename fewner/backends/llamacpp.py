@@ -19,7 +19,7 @@ Design notes
   one object per distinct grammar *after validating it once*: an invalid grammar makes llama.cpp
   return a NULL sampler, which would crash the process if handed to the sampler chain.
   Grammars cannot count, so the constraint's repeat limits are applied afterwards by
-  :func:`fewner.backends.openai_compat.postfilter`; mentions it drops are counted in
+  :meth:`fewner.decoding.constraint.Constraint.enforce`; mentions it drops are counted in
   ``filtered_mentions`` / ``filtered``.
 * **Log-probabilities** (:meth:`LlamaCppBackend.logprobs`) are computed by evaluating the prompt
   and then the completion tokens. With ``logits_all=True`` the whole sequence is evaluated in one
@@ -58,9 +58,9 @@ from fewner.backends.base import (
     Backend,
     GenerationParams,
     cut_at_stop,
+    per_prompt_constraints,
     register_backend,
 )
-from fewner.backends.openai_compat import postfilter
 from fewner.errors import BackendError, ModelNotAvailableError
 
 if TYPE_CHECKING:
@@ -192,16 +192,15 @@ class LlamaCppBackend(Backend):
         params: GenerationParams = DEFAULT_PARAMS,
         constraints: Sequence[Constraint | None] | None = None,
     ) -> list[str]:
-        if constraints is not None and len(constraints) != len(prompts):
-            raise ValueError("constraints must be None or one per prompt")
+        cons = per_prompt_constraints(len(prompts), constraints)
         outputs = []
         for i, prompt in enumerate(prompts):
-            constraint = constraints[i] if constraints is not None else None
+            constraint = cons[i]
             if constraint is None:
                 outputs.append(self._complete(prompt, params, None))
                 continue
             text = self._complete(prompt, params, self.grammar(constraint.gbnf()))
-            text, removed = postfilter(constraint, text)
+            text, removed = constraint.enforce(text)
             self.filtered += removed
             self.filtered_mentions += sum(removed.values())
             outputs.append(text)

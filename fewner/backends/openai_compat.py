@@ -28,7 +28,7 @@ Constraints cannot steer tokens from here, so ``constraint_mode`` picks what the
   ``{"structured_outputs": {"regex": <regex>}}`` (not testable here).
 * ``"filter"`` - nothing is sent; see below.
 
-In every mode the completion is then checked by :func:`postfilter`: a completion that cannot
+In every mode the completion is then checked by :meth:`Constraint.enforce <fewner.decoding.constraint.Constraint.enforce>`: a completion that cannot
 lead into the constraint's language (with its repeat limits, which grammars and regexes cannot
 express) goes through :meth:`Constraint.filter`, which drops the offending mentions. The number
 dropped accumulates in :attr:`OpenAIBackend.filtered_mentions` (per mention in
@@ -73,6 +73,7 @@ from fewner.backends.base import (
     Backend,
     GenerationParams,
     cut_at_stop,
+    per_prompt_constraints,
     register_backend,
 )
 from fewner.errors import BackendError, ConfigError
@@ -324,7 +325,7 @@ class OpenAIBackend(Backend):
             ) from err
         text = cut_at_stop(text or "", params.stop)
         if constraint is not None:
-            text, removed = postfilter(constraint, text)
+            text, removed = constraint.enforce(text)
             with self._lock:
                 self.filtered += removed
                 self.filtered_mentions += sum(removed.values())
@@ -336,9 +337,7 @@ class OpenAIBackend(Backend):
         params: GenerationParams = DEFAULT_PARAMS,
         constraints: Sequence[Constraint | None] | None = None,
     ) -> list[str]:
-        if constraints is not None and len(constraints) != len(prompts):
-            raise ValueError("constraints must be None or one per prompt")
-        cons = list(constraints) if constraints is not None else [None] * len(prompts)
+        cons = per_prompt_constraints(len(prompts), constraints)
         if self.concurrency == 1 or len(prompts) < 2:
             return [self._complete(p, params, c) for p, c in zip(prompts, cons, strict=True)]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
@@ -355,16 +354,6 @@ class OpenAIBackend(Backend):
         if on_close is not None:
             on_close()
 
-
-def postfilter(constraint: Constraint, text: str) -> tuple[str, Counter[str]]:
-    """Enforce ``constraint`` after generation: ``text`` unchanged when it can still lead into
-    the language (repeat limits included), else :meth:`Constraint.filter`'s repaired answer.
-
-    Returns the text and the mentions removed (empty when nothing was).
-    """
-    if constraint.is_prefix(text):
-        return text, Counter()
-    return constraint.filter(text)
 
 
 def _reason(err: Exception) -> str:

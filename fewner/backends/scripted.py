@@ -32,6 +32,7 @@ from fewner.backends.base import (
     Backend,
     GenerationParams,
     cut_at_stop,
+    per_prompt_constraints,
     register_backend,
 )
 from fewner.errors import BackendError
@@ -122,15 +123,14 @@ class ScriptedBackend(Backend):
         constraints: Sequence[Constraint | None] | None = None,
     ) -> list[str]:
         prompts = list(prompts)
-        if constraints is not None and len(constraints) != len(prompts):
-            raise ValueError("constraints must be None or one per prompt")
+        cons = per_prompt_constraints(len(prompts), constraints)
         self.calls.append(Call("generate", prompts, params))
         out = []
         for i, prompt in enumerate(prompts):
             text = cut_at_stop(
                 truncate_tokens(self._answer(prompt), params.max_new_tokens), params.stop
             )
-            constraint = constraints[i] if constraints is not None else None
+            constraint = cons[i]
             if constraint is not None:
                 text, _removed = constraint.filter(text)
             out.append(text)

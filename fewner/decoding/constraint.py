@@ -128,6 +128,17 @@ class Constraint:
         return self.matcher().feed(text.encode())
 
     # ----- post-generation filtering -----------------------------------------------------
+    def enforce(self, text: str) -> tuple[str, Counter[str]]:
+        """Enforce the constraint after generation, as backends that cannot steer tokens must.
+
+        ``text`` comes back unchanged while it can still lead into the language (a valid answer
+        cut short by ``max_new_tokens`` stays as it is, for the parser to count as truncated);
+        otherwise :meth:`filter` repairs it. Returns the text and the mentions removed.
+        """
+        if self.is_prefix(text):
+            return text, Counter()
+        return self.filter(text)
+
     def filter(self, text: str) -> tuple[str, Counter[str]]:
         """Keep the valid mentions of ``text``; return the canonical answer and what was removed.
 

@@ -310,10 +310,11 @@ class Extractor:
             }
             constraint = constraints[i]
             text = raw
-            if constraint is not None and not constraint.is_prefix(raw):
-                text, removed = constraint.filter(raw)
-                stats["filtered_mentions"] += sum(removed.values())
-                record.update(answer=text, raw_answer=raw, filtered=sorted(removed.elements()))
+            if constraint is not None:
+                text, removed = constraint.enforce(raw)
+                if text != raw:
+                    stats["filtered_mentions"] += sum(removed.values())
+                    record.update(answer=text, raw_answer=raw, filtered=sorted(removed.elements()))
             answers.append(record)
             parsed = self.fmt.parse(text, sentence, entity_type)
             stats.update(parsed.stats)

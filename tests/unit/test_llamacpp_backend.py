@@ -105,16 +105,15 @@ def test_repeats_beyond_the_limit_are_filtered_and_counted(backend: LlamaCppBack
     assert backend.filtered_mentions == sum(backend.filtered.values()) >= before
 
 
-def test_postfilter_keeps_valid_prefixes_and_repairs_the_rest() -> None:
-    from fewner.backends.openai_compat import postfilter
+def test_enforce_keeps_valid_prefixes_and_repairs_the_rest() -> None:
 
     constraint = Constraint.for_mentions(["London"])
     g = constraint.grammar
     twice = g.render(["London", "London"])
-    text, removed = postfilter(constraint, twice)
+    text, removed = constraint.enforce(twice)
     assert text == g.render(["London"]) and removed == {"London": 1}
     truncated = g.render(["London"])[:-1]  # cut by the token limit: still a valid prefix
-    assert postfilter(constraint, truncated) == (truncated, {})
+    assert constraint.enforce(truncated) == (truncated, {})
 
 
 def test_logprobs_both_ways_agree(backend: LlamaCppBackend, gguf: Path) -> None:
