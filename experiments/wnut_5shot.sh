@@ -7,7 +7,7 @@
 #
 #   experiments/wnut_5shot.sh OUT [MODEL] [--set KEY=VALUE ...]
 #
-# RUNS="untrained sft" runs a subset (default: all four). PREDICT_BATCH sets the generation
+# RUNS="source sft" runs a subset (default: all; the trained variants need source first). PREDICT_BATCH sets the generation
 # batch of the untrained run (default 16). Runs one after another; each writes its own run folder with config, logs and metrics, and
 # experiments/summarize.py OUT prints the table. Data: $FEWNER_SHARED_DATA or ../shared/data.
 set -euo pipefail
@@ -22,7 +22,7 @@ TYPES=corporation,creative-work,group,location,person,product
 TEST=$DATA/wnut17/emerging.test.annotated
 mkdir -p "$OUT"
 
-RUNS=${RUNS:-untrained sft sft-attn sft-hidden}
+RUNS=${RUNS:-untrained source sft sft-attn sft-hidden}
 
 timed() {  # timed NAME CMD...: run CMD (if NAME is in RUNS), record its wall time in OUT/NAME.seconds
   local name=$1; shift
@@ -34,10 +34,18 @@ timed() {  # timed NAME CMD...: run CMD (if NAME is in RUNS), record its wall ti
 
 timed untrained $FEWNER predict --model "$MODEL" --types "$TYPES" --definitions wnut17 \
   --template obp-llm --limit 200 --batch-size "${PREDICT_BATCH:-16}" --gold "$TEST" "$TEST" -o "$OUT/untrained/predictions.jsonl"
+# The source stage (SFT on 300 CoNLL-2003 sentences) is the same in the three trained variants
+# (same data, loss, seed): it runs once, and each variant starts its target stage from its
+# adapter (init_adapter), exactly as the two-stage recipe would (stage seeds do not depend on
+# which stages are enabled).
+SOURCE=(--set stages.target.enabled=false --set test=null --set dev=null)
+TARGET=(--set stages.source.enabled=false --set "init_adapter=$OUT/source/source/adapter")
+timed source $FEWNER train --config "$HERE/configs/obp-llm.yaml" --out "$OUT/source" --set "model=$MODEL" \
+  "${SOURCE[@]}" "${EXTRA[@]}"
 timed sft $FEWNER train --config "$HERE/configs/obp-llm.yaml" --out "$OUT/sft" --set "model=$MODEL" \
-  --set 'stages.target.loss=[{name: nll}]' "${EXTRA[@]}"
+  "${TARGET[@]}" --set 'stages.target.loss=[{name: nll}]' "${EXTRA[@]}"
 timed sft-attn $FEWNER train --config "$HERE/configs/obp-llm.yaml" --out "$OUT/sft-attn" --set "model=$MODEL" \
-  "${EXTRA[@]}"
+  "${TARGET[@]}" "${EXTRA[@]}"
 timed sft-hidden $FEWNER train --config "$HERE/configs/obp-llm.yaml" --out "$OUT/sft-hidden" --set "model=$MODEL" \
-  --set 'stages.target.loss=[{name: nll}, {name: hidden_contrastive, weight: 0.001, layer: 0.8}]' "${EXTRA[@]}"
+  "${TARGET[@]}" --set 'stages.target.loss=[{name: nll}, {name: hidden_contrastive, weight: 0.001, layer: 0.8}]' "${EXTRA[@]}"
 python3 "$HERE/experiments/summarize.py" "$OUT"

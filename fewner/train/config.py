@@ -192,6 +192,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     lora: LoraSpec = field(default_factory=LoraSpec)
+    init_adapter: str | None = None
     dev: EvalSpec | None = None
     test: EvalSpec | None = None
 
@@ -293,6 +294,14 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
     config.data_root = str(Path(config.data_root).expanduser().resolve())
+    if config.init_adapter is not None:
+        adapter = Path(config.init_adapter).expanduser().resolve()
+        if not (adapter / "adapter_config.json").is_file():
+            raise ConfigError(
+                f"{source}: init_adapter: {adapter} is not a LoRA adapter folder "
+                "(no adapter_config.json); give e.g. RUN/source/adapter"
+            )
+        config.init_adapter = str(adapter)
     settings = config.lora.settings()
     config.lora = LoraSpec(
         preset=config.lora.preset,

@@ -245,6 +245,9 @@ def run_training(
     base, tokenizer, model_id = _load_model(config, log)
     torch.manual_seed(config.seed)  # LoRA initialisation
     model = wrap(base, config.lora.settings())
+    if config.init_adapter is not None:  # e.g. a source stage shared by several target variants
+        load_adapter_weights(model, config.init_adapter)
+        log(f"started from the adapter in {config.init_adapter}")
 
     stages: list[PreparedStage] = []
     for name in config.enabled_stages():
