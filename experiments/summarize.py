@@ -1,7 +1,9 @@
 """Print the WNUT-17 5-shot table from the run folders written by experiments/wnut_5shot.sh.
 
 Usage: python experiments/summarize.py OUT [--json]
-Reads OUT/untrained/predictions.run/metrics.json and OUT/{sft,sft-attn,sft-hidden}/test/metrics.json.
+Reads OUT/untrained/predictions.run/metrics.json and
+OUT/{sft,sft-attn,sft-hidden,sft-attn-dpo}/test/metrics.json; wall seconds from OUT/<run>.seconds
+(the shared source stage's time is printed below the table).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ ROWS = [
     ("SFT", "sft/test/metrics.json", "sft"),
     ("SFT + attn_contrastive", "sft-attn/test/metrics.json", "sft-attn"),
     ("SFT + hidden_contrastive", "sft-hidden/test/metrics.json", "sft-hidden"),
+    ("SFT + attn_contrastive + DPO", "sft-attn-dpo/test/metrics.json", "sft-attn-dpo"),
 ]
 
 
@@ -51,6 +54,9 @@ def main(out: Path, as_json: bool) -> None:
             f"| {row['run']} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} "
             f"| {row['predicted']} | {row['boundary_error_rate']:.3f} | {row['wall_seconds']} |"
         )
+    source = out / "source.seconds"
+    if source.is_file():
+        print(f"\nshared source stage: {int(source.read_text())} s (before each trained run)")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,9 @@ __all__ = [
     "RenderedPrompt",
     "build_examples",
     "collate",
+    "encode_answer",
     "encode_example",
+    "encode_prompt",
     "render_with_offsets",
 ]
 
@@ -174,6 +176,21 @@ def _positions(offsets: Sequence[tuple[int, int]], start: int, end: int) -> tupl
     return tuple(i for i, (a, b) in enumerate(offsets) if a < b and a < end and start < b)
 
 
+def encode_prompt(tokenizer: Any, text: str, *, offsets: bool = False) -> Any:
+    """Tokenize a prompt as the HF backend does at inference: special tokens added unless the
+    text already starts with BOS (a chat-templated prompt carries its own)."""
+    bos = tokenizer.bos_token
+    add_special = not (bos and text.startswith(bos))
+    return tokenizer(text, add_special_tokens=add_special, return_offsets_mapping=offsets)
+
+
+def encode_answer(tokenizer: Any, answer: str) -> list[int]:
+    """The answer's ids followed by EOS: the supervised part of an example (see module doc)."""
+    return list(tokenizer(answer, add_special_tokens=False)["input_ids"]) + [
+        int(tokenizer.eos_token_id)
+    ]
+
+
 def encode_example(
     fmt: ExtractionFormat,
     tokenizer: Any,
@@ -192,14 +209,10 @@ def encode_example(
     if eos is None:
         raise ConfigError("the tokenizer has no EOS token: the end of an answer cannot be learned")
     rendered = render_with_offsets(fmt, sentence, entity_type)
-    bos = tokenizer.bos_token
-    add_special = not (bos and rendered.text.startswith(bos))
-    enc = tokenizer(rendered.text, add_special_tokens=add_special, return_offsets_mapping=True)
+    enc = encode_prompt(tokenizer, rendered.text, offsets=True)
     prompt_ids = list(enc["input_ids"])
     offsets = [tuple(o) for o in enc["offset_mapping"]]
-    answer_ids = list(
-        tokenizer(fmt.target(sentence, entity_type), add_special_tokens=False)["input_ids"]
-    )
+    answer_ids = encode_answer(tokenizer, fmt.target(sentence, entity_type))
 
     base = rendered.sentence_range[0]
     own = sorted(
@@ -223,7 +236,7 @@ def encode_example(
             if 0 <= p < len(prompt_ids) and p not in in_mention:
                 boundary.add(p)
     return EncodedExample(
-        input_ids=tuple(prompt_ids + answer_ids + [int(eos)]),
+        input_ids=tuple(prompt_ids + answer_ids),
         prompt_length=len(prompt_ids),
         type_positions=_positions(offsets, *rendered.type_range),
         sentence_positions=_positions(offsets, *rendered.sentence_range),

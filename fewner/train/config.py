@@ -29,9 +29,11 @@ from fewner.errors import ConfigError
 from fewner.train.lora import PRESETS, LoraSettings
 
 __all__ = [
+    "STAGE_KINDS",
     "DataSpec",
     "EvalSpec",
     "LoraSpec",
+    "PreferenceSpec",
     "StageSpec",
     "TrainConfig",
     "apply_overrides",
@@ -94,6 +96,44 @@ def _default_losses() -> list[dict[str, Any]]:
     return [{"name": "nll"}]
 
 
+#: Stage kinds and their default learning rates (the OBP-LLM paper's DPO uses 5e-6).
+STAGE_KINDS: dict[str, float] = {"sft": 2e-4, "dpo": 5e-6}
+
+
+@dataclass
+class PreferenceSpec:
+    """Settings of a ``kind: dpo`` stage (pairs: :mod:`fewner.train.pairs`; loss:
+    :mod:`fewner.train.dpo`).
+
+    ``beta``: DPO temperature; ``alpha``: weight of the SFT (NLL) loss on the chosen answers;
+    ``boundary_pairs``: boundary-shifted pairs per prompt with a gold mention (0: none);
+    ``error_feedback``: add pairs from the stage-start model's wrong answers to its training
+    prompts, generated with ``feedback_*`` settings (greedy).
+    """
+
+    beta: float = 0.1
+    alpha: float = 0.2
+    boundary_pairs: int = 2
+    error_feedback: bool = True
+    feedback_batch_size: int = 16
+    feedback_max_new_tokens: int = 64
+    feedback_constrained: bool = True
+
+    def check(self, where: str) -> None:
+        if self.beta <= 0:
+            raise ConfigError(f"{where}.beta must be > 0, got {self.beta}")
+        if self.alpha < 0:
+            raise ConfigError(f"{where}.alpha must be >= 0, got {self.alpha}")
+        if self.boundary_pairs < 0:
+            raise ConfigError(f"{where}.boundary_pairs must be >= 0, got {self.boundary_pairs}")
+        if self.boundary_pairs == 0 and not self.error_feedback:
+            raise ConfigError(
+                f"{where}: no pairs (boundary_pairs is 0 and error_feedback is false)"
+            )
+        _positive(self.feedback_batch_size, f"{where}.feedback_batch_size")
+        _positive(self.feedback_max_new_tokens, f"{where}.feedback_max_new_tokens")
+
+
 @dataclass
 class StageSpec:
     """One training stage; see ``configs/README.md`` for each key.
@@ -104,11 +144,12 @@ class StageSpec:
 
     data: DataSpec
     enabled: bool = True
+    kind: str = "sft"
     definitions: str | None = None
     epochs: int = 1
     batch_size: int = 8
     grad_accum: int = 1
-    lr: float = 2e-4
+    lr: float | None = None
     weight_decay: float = 0.0
     schedule: str = "linear"
     warmup_ratio: float = 0.1
@@ -116,7 +157,8 @@ class StageSpec:
     min_lr_ratio: float = 0.0
     max_grad_norm: float = 1.0
     max_length: int = 512
-    loss: list[dict[str, Any]] = field(default_factory=_default_losses)
+    loss: list[dict[str, Any]] | None = None
+    preference: PreferenceSpec | None = None
     eval_every: int = 0
     eval_at_end: bool = True
     checkpoint_every: int = 0
@@ -125,9 +167,30 @@ class StageSpec:
     seed: int | None = None
 
     def check(self, where: str) -> None:
+        """Validate, and fill the defaults that depend on ``kind`` (lr, loss, preference)."""
         from fewner.train.schedule import DECAYS
 
         self.data.check(f"{where}.data")
+        if self.kind not in STAGE_KINDS:
+            raise ConfigError(
+                f"{where}.kind: {self.kind!r}; expected one of {', '.join(STAGE_KINDS)}"
+            )
+        if self.lr is None:
+            self.lr = STAGE_KINDS[self.kind]
+        if self.kind == "dpo":
+            if self.loss is not None:
+                raise ConfigError(
+                    f"{where}.loss: a dpo stage's loss is DPO + alpha x NLL on the chosen "
+                    "answers; set preference.beta / preference.alpha instead"
+                )
+            if self.preference is None:
+                self.preference = PreferenceSpec()
+            self.preference.check(f"{where}.preference")
+        else:
+            if self.preference is not None:
+                raise ConfigError(f"{where}.preference: only a kind: dpo stage takes preference")
+            if self.loss is None:
+                self.loss = _default_losses()
         for key in (
             "epochs",
             "batch_size",
@@ -152,6 +215,8 @@ class StageSpec:
             raise ConfigError(f"{where}: warmup_ratio and min_lr_ratio must be in [0, 1]")
         if self.warmup_steps is not None and self.warmup_steps < 0:
             raise ConfigError(f"{where}.warmup_steps must be >= 0")
+        if self.kind == "dpo":
+            return
         if not self.loss:
             raise ConfigError(f"{where}.loss: give at least one loss term, e.g. [{{name: nll}}]")
         for i, spec in enumerate(self.loss):

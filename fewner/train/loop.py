@@ -32,6 +32,7 @@ Choices, and why:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -52,6 +53,9 @@ from fewner.train.schedule import make_scheduler, warmup_steps
 __all__ = ["LoopSettings", "TrainResult", "Trainer", "epoch_order", "resolve_precision"]
 
 Evaluate = Callable[[nn.Module], dict[str, Any]]
+#: ``objective(model, batch) -> (loss, logs)``: a whole step's loss when it is not a sum of
+#: loss terms over one forward pass (DPO: :class:`fewner.train.dpo.DPOObjective`).
+Objective = Callable[[nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
 
 
 @dataclass(frozen=True)
@@ -127,9 +131,13 @@ class Trainer:
         on_step: Callable[[int], None] | None = None,
         progress: bool = False,
         description: str = "train",
+        collate_fn: Callable[[list[Any]], dict[str, torch.Tensor]] | None = None,
+        objective: Objective | None = None,
     ) -> None:
         if not examples:
             raise ValueError("no training examples")
+        if objective is None and not terms:
+            raise ValueError("no loss terms and no objective")
         self.model = model
         self.examples = list(examples)
         self.terms = list(terms)
@@ -140,6 +148,8 @@ class Trainer:
         self.on_step = on_step
         self.progress = progress
         self.description = description
+        self.collate_fn = collate_fn or (lambda items: collate(items, self.pad_id))
+        self.objective = objective
         self.device = next(model.parameters()).device
         self.autocast_dtype = resolve_precision(settings.precision, self.device)
         batches = math.ceil(len(self.examples) / settings.batch_size)
@@ -151,7 +161,7 @@ class Trainer:
         """What determines the trajectory; a checkpoint resumes only under the same values."""
         digest = hashlib.sha256()
         for e in self.examples:
-            digest.update(json.dumps([e.input_ids, e.prompt_length, e.weight]).encode())
+            digest.update(repr(dataclasses.astuple(e)).encode())
         s = asdict(self.settings)
         for key in (
             "eval_every",
@@ -161,7 +171,8 @@ class Trainer:
             "log_every",
         ):
             s.pop(key)
-        return {**s, "examples": digest.hexdigest()[:16], "terms": repr(self.terms)}
+        loss = repr(self.objective) if self.objective is not None else repr(self.terms)
+        return {**s, "examples": digest.hexdigest()[:16], "terms": loss}
 
     def train(self, resume: bool = False) -> TrainResult:
         """Run (or, with ``resume``, continue from the latest checkpoint) to the last epoch."""
@@ -246,11 +257,14 @@ class Trainer:
         total = sum(len(b) for b in group)
         logs: dict[str, float] = {}
         for indices in group:
-            batch = collate([self.examples[i] for i in indices], self.pad_id)
+            batch = self.collate_fn([self.examples[i] for i in indices])
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
             share = len(indices) / total
             with self._autocast():
-                loss, term_logs = forward_with_terms(self.model, batch, self.terms)
+                if self.objective is not None:
+                    loss, term_logs = self.objective(self.model, batch)
+                else:
+                    loss, term_logs = forward_with_terms(self.model, batch, self.terms)
             (loss * share).backward()
             for key, value in term_logs.items():
                 logs[key] = logs.get(key, 0.0) + value * share

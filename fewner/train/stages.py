@@ -5,6 +5,9 @@ The OBP-LLM and CLLMFS recipes (``configs/obp-llm.yaml``, ``configs/cllmfs.yaml`
 1. ``source``: SFT on source-domain data (e.g. a few hundred CoNLL-2003 sentences, all their
    types); optional (``enabled: false``);
 2. ``target``: SFT on the target support set, plus the recipe's contrastive term;
+3. ``dpo`` (``kind: dpo``, OBP-LLM): DPO on boundary-shifted and error-feedback preference pairs
+   of the target support set, the reference being the adapter as the stage starts
+   (:mod:`fewner.train.preference_stage`);
 
 then an optional ``test`` evaluation of the final adapter. Any stage names and any number of
 stages work; the names become folders.
@@ -18,6 +21,7 @@ Run folder::
     RUN/<stage>/checkpoints/  per-epoch (and every checkpoint_every steps) checkpoints
     RUN/<stage>/adapter/      the adapter at the end of the stage
     RUN/<stage>/metrics.json  the stage summary; "completed": true once the stage is done
+    RUN/<stage>/pairs.jsonl   (dpo) every preference pair with its reference log-probs
     RUN/test/predictions.jsonl, RUN/test/metrics.json
 
 Everything a run needs is prepared before the first step (data read, examples encoded, loss
@@ -47,12 +51,18 @@ Log = Callable[[str], None]
 
 @dataclass
 class PreparedStage:
+    """A stage ready to run. SFT: ``examples`` is an ExampleSet and ``terms`` its loss terms.
+    DPO: ``examples`` is the PairSet of boundary-shifted pairs (error-feedback pairs and reference
+    log-probs need the model as the stage starts: :func:`fewner.train.preference_stage.prepare`)."""
+
     name: str
     spec: StageSpec
     types: list[str]
     sentences: int
-    examples: Any  # ExampleSet
+    examples: Any  # ExampleSet | PairSet
     terms: list[Any]
+    fmt: ExtractionFormat | None = None
+    data: list[Sentence] | None = None
 
 
 def read_sentences(config: TrainConfig, spec: DataSpec) -> tuple[list[Sentence], list[str]]:
@@ -218,6 +228,7 @@ def run_training(
     from fewner.train.loop import Trainer
     from fewner.train.lora import load_adapter_weights, save_adapter, wrap
     from fewner.train.losses import build_loss_terms
+    from fewner.train.pairs import boundary_pairs
 
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     if world > 1:
@@ -253,16 +264,29 @@ def run_training(
     for name in config.enabled_stages():
         spec = config.stages[name]
         sentences, types = read_sentences(config, spec.data)
-        examples = build_examples(
-            sentences, types, fmt_for(spec.definitions), tokenizer, max_length=spec.max_length
-        )
+        fmt = fmt_for(spec.definitions)
+        if spec.kind == "dpo":
+            assert spec.preference is not None
+            fmt.definitions.require(types)
+            pairs = boundary_pairs(
+                sentences,
+                types,
+                fmt,
+                per_example=spec.preference.boundary_pairs,
+                seed=config.stage_seed(name),
+            )
+            stages.append(
+                PreparedStage(name, spec, types, len(sentences), pairs, [], fmt, sentences)
+            )
+            continue
+        examples = build_examples(sentences, types, fmt, tokenizer, max_length=spec.max_length)
         if not examples.examples:
             raise ConfigError(
                 f"stages.{name}: every example is longer than max_length={spec.max_length}"
             )
         for reason, count in examples.skipped.items():
             log(f"{name}: skipped {count} example(s) {reason} ({spec.max_length} tokens)")
-        terms = build_loss_terms(spec.loss, model)
+        terms = build_loss_terms(spec.loss or [], model)
         stages.append(PreparedStage(name, spec, types, len(sentences), examples, terms))
     dev = test = None
     if config.dev is not None:
@@ -300,14 +324,36 @@ def run_training(
             last_adapter, summaries[stage.name] = folder / "adapter", done
             log(f"{stage.name}: already completed; continuing from its adapter")
             continue
-        log(
-            f"{stage.name}: {stage.sentences} sentences x {len(stage.types)} types = "
-            f"{len(stage.examples)} examples; loss {[t.spec() for t in stage.terms]}"
-        )
         settings = _settings(config, stage)
+        extra: dict[str, Any] = {}
+        if stage.spec.kind == "dpo":
+            from fewner.train import preference_stage
+
+            prepared = preference_stage.prepare(
+                stage,
+                model,
+                tokenizer,
+                model_id,
+                folder,
+                precision=config.precision,
+                reuse=resume,
+                log=log,
+            )
+            items, extra = prepared.items, prepared.trainer_options
+            summary_extra: dict[str, Any] = prepared.summary
+        else:
+            log(
+                f"{stage.name}: {stage.sentences} sentences x {len(stage.types)} types = "
+                f"{len(stage.examples)} examples; loss {[t.spec() for t in stage.terms]}"
+            )
+            items = stage.examples.examples
+            summary_extra = {
+                "skipped": dict(stage.examples.skipped),
+                "loss": [t.spec() for t in stage.terms],
+            }
         trainer = Trainer(
             model,
-            stage.examples.examples,
+            items,
             stage.terms,
             settings,
             folder,
@@ -316,6 +362,7 @@ def run_training(
             on_step=(lambda step, n=stage.name: on_step(n, step)) if on_step else None,
             progress=progress,
             description=stage.name,
+            **extra,
         )
         result = trainer.train(resume=resume)
         last_adapter = save_adapter(model, folder / "adapter")
@@ -324,8 +371,7 @@ def run_training(
             **asdict(result),
             "types": stage.types,
             "sentences": stage.sentences,
-            "skipped": dict(stage.examples.skipped),
-            "loss": [t.spec() for t in stage.terms],
+            **summary_extra,
         }
         write_json_atomic(folder / "metrics.json", summary)
         summaries[stage.name] = summary
@@ -348,7 +394,7 @@ def _settings(config: TrainConfig, stage: PreparedStage) -> Any:
 
     names = set(LoopSettings.__dataclass_fields__) - {"seed", "precision"}
     return LoopSettings(
-        **{k: getattr(stage.spec, k) for k in names},
+        **{k: getattr(stage.spec, k) for k in names},  # lr is resolved by StageSpec.check
         seed=config.stage_seed(stage.name),
         precision=config.precision,
     )

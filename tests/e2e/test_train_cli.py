@@ -188,6 +188,64 @@ def test_skipping_the_source_stage(model_dir: Path, tmp_path: Path) -> None:
     assert json.loads((run / "config.json").read_text())["stages"]["source"]["enabled"] is False
 
 
+def _dpo_config(tmp_path: Path, model_dir: Path) -> Path:
+    """The tiny config with its source stage off and a dpo stage after the target stage."""
+    config = yaml.safe_load(_config(tmp_path, model_dir).read_text(encoding="utf-8"))
+    config["stages"]["source"]["enabled"] = False
+    config["stages"]["dpo"] = {
+        "kind": "dpo",
+        "data": {"path": "mini.conll", "types": ["PER", "LOC", "ORG", "MISC"]},
+        "epochs": 2,
+        "batch_size": 3,
+        "lr": 1e-3,
+        "preference": {"boundary_pairs": 2, "feedback_max_new_tokens": 6},
+    }
+    path = tmp_path / "dpo.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")  # stage order
+    return path
+
+
+def test_dpo_stage_pairs_reference_and_resume(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fewner.train.config import load_config
+    from fewner.train.stages import run_training
+
+    config_path = _dpo_config(tmp_path, model_dir)
+    config = load_config(config_path)
+    full = tmp_path / "full"
+    run_training(config, full)
+    metrics = json.loads((full / "dpo" / "metrics.json").read_text())
+    pairs = [json.loads(x) for x in (full / "dpo" / "pairs.jsonl").read_text().splitlines()]
+    assert metrics["pairs"]["boundary"] > 0 and metrics["examples"] == len(pairs)
+    assert sum(metrics["pairs"].values()) == len(pairs)
+    assert all(p["chosen"] != p["rejected"] and p["ref_chosen"] < 0 for p in pairs)
+    steps = [json.loads(x) for x in (full / "dpo" / "log.jsonl").read_text().splitlines()]
+    first = next(r for r in steps if r["event"] == "step")
+    assert {"dpo", "sft_chosen", "reward_margin", "reward_accuracy"} <= set(first)
+    assert first["dpo"] == pytest.approx(0.6931, abs=0.02)  # policy == reference at the start
+    target = _tensors(full / "target" / "adapter")
+    final = _tensors(full / "adapter")
+    assert any(not (target[k] == final[k]).all() for k in target)  # DPO moved the adapter
+
+    def crash(stage: str, step: int) -> None:
+        if stage == "dpo" and step == 2:
+            raise Crash
+
+    with pytest.raises(Crash):
+        run_training(config, tmp_path / "run", on_step=crash)
+    main(["train", "--config", str(config_path), "--out", str(tmp_path / "run"), "--resume"])
+    assert "read from" in capsys.readouterr().err  # the pairs file, not a second generation
+    _assert_same_adapter(full / "adapter", tmp_path / "run" / "adapter")
+
+    # --stage dpo: continue a finished target-SFT run folder with the dpo stage alone
+    staged = str(tmp_path / "staged")
+    cfg = str(config_path)
+    main(["train", "--config", cfg, "--out", staged, "--stage", "target", "--no-progress"])
+    main(["train", "--config", cfg, "--out", staged, "--stage", "dpo", "--no-progress"])
+    _assert_same_adapter(full / "dpo" / "adapter", tmp_path / "staged" / "dpo" / "adapter")
+
+
 def _fails(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     with pytest.raises(SystemExit) as info:
         main(argv)

@@ -80,6 +80,26 @@ def test_overrides_are_yaml_values_on_dotted_paths() -> None:
     assert MINIMAL["stages"]["target"] == {"data": {"path": "x.conll"}}  # not mutated
 
 
+def test_stage_kinds_fill_their_own_defaults() -> None:
+    config = parse_config(
+        {
+            "stages": {
+                "target": {"data": {"path": "x"}},
+                "dpo": {"kind": "dpo", "data": {"path": "x"}},
+            }
+        }
+    )
+    sft, dpo = config.stages["target"], config.stages["dpo"]
+    assert (sft.kind, sft.lr, sft.loss, sft.preference) == ("sft", 2e-4, [{"name": "nll"}], None)
+    assert (dpo.lr, dpo.loss) == (5e-6, None)
+    assert dpo.preference is not None
+    assert (dpo.preference.beta, dpo.preference.alpha, dpo.preference.error_feedback) == (
+        0.1,
+        0.2,
+        True,
+    )
+
+
 def test_stage_seeds_follow_the_stage_order() -> None:
     config = parse_config(
         {
@@ -106,6 +126,18 @@ def test_stage_seeds_follow_the_stage_order() -> None:
         (["stages.bad name={data: {path: x}}"], "not a valid stage name"),
         (["device=tpu"], "device: 'tpu'"),
         (["stages.target"], "expected KEY=VALUE"),
+        (["stages.target.kind=ppo"], "stages.target.kind: 'ppo'"),
+        (["stages.target.preference={beta: 1}"], "only a kind: dpo stage takes preference"),
+        (["stages.target.kind=dpo", "stages.target.loss=[{name: nll}]"], "a dpo stage's loss"),
+        (["stages.target.kind=dpo", "stages.target.preference.beta=0"], "preference.beta"),
+        (
+            [
+                "stages.target.kind=dpo",
+                "stages.target.preference={boundary_pairs: 0, error_feedback: false}",
+            ],
+            "no pairs",
+        ),
+        (["init_adapter=/nonexistent/adapter"], "is not a LoRA adapter folder"),
     ],
 )
 def test_errors_name_the_key(overrides: list[str], message: str) -> None:
