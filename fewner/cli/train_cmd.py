@@ -3,6 +3,7 @@
     fewner train --config configs/obp-llm.yaml --out runs/obp-wnut0
     fewner train --config configs/obp-llm.yaml --set stages.source.enabled=false --set seed=1
     fewner train --config configs/obp-llm.yaml --out runs/obp-wnut0 --resume   # after a crash
+    fewner train --config configs/obp-llm.yaml --out runs/obp-wnut0 --stage dpo  # one stage alone
 
 Every setting and its default: ``configs/README.md``. The run folder gets the resolved config,
 per-stage logs (JSONL), checkpoints and adapters, and the metrics (see
@@ -55,7 +56,7 @@ def train(
     stage: str | None,
     progress: bool,
 ) -> None:
-    """Train a LoRA adapter with the staged recipe in --config (source SFT, then target SFT)."""
+    """Train a LoRA adapter with the staged recipe in --config (source SFT, target SFT, DPO)."""
     from fewner.errors import ConfigError
     from fewner.train.config import load_config
     from fewner.train.stages import run_training
