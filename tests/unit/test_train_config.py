@@ -22,7 +22,13 @@ MINIMAL = {"stages": {"target": {"data": {"path": "x.conll"}}}}
 @pytest.mark.parametrize("name", ["obp-llm", "cllmfs"])
 def test_shipped_configs_load(name: str) -> None:
     config = load_config(REPO / "configs" / f"{name}.yaml")
-    assert config.enabled_stages() == ["source", "target"]
+    expected = {"obp-llm": ["source", "target", "dpo"], "cllmfs": ["source", "target"]}[name]
+    assert config.enabled_stages() == expected
+    if name == "obp-llm":  # the paper's DPO settings
+        dpo = config.stages["dpo"]
+        assert (dpo.kind, dpo.lr, dpo.data.path) == ("dpo", 5e-6, config.stages["target"].data.path)
+        assert dpo.preference is not None
+        assert (dpo.preference.beta, dpo.preference.alpha) == (0.1, 0.2)
     assert config.template == name and config.lora.preset == name
     assert config.stages["source"].definitions == "conll2003"
     target = config.stages["target"]
