@@ -115,8 +115,9 @@ def _gold_for(gold_sentences: list, predictions: list, types: list[str]) -> tupl
 )
 @click.option(
     "--definitions",
-    required=True,
-    help="Type definitions: shipped name (wnut17, conll2003, gum, fewnerd) or YAML path.",
+    default=None,
+    help="Type definitions: shipped name (wnut17, conll2003, gum, fewnerd) or YAML path "
+    "(required unless --student).",
 )
 @click.option(
     "--constrain/--no-constrain",
@@ -188,6 +189,17 @@ def _gold_for(gold_sentences: list, predictions: list, types: list[str]) -> tupl
     help="Config and metrics folder [default: OUT.run].",
 )
 @click.option("--device", default=None, help="hf: cpu, cuda, auto.")
+@click.option(
+    "--student",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A distillation student folder (fewner distill RUN/student): predict with it instead "
+    "of a language model; uses --limit, --format, --gold, --batch-size, --run-dir.",
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=None, help="Torch threads (--student)."
+)
+@click.option("--quantize", is_flag=True, help="int8 dynamic quantization of the student (CPU).")
 @click.option("--base-url", default=None, help="Server URL (openai backend).")
 @click.option(
     "--option",
@@ -207,7 +219,7 @@ def predict(
     types_from: Path | None,
     template: str,
     layout: str | None,
-    definitions: str,
+    definitions: str | None,
     constrain: bool,
     edge_punctuation: bool,
     max_words: int,
@@ -222,6 +234,9 @@ def predict(
     no_cache: bool,
     run_dir: Path | None,
     device: str | None,
+    student: Path | None,
+    threads: int | None,
+    quantize: bool,
     base_url: str | None,
     raw_options: tuple[str, ...],
 ) -> None:
@@ -229,6 +244,9 @@ def predict(
 
     Example: fewner predict --definitions wnut17 --types-from labels-wnut.txt
     emerging.test.annotated -o preds.jsonl --gold emerging.test.annotated
+
+    With --student RUN/student a distillation student (fewner distill) predicts instead:
+    fewner predict --student runs/distill-D/student test.txt -o preds.jsonl --gold test.txt
     """
     from fewner.backends.base import GenerationParams
     from fewner.backends.factory import make_backend
@@ -238,6 +256,24 @@ def predict(
     from fewner.prompts import ExtractionFormat, load_template
     from fewner.runs import RunDir
 
+    if student is not None:
+        from fewner.cli.student_predict import predict_with_student
+
+        predict_with_student(
+            student,
+            input_path,
+            output,
+            input_format=input_format,
+            limit=limit,
+            gold=gold,
+            batch_size=batch_size,
+            run_dir=run_dir,
+            threads=threads,
+            quantize=quantize,
+        )
+        return
+    if definitions is None:
+        raise click.UsageError("--definitions is required (unless --student)")
     # --- everything that can fail cheaply, before a model loads --------------------------
     if types_csv is not None and types_from is not None:
         raise click.UsageError("give --types or --types-from, not both")

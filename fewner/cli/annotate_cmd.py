@@ -1,0 +1,314 @@
+"""``fewner annotate``: a language model (the teacher) labels sentences for distillation.
+
+Outputs, beside ``-o OUT.jsonl``:
+
+* ``OUT.jsonl`` — fewner JSONL (``fewner distill`` and ``read_corpus`` read it) with, per
+  sentence, ``status`` (ok / repaired / partial / unparseable), ``dropped`` (mentions not placed
+  and why) and the raw ``answer``; written batch by batch as the run goes;
+* ``OUT.run/`` — ``config.json``, ``metrics.json`` (status counts, parse and placement counts,
+  speed, and P/R/F1 against ``--gold``) and ``cache.sqlite``: every answer is committed as soon
+  as it is generated, so re-running the same command after a crash resumes where it stopped.
+
+The work is :class:`fewner.distill.annotate.Annotator`; this module resolves options and reports.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fewner.cli.common import err, out, progress, report_read
+from fewner.models.catalogue import DEFAULT_CAUSAL_MODEL
+
+
+def _read_input(path: Path, fmt: str, limit: int | None, sample_seed: int | None) -> list:
+    """Sentences of INPUT: a folder (or ``--format raw``) is raw text split into sentences."""
+    if path.is_dir() or fmt == "raw":
+        from fewner.distill.rawtext import read_raw_folder
+
+        corpus = read_raw_folder(path, limit=limit, seed=sample_seed)
+        report_read(corpus)
+        return corpus.sentences
+    from fewner.data.io import read_corpus
+
+    corpus = read_corpus(path, format=fmt)
+    report_read(corpus)
+    sentences = corpus.sentences
+    if limit is not None and sample_seed is not None and limit < len(sentences):
+        import random
+
+        keep = sorted(random.Random(sample_seed).sample(range(len(sentences)), limit))
+        return [sentences[i] for i in keep]
+    return sentences[:limit] if limit is not None else sentences
+
+
+@click.command("annotate")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Annotations (fewner JSONL + status, dropped, answer).",
+)
+@click.option(
+    "--model",
+    "-m",
+    default=DEFAULT_CAUSAL_MODEL,
+    show_default=True,
+    help="Catalogue name, GGUF path (llamacpp), local folder or hub id (hf), server model name (openai).",
+)
+@click.option(
+    "--backend",
+    "-b",
+    "kind",
+    type=click.Choice(["llamacpp", "hf", "openai"]),
+    default="llamacpp",
+    show_default=True,
+    help="llamacpp is the fast CPU path (annotation needs no training).",
+)
+@click.option(
+    "--style",
+    type=click.Choice(["standard", "cot"]),
+    default="standard",
+    show_default=True,
+    help="standard few-shot, or chain-of-thought (reason in steps, then the dictionary).",
+)
+@click.option(
+    "--definitions",
+    default="conll2003",
+    show_default=True,
+    help="Type definitions: shipped name (conll2003, wnut17, ...) or YAML path.",
+)
+@click.option(
+    "--types",
+    "types_csv",
+    default=None,
+    help="Entity types, comma-separated [default: every type of --definitions].",
+)
+@click.option(
+    "--demos-from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Labelled file to take demonstrations from (e.g. conll2003/valid.txt).",
+)
+@click.option(
+    "--demos",
+    "n_demos",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Number of demonstrations (chosen to cover every type; 0: zero-shot).",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only N sentences.")
+@click.option(
+    "--sample-seed",
+    type=int,
+    default=None,
+    help="With --limit: a seeded random sample of N sentences instead of the first N.",
+)
+@click.option(
+    "--format",
+    "input_format",
+    default="auto",
+    show_default=True,
+    help="Format of INPUT: auto, conll, tags, jsonl, text, raw (a folder is always raw).",
+)
+@click.option(
+    "--gold",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Score the annotations against this labelled file (may be INPUT itself).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Prompts per backend call (and per cache commit).",
+)
+@click.option(
+    "--max-new-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="[default: 128 standard, 256 cot]",
+)
+@click.option(
+    "--chat/--no-chat",
+    default=True,
+    show_default=True,
+    help="Wrap the prompt in the model's chat template (instruction-tuned models).",
+)
+@click.option(
+    "--cache",
+    "cache_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SQLite answer cache [default: OUT.run/cache.sqlite].",
+)
+@click.option("--no-cache", is_flag=True, help="Do not store or reuse answers (no resume).")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Config and metrics folder [default: OUT.run].",
+)
+@click.option("--base-url", default=None, help="Server URL (openai backend).")
+@click.option(
+    "--option",
+    "-O",
+    "raw_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Extra backend option, e.g. -O n_threads=2 (repeatable).",
+)
+def annotate(
+    input_path: Path,
+    output: Path,
+    model: str,
+    kind: str,
+    style: str,
+    definitions: str,
+    types_csv: str | None,
+    demos_from: Path | None,
+    n_demos: int,
+    limit: int | None,
+    sample_seed: int | None,
+    input_format: str,
+    gold: Path | None,
+    batch_size: int,
+    max_new_tokens: int | None,
+    chat: bool,
+    cache_path: Path | None,
+    no_cache: bool,
+    run_dir: Path | None,
+    base_url: str | None,
+    raw_options: tuple[str, ...],
+) -> None:
+    """Annotate INPUT (a data file, or a folder of raw .txt articles) with a language model,
+    one multi-type prompt per sentence answering {"PER": [...], "LOC": [...], ...}.
+
+    Example: fewner annotate ../shared/data/conll2003/train.txt --limit 200 --gold
+    ../shared/data/conll2003/train.txt --demos-from ../shared/data/conll2003/valid.txt
+    -o runs/annotate/conll200.jsonl --style cot
+    """
+    from fewner.backends.base import GenerationParams
+    from fewner.backends.factory import make_backend
+    from fewner.cli.predict_cmd import _backend_options, _gold_for
+    from fewner.distill.annotate import AnnotationPrompt, Annotator, pick_demos
+    from fewner.prompts.definitions import load_definitions
+    from fewner.runs import RunDir
+
+    defs = load_definitions(definitions)
+    types = [t.strip() for t in types_csv.split(",") if t.strip()] if types_csv else list(defs)
+    types = list(dict.fromkeys(types))
+    resolved_defs = defs.require(types)
+    types = list(resolved_defs)
+    sentences = _read_input(input_path, input_format, limit, sample_seed)
+    demos: list = []
+    if demos_from is not None and n_demos:
+        from fewner.data.io import read_corpus
+
+        demos = pick_demos(read_corpus(demos_from), types, n_demos)
+    elif n_demos and demos_from is None:
+        err.print("[yellow]no --demos-from: zero-shot prompts[/yellow]")
+    gold_sentences = None
+    if gold is not None:
+        from fewner.data.io import read_corpus
+
+        gold_sentences = read_corpus(gold).sentences
+    prompt = AnnotationPrompt(tuple(types), resolved_defs, style, tuple(demos))
+
+    run = RunDir(run_dir if run_dir is not None else output.with_name(output.stem + ".run"))
+    cache = None if no_cache else (cache_path or run.file("cache.sqlite"))
+    options = _backend_options(raw_options)
+    if base_url is not None:
+        options["base_url"] = base_url
+    if kind == "hf":
+        options.setdefault("batch_size", batch_size)
+    with err.status(f"loading {model} ({kind})"):
+        backend = make_backend(kind, model, cache=cache, **options)
+    with backend:
+        annotator = Annotator(backend, prompt, batch_size=batch_size, chat=chat)
+        if max_new_tokens is not None:
+            annotator.params = GenerationParams(
+                max_new_tokens=max_new_tokens, stop=annotator.params.stop
+            )
+        run.write_config(
+            {
+                "command": "annotate",
+                "input": str(input_path),
+                "input_format": input_format,
+                "output": str(output),
+                "model": model,
+                "backend": kind,
+                "backend_options": {k: str(v) for k, v in options.items()},
+                "definitions": definitions,
+                "limit": limit,
+                "sample_seed": sample_seed,
+                "demos_from": None if demos_from is None else str(demos_from),
+                "cache": None if cache is None else str(cache),
+                "gold": None if gold is None else str(gold),
+                "sentences": len(sentences),
+                **annotator.settings(),
+            }
+        )
+        output.parent.mkdir(parents=True, exist_ok=True)
+        stats: Counter[str] = Counter()
+        statuses: Counter[str] = Counter()
+        annotated = []
+        started = time.perf_counter()
+        with output.open("w", encoding="utf-8") as sink, progress() as bar:
+            task = bar.add_task(f"annotating ({style})", total=len(sentences))
+            for batch in annotator.iter_annotate(sentences):
+                for a in batch:
+                    sink.write(json.dumps(a.record(), ensure_ascii=False) + "\n")
+                    stats.update(a.stats)
+                    statuses[a.status] += 1
+                    annotated.append(a.sentence)
+                sink.flush()
+                bar.advance(task, len(batch))
+        seconds = time.perf_counter() - started
+        hits, misses = getattr(backend, "hits", None), getattr(backend, "misses", None)
+
+    metrics: dict[str, Any] = {
+        "sentences": len(annotated),
+        "statuses": dict(statuses),
+        "stats": dict(sorted(stats.items())),
+        "seconds": round(seconds, 3),
+        "sentences_per_second": round(len(annotated) / seconds, 4) if seconds > 0 else None,
+        "cache_hits": hits,
+        "cache_misses": misses,
+    }
+    err.print(
+        f"wrote {output}: {len(annotated)} sentences, {stats.get('spans', 0)} spans in {seconds:.1f}s"
+        + (f"; cache: {hits} hit(s), {misses} miss(es)" if hits is not None else "")
+    )
+    err.print("statuses: " + ", ".join(f"{k}={v}" for k, v in sorted(statuses.items())))
+    dropped = {
+        k: stats[k]
+        for k in ("not_found", "unaligned", "overlap", "unknown_type", "bad_value")
+        if stats[k]
+    }
+    if dropped:
+        err.print("dropped: " + ", ".join(f"{k}={v}" for k, v in dropped.items()))
+    if gold_sentences is not None:
+        from fewner.eval.metrics import score
+        from fewner.eval.report import scores_json, scores_renderable
+
+        paired, left_out = _gold_for(gold_sentences, annotated, types)
+        scores = score(paired, annotated)
+        metrics["scores"] = scores_json(scores, gold=str(gold), gold_spans_left_out=left_out)
+        out.print(
+            scores_renderable(
+                scores,
+                title=f"{output.name} vs {gold.name} ({scores.sentences} sentences, {style})",
+            )
+        )
+    run.write_metrics(metrics)
+    err.print(f"run folder: {run.path}")

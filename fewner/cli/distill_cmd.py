@@ -1,0 +1,116 @@
+"""``fewner distill``: train a small token classifier on distilled (+ original) data.
+
+A thin layer over :func:`fewner.distill.pipeline.run_distill`; the config format is
+:mod:`fewner.distill.config` (every key with its default: ``configs/distill.yaml``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from fewner.cli.common import err, out, progress
+
+
+@click.command("distill")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML config (configs/distill.yaml) [default: built-in defaults].",
+)
+@click.option(
+    "--group",
+    default=None,
+    help="Preset from the config's `groups:` (the study's A-E: A original, B distilled, "
+    "C distilled + BBC, D simple mix, E simple mix + BBC).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key by its dotted path, value read as YAML "
+    "(e.g. --set epochs=3 --set schedule=sigmoid:16); repeatable, applied after --group.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run folder [default: runs/distill-<group>-<date>-<time>].",
+)
+@click.option(
+    "--resume", is_flag=True, help="Continue an interrupted run in --out from its last epoch."
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate the config, print it and the per-epoch weights, and stop.",
+)
+@click.option(
+    "--plot-schedules",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Plot the study's schedules (w0 over epochs) into this PNG and stop (needs matplotlib).",
+)
+@click.option(
+    "--plot-epochs",
+    type=click.IntRange(min=2),
+    default=20,
+    show_default=True,
+    help="Epochs T on the x axis of --plot-schedules.",
+)
+def distill(
+    config_path: Path | None,
+    group: str | None,
+    overrides: tuple[str, ...],
+    out_dir: Path | None,
+    resume: bool,
+    dry_run: bool,
+    plot_path: Path | None,
+    plot_epochs: int,
+) -> None:
+    """Train a student (default: the MiniLM-L6 encoder) under a blending schedule of distilled
+    and original data, then score it on the test file.
+
+    The weight w0 of distilled data at epoch t of T comes from `schedule` (distilled, original,
+    simple_mix, sigmoid, cosine, power, full_blend; original data gets 1 - w0, full_blend 1).
+    `mix: sample` (default) draws round(w * N) examples of each set per epoch; `mix: loss`
+    trains on all of them with the loss multiplied by w.
+
+    Example: fewner distill --config configs/distill.yaml --group D --set epochs=4 --out runs/distill-D
+    """
+    from fewner.distill.schedules import PAPER_VARIANTS, make_schedule, plot_schedules, weights_over
+
+    if plot_path is not None:
+        plot_path.parent.mkdir(parents=True, exist_ok=True)
+        plot_schedules([make_schedule(v) for v in PAPER_VARIANTS], plot_epochs, str(plot_path))
+        err.print(f"wrote {plot_path} ({len(PAPER_VARIANTS)} schedules, T = {plot_epochs})")
+        return
+    from fewner.distill.config import config_dict, load_distill_config
+
+    config = load_distill_config(config_path, group, overrides)
+    if dry_run:
+        import json
+
+        out.print_json(json.dumps(config_dict(config)))
+        schedule = config.resolved_schedule()
+        for t, (wd, wo) in enumerate(weights_over(schedule, config.epochs)):
+            out.print(f"epoch {t}: w_distilled {wd:.4f}  w_original {wo:.4f}")
+        return
+    if out_dir is None:
+        if resume:
+            raise click.UsageError("--resume needs --out (the run folder to continue)")
+        out_dir = Path("runs") / f"distill-{config.group or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if resume and not out_dir.is_dir():
+        raise click.UsageError(f"--resume: {out_dir} does not exist")
+    from fewner.distill.pipeline import run_distill
+
+    with progress() as bar:
+        run_distill(config, out_dir, resume=resume, log=err.print, progress=bar)
+    err.print(f"run folder: {out_dir} (student: {out_dir / 'student'})")

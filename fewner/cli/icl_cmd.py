@@ -1,0 +1,330 @@
+"""``fewner icl``: label a file with an in-context ensemble of small LLMs (EL4NER), no training.
+
+    fewner icl --config configs/el4ner.yaml --pool samples-wnut-5shot/0.txt \\
+        --definitions wnut17 emerging.test.annotated --limit 200 --gold emerging.test.annotated \\
+        -o runs/icl/wnut.jsonl
+
+The work is :func:`fewner.icl.runner.run_icl`; this module resolves options (config file, then
+flags, then ``--set`` overrides), reads the files and prints the tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fewner.cli.common import err, out, progress, report_read
+
+
+def _csv(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+@click.command("icl")
+@click.argument(
+    "input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--pool",
+    "pool_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Labeled sentences the demonstrations come from (e.g. a 5-shot support set file).",
+)
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Predictions (fewner JSONL); other outputs go beside it (see below).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Run config (YAML), e.g. configs/el4ner.yaml [default: built-in defaults, the same values].",
+)
+@click.option(
+    "--models",
+    "models_csv",
+    default=None,
+    help="Ensemble, comma-separated [BACKEND:]MODEL (catalogue name, GGUF path, hub id or server model); "
+    "overrides the config's models. E.g. smollm2-135m-instruct,gemma3-270m,qwen2.5-coder-0.5b-instruct.",
+)
+@click.option(
+    "--backend",
+    "-b",
+    type=click.Choice(["llamacpp", "hf", "openai", "scripted"]),
+    default=None,
+    help="Backend of models that name none [config: llamacpp].",
+)
+@click.option(
+    "--types",
+    "types_csv",
+    default=None,
+    help="Entity types, comma-separated [default: the labels of --pool].",
+)
+@click.option(
+    "--types-from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="File of types, one per line (names or BIO tags, e.g. labels-wnut.txt).",
+)
+@click.option(
+    "--definitions",
+    default=None,
+    help="One-line type definitions in the prompt: shipped name (conll2003, wnut17, gum, fewnerd) or YAML path [default: type names only].",
+)
+@click.option(
+    "--retrieval",
+    type=click.Choice(["span", "sentence", "random"]),
+    default=None,
+    help="Demonstration retrieval: span-level similarity, sentence kNN or random [config: span].",
+)
+@click.option(
+    "-k",
+    "k",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Demonstrations per sentence [config: 4].",
+)
+@click.option(
+    "--span-threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Share of answering models that must propose a span [config: 0.5].",
+)
+@click.option(
+    "--validate/--no-validate",
+    default=None,
+    help="Stage 3 self-validation [config: on]; when on, predictions before and after it are both scored.",
+)
+@click.option(
+    "--parallel/--no-parallel",
+    default=None,
+    help="Models answer each stage at the same time, one thread each [config: off].",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key (dotted, YAML value), e.g. extract.constrained=true; repeatable.",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="Only the first N sentences of INPUT."
+)
+@click.option(
+    "--format",
+    "input_format",
+    default="auto",
+    show_default=True,
+    help="Format of INPUT and --pool (auto, conll, tags, jsonl, text).",
+)
+@click.option(
+    "--gold",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Score against this file (may be INPUT itself): without and with self-validation.",
+)
+@click.option(
+    "--cache",
+    "cache_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SQLite answer cache, may be shared between runs [default: OUT.run/cache.sqlite].",
+)
+@click.option("--no-cache", is_flag=True, help="Do not store or reuse answers.")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Config and metrics folder [default: OUT.run].",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print metrics as JSON on stdout instead of tables."
+)
+def icl(
+    input_path: Path,
+    pool_path: Path,
+    output: Path,
+    config_path: Path | None,
+    models_csv: str | None,
+    backend: str | None,
+    types_csv: str | None,
+    types_from: Path | None,
+    definitions: str | None,
+    retrieval: str | None,
+    k: int | None,
+    span_threshold: float | None,
+    validate: bool | None,
+    parallel: bool | None,
+    overrides: tuple[str, ...],
+    limit: int | None,
+    input_format: str,
+    gold: Path | None,
+    cache_path: Path | None,
+    no_cache: bool,
+    run_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Label INPUT with an ensemble of small LLMs doing in-context learning (EL4NER).
+
+    Per sentence: k demonstrations are retrieved from --pool; stage 1, every model lists the
+    mentions it sees, and a span is kept when enough models propose it; stage 2, every model
+    types each kept span and the vote decides; stage 3, every model checks "is SPAN a TYPE?"
+    and spans without enough "yes" are dropped. Parse failures are counted per model; every
+    answer is cached, so a rerun is free and a run that changes only thresholds, voters or the
+    model list reuses every answer it can.
+
+    Outputs: OUT.jsonl (final), OUT.unvalidated.jsonl (before stage 3), OUT.answers.jsonl
+    (every answer), OUT.run/ (config.json, metrics.json, cache.sqlite).
+    """
+    from fewner.cli.predict_cmd import read_type_file
+    from fewner.data.io import read_corpus
+    from fewner.icl.config import (
+        apply_overrides,
+        load_icl_config,
+        parse_model_spec,
+        read_config_file,
+    )
+    from fewner.icl.runner import IclOutputs, run_icl
+
+    if types_csv is not None and types_from is not None:
+        raise click.UsageError("give --types or --types-from, not both")
+    data: dict[str, Any] = read_config_file(config_path)
+    flags: list[str] = []
+    if models_csv is not None:
+        data["models"] = [vars(parse_model_spec(m)) for m in _csv(models_csv)]
+    for key, value in (
+        ("backend", backend),
+        ("definitions", definitions),
+        ("retrieval.method", retrieval),
+        ("retrieval.k", k),
+        ("extract.threshold", span_threshold),
+        ("validate.enabled", validate),
+        ("parallel", parallel),
+    ):
+        if value is not None:
+            flags.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
+    config = load_icl_config(
+        apply_overrides(data, [*flags, *overrides]), source=str(config_path or "<defaults>")
+    )
+
+    pool_corpus = read_corpus(pool_path, format=input_format)
+    report_read(pool_corpus)
+    if types_csv is not None:
+        types = _csv(types_csv)
+    elif types_from is not None:
+        types = read_type_file(types_from)
+    else:
+        types = pool_corpus.labels
+        err.print(f"types (labels of the pool): {', '.join(types)}")
+    types = list(dict.fromkeys(types))
+    if not types:
+        raise click.UsageError("no entity types: give --types or a labeled --pool")
+    defs: dict[str, str] = {}
+    if config.definitions:
+        from fewner.prompts import load_definitions
+
+        defs = load_definitions(config.definitions).require(types)
+
+    corpus = read_corpus(input_path, format=input_format)
+    report_read(corpus)
+    sentences = corpus.sentences[:limit] if limit is not None else corpus.sentences
+    gold_sentences = None
+    if gold is not None:
+        gold_corpus = read_corpus(gold)
+        report_read(gold_corpus)
+        gold_sentences = gold_corpus.sentences
+
+    outputs = IclOutputs.beside(output, run_dir)
+    cache = None if no_cache else (cache_path or outputs.run_dir / "cache.sqlite")
+    with progress() as bar:
+        task = bar.add_task(f"icl x{len(config.models)} models", total=len(sentences))
+        metrics = run_icl(
+            config,
+            sentences,
+            pool_corpus.sentences,
+            types,
+            outputs,
+            definitions=defs,
+            gold=gold_sentences,
+            cache=cache,
+            extra_config={
+                "input": str(input_path),
+                "pool": str(pool_path),
+                "gold": None if gold is None else str(gold),
+                "limit": limit,
+                "definitions_source": config.definitions,
+            },
+            progress=lambda n: bar.advance(task, n),
+            log=lambda m: bar.update(task, description=m),
+        )
+    if as_json:
+        import json
+
+        click.echo(json.dumps(metrics, indent=2))
+    else:
+        out.print(_tables(metrics))
+    err.print(
+        f"wrote {outputs.predictions} ({metrics['sentences']} sentences, "
+        f"{metrics['sentences_per_second']} sentences/s); run folder: {outputs.run_dir}"
+    )
+
+
+def _tables(metrics: dict[str, Any]) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+
+    models = Table(title="per model", title_justify="left")
+    for col in (
+        "model",
+        "answers",
+        "extract fail",
+        "classify fail",
+        "validate fail",
+        "seconds",
+        "cache hit/miss",
+    ):
+        models.add_column(
+            col, justify="left" if col == "model" else "right", no_wrap=col == "model"
+        )
+    for name, row in metrics["models"].items():
+        cache = metrics["cache"].get(name, {})
+        models.add_row(
+            name,
+            str(row.get("extract_answers", 0)),
+            str(row.get("extract_failures", 0)),
+            str(row.get("classify_failures", 0)),
+            str(row.get("validate_failures", 0)),
+            f"{row.get('seconds', 0):.1f}",
+            f"{cache.get('hits')}/{cache.get('misses')}",
+        )
+    parts: list[Any] = [models]
+    scores = metrics.get("scores")
+    if scores:
+        table = Table(title="ensemble (micro, %)", title_justify="left")
+        for col in ("predictions", "P", "R", "F1", "predicted", "gold"):
+            table.add_column(col, justify="left" if col == "predictions" else "right")
+        for label, key in (
+            ("without self-validation", "unvalidated"),
+            ("with self-validation", "validated"),
+        ):
+            s = scores.get(key)
+            if not s:
+                continue
+            micro = s["micro"]
+            table.add_row(
+                label,
+                f"{100 * micro['precision']:.2f}",
+                f"{100 * micro['recall']:.2f}",
+                f"{100 * micro['f1']:.2f}",
+                str(micro["predicted"]),
+                str(micro["support"]),
+            )
+        parts.append(table)
+    return Group(*parts)

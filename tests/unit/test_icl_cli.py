@@ -1,0 +1,176 @@
+"""``fewner icl`` and its config: wiring, outputs, resume from the cache, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from fewner.cli import cli, main
+from fewner.errors import ConfigError
+from fewner.icl.config import apply_overrides, load_icl_config, parse_model_spec, read_config_file
+
+REPO = Path(__file__).resolve().parents[2]
+
+POOL = "Alice\tB-PER\nmet\tO\nCarol\tB-PER\n\nRome\tB-LOC\nis\tO\nfar\tO\n"
+INPUT = "Bob\tB-PER\nflew\tO\nto\tO\nParis\tB-LOC\n\nit\tO\nrained\tO\n\nParis\tB-LOC\n!\tO\n"
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "pool.txt").write_text(POOL, encoding="utf-8")
+    (tmp_path / "input.txt").write_text(INPUT, encoding="utf-8")
+    config = {
+        "models": [
+            # stage 1 always names Paris; stage 2 cannot be parsed (a failure per Paris span)
+            {"model": "s1", "backend": "scripted", "options": {"default": " <<< Paris >>>"}},
+        ],
+        "retrieval": {"method": "random", "k": 1},
+    }
+    (tmp_path / "icl.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return {
+        "pool": tmp_path / "pool.txt",
+        "input": tmp_path / "input.txt",
+        "config": tmp_path / "icl.yaml",
+    }
+
+
+def _args(files, out, *extra):
+    return [
+        "icl", str(files["input"]), "--pool", str(files["pool"]), "--config", str(files["config"]),
+        "--gold", str(files["input"]), "-o", str(out), "--set", "extract.constrained=false", *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("parallel", [[], ["--parallel"]], ids=["sequential", "parallel"])
+def test_icl_run_writes_predictions_config_metrics_and_resumes(files, tmp_path, parallel):
+    out = tmp_path / "run" / "preds.jsonl"
+    result = CliRunner().invoke(cli, _args(files, out, "--json", *parallel))
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "preds.run" / "metrics.json").read_text())
+    config = json.loads((tmp_path / "run" / "preds.run" / "config.json").read_text())
+    assert metrics["sentences"] == 3
+    assert metrics["models"]["s1"]["extract_failures"] == 0
+    assert metrics["models"]["s1"]["classify_failures"] == 2  # two sentences contain Paris
+    assert metrics["totals"]["kept"] == 2 and metrics["totals"].get("typed", 0) == 0
+    assert metrics["scores"]["unvalidated"]["micro"]["support"] == 3
+    assert metrics["scores"]["validated"]["micro"]["predicted"] == 0
+    assert config["resolved"]["types"] == ["LOC", "PER"]  # labels of the pool
+    assert config["resolved"]["retrieval"] == {"method": "random", "seed": 0}
+    assert config["config"]["extract"]["constrained"] is False
+    lines = out.read_text().splitlines()
+    assert (
+        len(lines) == 3
+        and len((tmp_path / "run" / "preds.unvalidated.jsonl").read_text().splitlines()) == 3
+    )
+    answers = [
+        json.loads(x) for x in (tmp_path / "run" / "preds.answers.jsonl").read_text().splitlines()
+    ]
+    assert [a["answers"][0]["stage"] for a in answers] == ["extract"] * 3
+    assert metrics["cache"]["s1"]["misses"] > 0
+
+    assert config["config"]["parallel"] is bool(parallel)
+    again = CliRunner().invoke(cli, _args(files, out, "--json", *parallel))
+    assert again.exit_code == 0, again.output
+    rerun = json.loads((tmp_path / "run" / "preds.run" / "metrics.json").read_text())
+    assert rerun["cache"]["s1"]["misses"] == 0 and rerun["cache"]["s1"]["hits"] > 0
+    assert out.read_text().splitlines() == lines
+
+
+def test_icl_help_explains_the_stages():
+    result = CliRunner().invoke(cli, ["icl", "--help"])
+    assert result.exit_code == 0
+    for word in ("--models", "--pool", "--retrieval", "self-validation", "stage 1"):
+        assert word in result.output
+
+
+def test_bad_config_key_is_one_line_error(files, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(_args(files, tmp_path / "p.jsonl", "--set", "extract.treshold=0.3"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown key(s) ['treshold']" in err and "Traceback" not in err
+
+
+def test_preset_config_parses_with_three_models():
+    config = load_icl_config(read_config_file(REPO / "configs" / "el4ner.yaml"))
+    assert [m.model for m in config.models] == [
+        "smollm2-135m-instruct",
+        "gemma3-270m",
+        "qwen2.5-coder-0.5b-instruct",
+    ]
+    settings = config.pipeline_settings()
+    assert (settings.k, settings.span_threshold, settings.validate) == (4, 0.5, True)
+    assert config.retrieval.method == "span" and config.backend == "llamacpp"
+
+
+def test_config_errors_and_model_specs():
+    assert parse_model_spec("llamacpp:gemma3-270m").backend == "llamacpp"
+    assert parse_model_spec("./models/x.gguf").model == "./models/x.gguf"
+    assert parse_model_spec("C:/x.gguf").backend is None  # not a backend prefix
+    with pytest.raises(ConfigError, match="at least one model"):
+        load_icl_config({})
+    with pytest.raises(ConfigError, match="unknown backend"):
+        load_icl_config({"models": ["vllm:x"], "backend": "vllm"})
+    with pytest.raises(ConfigError, match="expected an integer"):
+        load_icl_config(apply_overrides({"models": ["a"]}, ["retrieval.k=two"]))
+    with pytest.raises(ConfigError, match="validate_threshold"):
+        load_icl_config({"models": ["a"], "validate": {"threshold": 1.5}})
+
+
+def test_build_members_routes_options_names_duplicates_and_closes_on_failure():
+    from fewner.backends.scripted import ScriptedBackend
+    from fewner.icl.runner import build_members
+
+    made: list[tuple[str, str, dict]] = []
+    closed: list[str] = []
+
+    class Recorded(ScriptedBackend):
+        def close(self) -> None:
+            closed.append(self.model_id)
+
+    def make(kind, model, cache=None, **options):
+        made.append((kind, model, options))
+        if model == "broken":
+            raise ConfigError("cannot load broken")
+        return Recorded(model=model)
+
+    config = load_icl_config(
+        {
+            "models": [
+                "m1",
+                {"model": "m1", "weight": 2.0},
+                {
+                    "model": "remote",
+                    "backend": "openai",
+                    "options": {"base_url": "http://h:8000/v1"},
+                },
+            ],
+            "backend": "llamacpp",
+            "backend_options": {"n_threads": 1},
+        }
+    )
+    members = build_members(config, cache=None, make=make)
+    assert [m.name for m in members] == ["m1", "m1#2", "remote"]
+    assert [m.weight for m in members] == [1.0, 2.0, 1.0]
+    assert made == [
+        ("llamacpp", "m1", {"n_threads": 1}),
+        ("llamacpp", "m1", {"n_threads": 1}),
+        ("openai", "remote", {"base_url": "http://h:8000/v1"}),  # no llama.cpp options
+    ]
+    broken = load_icl_config({"models": ["m1", "broken"], "backend": "llamacpp"})
+    with pytest.raises(ConfigError, match="broken"):
+        build_members(broken, cache=None, make=make)
+    assert closed == ["scripted:m1"]  # the model loaded before the failure was released
+
+
+def test_restrict_pool_keeps_only_the_asked_types():
+    from fewner.icl.runner import restrict_pool
+    from tests.unit.icl_fakes import sent
+
+    pool = [sent("Ann visited Rome", [(0, 1, "PER"), (2, 3, "LOC")], id="p")]
+    kept, dropped = restrict_pool(pool, ["LOC"])
+    assert [s.label for s in kept[0].spans] == ["LOC"] and dropped == 1
