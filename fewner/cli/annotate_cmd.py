@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from fewner.cli.common import err, out, progress, report_read
+from fewner.cli.options import answer_cache, run_folder, run_outputs
 from fewner.models.catalogue import DEFAULT_CAUSAL_MODEL
 
 
@@ -144,20 +145,7 @@ def _read_input(path: Path, fmt: str, limit: int | None, sample_seed: int | None
     show_default=True,
     help="Wrap the prompt in the model's chat template (instruction-tuned models).",
 )
-@click.option(
-    "--cache",
-    "cache_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="SQLite answer cache [default: OUT.run/cache.sqlite].",
-)
-@click.option("--no-cache", is_flag=True, help="Do not store or reuse answers (no resume).")
-@click.option(
-    "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Config and metrics folder [default: OUT.run].",
-)
+@run_outputs(no_cache_help="Do not store or reuse answers (no resume).")
 @click.option("--base-url", default=None, help="Server URL (openai backend).")
 @click.option(
     "--option",
@@ -224,8 +212,8 @@ def annotate(
         gold_sentences = read_corpus(gold).sentences
     prompt = AnnotationPrompt(tuple(types), resolved_defs, style, tuple(demos))
 
-    run = RunDir(run_dir if run_dir is not None else output.with_name(output.stem + ".run"))
-    cache = None if no_cache else (cache_path or run.file("cache.sqlite"))
+    run = RunDir(run_folder(output, run_dir))
+    cache = answer_cache(cache_path, no_cache, run.path)
     options = _backend_options(raw_options)
     if base_url is not None:
         options["base_url"] = base_url

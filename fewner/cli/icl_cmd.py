@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from fewner.cli.common import err, out, progress, report_read
+from fewner.cli.options import answer_cache, run_outputs
 
 
 def _csv(text: str | None) -> list[str]:
@@ -130,19 +131,8 @@ def _csv(text: str | None) -> list[str]:
     default=None,
     help="Score against this file (may be INPUT itself): without and with self-validation.",
 )
-@click.option(
-    "--cache",
-    "cache_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="SQLite answer cache, may be shared between runs [default: OUT.run/cache.sqlite].",
-)
-@click.option("--no-cache", is_flag=True, help="Do not store or reuse answers.")
-@click.option(
-    "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Config and metrics folder [default: OUT.run].",
+@run_outputs(
+    cache_help="SQLite answer cache, may be shared between runs [default: OUT.run/cache.sqlite]."
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="Print metrics as JSON on stdout instead of tables."
@@ -242,7 +232,7 @@ def icl(
         gold_sentences = gold_corpus.sentences
 
     outputs = IclOutputs.beside(output, run_dir)
-    cache = None if no_cache else (cache_path or outputs.run_dir / "cache.sqlite")
+    cache = answer_cache(cache_path, no_cache, outputs.run_dir)
     with progress() as bar:
         task = bar.add_task(f"icl x{len(config.models)} models", total=len(sentences))
         metrics = run_icl(

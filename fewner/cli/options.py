@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -30,3 +31,40 @@ def model_and_backend(model_help: str) -> Callable[[Callable[..., Any]], Callabl
         )(command)
 
     return decorate
+
+
+def run_outputs(
+    cache_help: str = "SQLite answer cache [default: OUT.run/cache.sqlite].",
+    no_cache_help: str = "Do not store or reuse answers.",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--cache`` (stored as ``cache_path``), ``--no-cache`` and ``--run-dir``: where a command
+    that writes OUT keeps its answer cache (so a killed run resumes) and its config/metrics."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option(
+            "--run-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Config and metrics folder [default: OUT.run].",
+        )(command)
+        command = click.option("--no-cache", is_flag=True, help=no_cache_help)(command)
+        return click.option(
+            "--cache",
+            "cache_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help=cache_help,
+        )(command)
+
+    return decorate
+
+
+def run_folder(output: Path, run_dir: Path | None) -> Path:
+    """``--run-dir``, else ``OUT.run`` beside the output file."""
+    return run_dir if run_dir is not None else output.with_name(output.stem + ".run")
+
+
+def answer_cache(cache_path: Path | None, no_cache: bool, folder: Path) -> Path | None:
+    """The cache file a backend should use: None with ``--no-cache``, else ``--cache`` or
+    ``FOLDER/cache.sqlite``."""
+    return None if no_cache else (cache_path or folder / "cache.sqlite")

@@ -26,7 +26,7 @@ from typing import Any
 import click
 
 from fewner.cli.common import err, out, progress, report_read
-from fewner.cli.options import model_and_backend
+from fewner.cli.options import answer_cache, model_and_backend, run_folder, run_outputs
 
 _TAG = re.compile(r"^[BIES]-(.+)$")
 
@@ -174,20 +174,7 @@ def _gold_for(gold_sentences: list, predictions: list, types: list[str]) -> tupl
     default=None,
     help="Score against this file (may be INPUT itself) and print P/R/F1.",
 )
-@click.option(
-    "--cache",
-    "cache_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="SQLite answer cache [default: OUT.run/cache.sqlite].",
-)
-@click.option("--no-cache", is_flag=True, help="Do not store or reuse answers.")
-@click.option(
-    "--run-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Config and metrics folder [default: OUT.run].",
-)
+@run_outputs()
 @click.option("--device", default=None, help="hf: cpu, cuda, auto.")
 @click.option(
     "--student",
@@ -301,8 +288,8 @@ def predict(
         report_read(gold_corpus)
         gold_sentences = gold_corpus.sentences
 
-    run = RunDir(run_dir if run_dir is not None else output.with_name(output.stem + ".run"))
-    cache = None if no_cache else (cache_path or run.file("cache.sqlite"))
+    run = RunDir(run_folder(output, run_dir))
+    cache = answer_cache(cache_path, no_cache, run.path)
     options = _backend_options(raw_options)
     if kind == "hf":
         options.setdefault("batch_size", batch_size)

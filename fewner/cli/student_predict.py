@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fewner.cli.common import err, out, report_read
+from fewner.cli.options import run_folder
 
 
 def predict_with_student(
@@ -49,7 +50,7 @@ def predict_with_student(
         student = Student.load(student_dir)
         if quantize:
             student.quantize()
-    run = RunDir(run_dir if run_dir is not None else output.with_name(output.stem + ".run"))
+    run = RunDir(run_folder(output, run_dir))
     run.write_config(
         {
             "command": "predict",

@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from fewner.config_schema import apply_overrides, build_dataclass, read_yaml_mapping
 from fewner.distill.answers import STATUSES
 from fewner.distill.schedules import Schedule, make_schedule
 from fewner.errors import ConfigError
-from fewner.train.config import _build, apply_overrides, default_data_root
+from fewner.train.config import default_data_root
 
 __all__ = ["DataFile", "DistillConfig", "DistilledFile", "StudentSpec", "load_distill_config"]
 
@@ -129,19 +128,8 @@ def load_distill_config(
 ) -> DistillConfig:
     """Read the YAML (or start from defaults when ``path`` is None), apply the group preset and
     the ``--set`` overrides, validate, and resolve ``data_root``."""
-    data: dict[str, Any] = {}
-    source = "<defaults>"
-    if path is not None:
-        source = str(path)
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except OSError as err:
-            raise ConfigError(f"cannot read config {path}: {err.strerror or err}") from None
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: a config must be a YAML mapping")
-        data = loaded or {}
+    data = read_yaml_mapping(path)
+    source = "<defaults>" if path is None else str(path)
     groups = data.pop("groups", None) or {}
     if not isinstance(groups, dict):
         raise ConfigError(f"{source}: groups: expected a mapping of name -> overrides")
@@ -156,7 +144,7 @@ def load_distill_config(
         data = {**copy.deepcopy(data), **copy.deepcopy(preset), "group": str(chosen)}
     data = apply_overrides(data, overrides)
     try:
-        config = _build(DistillConfig, data, "")
+        config = build_dataclass(DistillConfig, data)
         config.check()
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None

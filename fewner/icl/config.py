@@ -12,16 +12,13 @@ Several vLLM endpoints: one entry each, with ``options: {base_url: http://host:8
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from fewner.config_schema import apply_overrides as _apply_overrides
+from fewner.config_schema import build_dataclass, read_yaml_mapping
 from fewner.errors import ConfigError
 from fewner.icl.pipeline import PipelineSettings
 
@@ -137,42 +134,12 @@ def parse_model_spec(text: str) -> ModelSpec:
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """A copy of ``data`` with each ``a.b.c=VALUE`` set (VALUE read as YAML)."""
-    data = copy.deepcopy(data)
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. retrieval.k=3")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError as err:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML: {err}") from None
-        node = data
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {item!r}: {part} is not a mapping")
-            node = child
-        node[parts[-1]] = value
-    return data
+    return _apply_overrides(data, overrides, example="retrieval.k=3")
 
 
 def read_config_file(path: str | Path | None) -> dict[str, Any]:
     """The YAML mapping of ``path`` ({} for None)."""
-    if path is None:
-        return {}
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"cannot read config {path}: {err.strerror or err}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config must be a YAML mapping")
-    return data
+    return read_yaml_mapping(path)
 
 
 def load_icl_config(data: dict[str, Any], source: str = "<config>") -> IclConfig:
@@ -184,61 +151,8 @@ def load_icl_config(data: dict[str, Any], source: str = "<config>") -> IclConfig
             dataclasses.asdict(parse_model_spec(m)) if isinstance(m, str) else m for m in models
         ]
     try:
-        config = _build(IclConfig, data, "")
+        config = build_dataclass(IclConfig, data)
         config.check()
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
     return config
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    label = where or "config"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{label}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{label}: unknown key(s) {unknown}; expected some of {sorted(names)}")
-    kwargs = {
-        name: _coerce(hints[name], value, f"{where}.{name}" if where else name)
-        for name, value in data.items()
-    }
-    return cls(**kwargs)
-
-
-def _coerce(tp: Any, value: Any, key: str) -> Any:
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        return _coerce(next(a for a in args if a is not type(None)), value, key)
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, key)  # type: ignore[arg-type]
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
-        return [_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
-        return {str(k): v for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return value
-    if tp is Any:
-        return value
-    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover

@@ -68,6 +68,7 @@ from fewner.prompts.format import ExtractionFormat
 from fewner.types import Sentence, Span
 
 __all__ = [
+    "extractor_for_model",
     "DEFAULT_MAX_NEW_TOKENS",
     "ExtractionResult",
     "Extractor",
@@ -332,3 +333,27 @@ class Extractor:
             stats["spans"] += len(kept)
             predictions.append(sentence.with_spans(kept))
         return ExtractionResult(predictions, stats, answers)
+
+
+def extractor_for_model(
+    model: Any,
+    tokenizer: Any,
+    model_id: str,
+    fmt: ExtractionFormat,
+    *,
+    batch_size: int,
+    max_new_tokens: int,
+    constrained: bool = True,
+) -> Extractor:
+    """An extractor over a transformers model already in memory (a model being trained: dev and
+    test evaluation, DPO error feedback), greedy with ``max_new_tokens``."""
+    from fewner.backends.hf import HFBackend
+
+    backend = HFBackend.from_objects(model, tokenizer, model_id, batch_size=batch_size)
+    return Extractor(
+        backend,
+        fmt,
+        constrained=constrained,
+        params=GenerationParams(max_new_tokens=max_new_tokens),
+        batch_size=batch_size,
+    )

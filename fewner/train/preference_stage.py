@@ -60,19 +60,16 @@ def model_answers(
     constrained: bool,
 ) -> dict[tuple[str, str], list[Any]]:
     """``(sentence id, type) -> spans`` the model's greedy answer to each prompt names."""
-    from fewner.backends.base import GenerationParams
-    from fewner.backends.hf import HFBackend
-    from fewner.predict.extractor import Extractor
+    from fewner.predict.extractor import extractor_for_model
 
-    backend = HFBackend.from_objects(
-        model, tokenizer, f"{model_id}+lora:training", batch_size=batch_size
-    )
-    extractor = Extractor(
-        backend,
+    extractor = extractor_for_model(
+        model,
+        tokenizer,
+        f"{model_id}+lora:training",
         stage.fmt,
-        constrained=constrained,
-        params=GenerationParams(max_new_tokens=max_new_tokens),
         batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        constrained=constrained,
     )
     result = extractor.extract(stage.data, stage.types)
     by_id = {s.id: s for s in stage.data}

@@ -120,20 +120,17 @@ def _evaluator(
     """``evaluate(model) -> (summary, ExtractionResult)``: span F1 of ``model`` on ``sentences``."""
 
     def evaluate(model: Any) -> tuple[dict[str, Any], Any]:
-        from fewner.backends.base import GenerationParams
-        from fewner.backends.hf import HFBackend
         from fewner.eval.metrics import score
-        from fewner.predict.extractor import Extractor
+        from fewner.predict.extractor import extractor_for_model
 
-        backend = HFBackend.from_objects(
-            model, tokenizer, f"{model_id}+lora:training", batch_size=spec.batch_size
-        )
-        extractor = Extractor(
-            backend,
+        extractor = extractor_for_model(
+            model,
+            tokenizer,
+            f"{model_id}+lora:training",
             fmt,
-            constrained=spec.constrained,
-            params=GenerationParams(max_new_tokens=spec.max_new_tokens),
             batch_size=spec.batch_size,
+            max_new_tokens=spec.max_new_tokens,
+            constrained=spec.constrained,
         )
         result = extractor.extract(sentences, types)
         scores = score(sentences, result.predictions)
