@@ -84,8 +84,13 @@ class CheckpointStore:
         scheduler: Any,
         state: LoopState,
         fingerprint: dict[str, Any],
+        rng_states: list[dict[str, Any]] | None = None,
     ) -> Path:
-        """Write a checkpoint for ``state`` and point ``latest.json`` at it."""
+        """Write a checkpoint for ``state`` and point ``latest.json`` at it.
+
+        ``rng_states``: the RNG state of every process of a multi-process run, in rank order
+        (gathered by the caller; this process's own state when None).
+        """
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"step-{state.step:06d}"
         tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{name}.", suffix=".tmp"))
@@ -95,7 +100,8 @@ class CheckpointStore:
                 {
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
-                    "rng": rng_state(),
+                    "rng": rng_state() if rng_states is None else rng_states[0],
+                    "rng_ranks": rng_states or [],
                     "state": asdict(state),
                     "fingerprint": fingerprint,
                 },
@@ -117,8 +123,14 @@ class CheckpointStore:
         optimizer: torch.optim.Optimizer,
         scheduler: Any,
         fingerprint: dict[str, Any],
+        rank: int = 0,
     ) -> LoopState:
-        """Restore everything from checkpoint ``path``; the fingerprint must match."""
+        """Restore everything from checkpoint ``path``; the fingerprint must match.
+
+        Process ``rank`` of a multi-process run takes its own saved RNG state; a checkpoint
+        written by fewer processes gives rank ``r`` the state of rank ``r mod saved`` (only
+        dropout and noise draws depend on it; the data order does not).
+        """
         saved = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
         diff = sorted(
             k
@@ -133,7 +145,8 @@ class CheckpointStore:
         load_adapter_weights(model, path)
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
-        set_rng_state(saved["rng"])
+        ranks = saved.get("rng_ranks") or [saved["rng"]]
+        set_rng_state(ranks[rank % len(ranks)])
         return LoopState(**saved["state"])
 
     def _prune(self, keep_name: str) -> None:

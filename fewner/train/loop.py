@@ -23,6 +23,9 @@ Choices, and why:
   scheduler, RNG states and position; dev evaluation runs under ``torch.random.fork_rng`` so it
   consumes no training randomness. On CPU a resumed run ends with bit-identical adapter weights
   (tested); on CUDA, non-deterministic kernels can make any two runs differ in the last bits.
+* **Several processes** (``accelerate launch``): see :mod:`fewner.train.distributed`; a step
+  is the same global step whatever the number of processes, rank 0 alone writes files and
+  evaluates.
 * **Logs.** One JSON line per logged step in ``log.jsonl`` (``event: step``: step, epoch as a
   fraction, each term's value, ``loss``, ``lr``, ``grad_norm``, ``seconds`` of the step,
   ``elapsed``) and one per evaluation (``event: eval``). A resumed run drops the lines written
@@ -45,8 +48,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from fewner.train.checkpoint import CheckpointStore, LoopState
+from fewner.train.checkpoint import CheckpointStore, LoopState, rng_state
 from fewner.train.collate import EncodedExample, collate
+from fewner.train.distributed import SingleProcess, shard
 from fewner.train.lora import trainable_parameters
 from fewner.train.schedule import make_scheduler, warmup_steps
 
@@ -116,6 +120,7 @@ class Trainer:
 
     ``evaluate(model) -> metrics`` (optional) runs every ``eval_every`` steps and at the end;
     ``on_step(step)`` is called after each optimizer step (tests use it to simulate a crash).
+    ``dist``: the process context of a multi-process run (:mod:`fewner.train.distributed`).
     """
 
     def __init__(
@@ -133,6 +138,7 @@ class Trainer:
         description: str = "train",
         collate_fn: Callable[[list[Any]], dict[str, torch.Tensor]] | None = None,
         objective: Objective | None = None,
+        dist: SingleProcess | None = None,
     ) -> None:
         if not examples:
             raise ValueError("no training examples")
@@ -150,6 +156,7 @@ class Trainer:
         self.description = description
         self.collate_fn = collate_fn or (lambda items: collate(items, self.pad_id))
         self.objective = objective
+        self.dist = dist or SingleProcess()
         self.device = next(model.parameters()).device
         self.autocast_dtype = resolve_precision(settings.precision, self.device)
         batches = math.ceil(len(self.examples) / settings.batch_size)
@@ -188,18 +195,25 @@ class Trainer:
         state, resumed = LoopState(), None
         latest = store.latest() if resume else None
         if latest is not None:
-            state = store.load(latest, self.model, optimizer, scheduler, fingerprint)
+            state = store.load(
+                latest, self.model, optimizer, scheduler, fingerprint, rank=self.dist.rank
+            )
             resumed = latest.name
         else:
-            torch.manual_seed(s.seed)  # dropout and term noise; also seeds all CUDA devices
-        self.folder.mkdir(parents=True, exist_ok=True)
+            # dropout and term noise; also seeds all CUDA devices; one stream per process
+            torch.manual_seed(s.seed + self.dist.rank)
+        self.forward_model = self.dist.wrap(self.model)
+        main = self.dist.is_main
         log_path = self.folder / "log.jsonl"
-        self._trim_log(log_path, state.step)
+        if main:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._trim_log(log_path, state.step)
         result = TrainResult(0, s.epochs, len(self.examples), 0.0, resumed)
         started = time.perf_counter()
         last_eval_step = -1
         self.model.train()
-        with log_path.open("a", encoding="utf-8") as log, self._bar() as bar:
+        opened = log_path.open("a", encoding="utf-8") if main else contextlib.nullcontext()
+        with opened as log, self._bar(main) as bar:
             advance = bar(state.step)
             for epoch in range(state.epoch, s.epochs):
                 groups = self._groups(epoch)
@@ -215,7 +229,7 @@ class Trainer:
                         state.step + 1, epoch + epoch_end, 0 if epoch_end else group + 1
                     )
                     result.last_logs = logs
-                    if state.step % s.log_every == 0 or state.step == self.total_steps:
+                    if main and (state.step % s.log_every == 0 or state.step == self.total_steps):
                         done = epoch + (group + 1) / len(groups)
                         self._write(
                             log,
@@ -232,7 +246,7 @@ class Trainer:
                         result.evals.append(self._eval(log, state.step))
                         last_eval_step = state.step
                     if epoch_end or (s.checkpoint_every and state.step % s.checkpoint_every == 0):
-                        store.save(self.model, optimizer, scheduler, state, fingerprint)
+                        self._save(store, optimizer, scheduler, state, fingerprint)
                     if self.on_step is not None:
                         self.on_step(state.step)
             if s.eval_at_end and self.evaluate and last_eval_step != state.step:
@@ -248,6 +262,13 @@ class Trainer:
         batches = [order[i : i + s.batch_size] for i in range(0, len(order), s.batch_size)]
         return [batches[i : i + s.grad_accum] for i in range(0, len(batches), s.grad_accum)]
 
+    def _save(self, store: CheckpointStore, *args: Any) -> None:
+        """A checkpoint by rank 0, holding every process's RNG state (all processes call this)."""
+        states = self.dist.gather(rng_state()) if self.dist.world > 1 else None
+        if self.dist.is_main:
+            store.save(self.model, *args, rng_states=states)
+        self.dist.barrier()
+
     def _step(
         self, group: list[list[int]], params: list[nn.Parameter], optimizer: torch.optim.Optimizer
     ) -> dict[str, float]:
@@ -255,19 +276,29 @@ class Trainer:
 
         optimizer.zero_grad(set_to_none=True)
         total = sum(len(b) for b in group)
+        world, rank = self.dist.world, self.dist.rank
         logs: dict[str, float] = {}
-        for indices in group:
-            batch = self.collate_fn([self.examples[i] for i in indices])
+        for position, indices in enumerate(group):
+            mine = shard(indices, rank, world)
+            # an empty share still runs one example (loss x 0): DDP needs every process
+            batch = self.collate_fn([self.examples[i] for i in (mine or indices[:1])])
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-            share = len(indices) / total
-            with self._autocast():
-                if self.objective is not None:
-                    loss, term_logs = self.objective(self.model, batch)
-                else:
-                    loss, term_logs = forward_with_terms(self.model, batch, self.terms)
-            (loss * share).backward()
+            share = len(mine) / total
+            last = position + 1 == len(group)
+            sync = contextlib.nullcontext() if last else self.dist.no_sync(self.forward_model)
+            with sync:
+                with self._autocast():
+                    if self.objective is not None:
+                        loss, term_logs = self.objective(self.forward_model, batch)
+                    else:
+                        loss, term_logs = forward_with_terms(
+                            self.model, batch, self.terms, forward=self.forward_model
+                        )
+                # DDP averages the gradients over the `world` processes: scale back up
+                (loss * (share * world)).backward()
             for key, value in term_logs.items():
                 logs[key] = logs.get(key, 0.0) + value * share
+        logs = self.dist.sum(logs)
         if self.settings.max_grad_norm > 0:
             norm = torch.nn.utils.clip_grad_norm_(params, self.settings.max_grad_norm)
         else:
@@ -288,11 +319,14 @@ class Trainer:
         assert self.evaluate is not None
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         tick = time.perf_counter()
-        with torch.random.fork_rng(devices=devices):
-            metrics = self.evaluate(self.model)
-        self.model.train()
-        record = {"event": "eval", "step": step, **metrics, "seconds": time.perf_counter() - tick}
-        self._write(log, record)
+        record: dict[str, Any] = {"event": "eval", "step": step}
+        if self.dist.is_main:  # the others wait (a 1-process evaluation, written once)
+            with torch.random.fork_rng(devices=devices):
+                metrics = self.evaluate(self.model)
+            self.model.train()
+            record.update(metrics, seconds=time.perf_counter() - tick)
+            self._write(log, record)
+        self.dist.barrier()
         return record
 
     @staticmethod
@@ -320,9 +354,9 @@ class Trainer:
             )
 
     @contextlib.contextmanager
-    def _bar(self) -> Iterator[Callable[[int], Callable[[float], None]]]:
+    def _bar(self, show: bool = True) -> Iterator[Callable[[int], Callable[[float], None]]]:
         """A rich progress bar on stderr (or nothing): ``bar(start)`` gives ``advance(loss)``."""
-        if not self.progress:
+        if not (self.progress and show):
             yield lambda _start: lambda _loss: None
             return
         from rich.console import Console

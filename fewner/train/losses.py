@@ -443,19 +443,21 @@ def total_loss(
 
 
 def forward_with_terms(
-    model: nn.Module, batch: Batch, terms: Sequence[LossTerm]
+    model: nn.Module, batch: Batch, terms: Sequence[LossTerm], *, forward: nn.Module | None = None
 ) -> tuple[Tensor, dict[str, float]]:
     """One forward pass that records what ``terms`` need, then :func:`total_loss`.
 
     Hidden states are requested only when a term needs them; hooks are in place only for this
     pass (removed before the caller's ``backward()``). The model gets no ``labels``, so it does
-    not compute a loss of its own that nobody uses.
+    not compute a loss of its own that nobody uses. ``forward``: the module to call when it is
+    not ``model`` itself (a ``DistributedDataParallel`` wrapper of it); the terms find the
+    modules they capture in ``model``.
     """
     modules: dict[str, nn.Module] = {}
     for term in terms:
         modules.update(term.captures(model))
     with capture_outputs(modules) as captured:
-        outputs = model(
+        outputs = (forward or model)(
             input_ids=batch["input_ids"],
             attention_mask=batch["attention_mask"],
             output_hidden_states=any(t.needs_hidden_states for t in terms),

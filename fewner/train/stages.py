@@ -32,7 +32,6 @@ interrupted one from its latest checkpoint; the config must equal the one the ru
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -66,14 +65,15 @@ class PreparedStage:
 
 
 def read_sentences(config: TrainConfig, spec: DataSpec) -> tuple[list[Sentence], list[str]]:
-    """The first ``limit`` sentences of ``spec.path`` and the types to prompt for."""
+    """The first ``limit`` sentences of ``spec.path`` after ``skip`` and the types to prompt for."""
     from fewner.data.io import read_corpus
 
     path = config.data_path(spec)
     if not path.is_file():
         raise ConfigError(f"data file not found: {path} (data_root: {config.data_root})")
     corpus = read_corpus(path, format=spec.format)
-    sentences = corpus.sentences[: spec.limit] if spec.limit is not None else corpus.sentences
+    sentences = corpus.sentences[spec.skip :]  # DataSpec.skip: disjoint parts of one file
+    sentences = sentences[: spec.limit] if spec.limit is not None else sentences
     if not sentences:
         raise ConfigError(f"no sentences in {path}")
     types = (
@@ -88,7 +88,7 @@ def read_sentences(config: TrainConfig, spec: DataSpec) -> tuple[list[Sentence],
     return sentences, types
 
 
-def _load_model(config: TrainConfig, log: Log) -> tuple[Any, Any, str]:
+def _load_model(config: TrainConfig, log: Log, device: Any) -> tuple[Any, Any, str]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -96,9 +96,6 @@ def _load_model(config: TrainConfig, log: Log) -> tuple[Any, Any, str]:
     from fewner.models import hf_path
 
     path = hf_path(config.model, log=log)
-    device = config.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
@@ -116,11 +113,14 @@ def _evaluator(
     fmt: ExtractionFormat,
     tokenizer: Any,
     model_id: str,
+    abstain: bool = False,
 ) -> Callable[[Any], tuple[dict[str, Any], Any]]:
-    """``evaluate(model) -> (summary, ExtractionResult)``: span F1 of ``model`` on ``sentences``."""
+    """``evaluate(model) -> (summary, ExtractionResult)``: span F1 of ``model`` on ``sentences``,
+    and the per-prompt correct / wrong / refused rates (:mod:`fewner.eval.refusal`)."""
 
     def evaluate(model: Any) -> tuple[dict[str, Any], Any]:
         from fewner.eval.metrics import score
+        from fewner.eval.refusal import prompt_outcomes
         from fewner.predict.extractor import extractor_for_model
 
         extractor = extractor_for_model(
@@ -131,14 +131,18 @@ def _evaluator(
             batch_size=spec.batch_size,
             max_new_tokens=spec.max_new_tokens,
             constrained=spec.constrained,
+            abstain=abstain,
         )
         result = extractor.extract(sentences, types)
         scores = score(sentences, result.predictions)
+        outcomes = prompt_outcomes(sentences, result.predictions, types, result.abstained)
         summary = {
             "f1": scores.micro.f1,
             "precision": scores.micro.precision,
             "recall": scores.micro.recall,
             "sentences": len(sentences),
+            "prompts": outcomes.to_dict(),
+            "abstain": abstain,
             "stats": dict(result.stats),
         }
         return {**summary, "scores": scores.to_dict()}, result
@@ -222,18 +226,15 @@ def run_training(
     import torch
 
     from fewner.train.collate import build_examples
+    from fewner.train.distributed import current, main_first
     from fewner.train.loop import Trainer
     from fewner.train.lora import load_adapter_weights, save_adapter, wrap
     from fewner.train.losses import build_loss_terms
     from fewner.train.pairs import boundary_pairs
 
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    if world > 1:
-        raise ConfigError(
-            f"fewner train runs as one process for now (WORLD_SIZE={world}): under "
-            "`accelerate launch` every process would train the same model into the same folder. "
-            "Run it as one process; configs/README.md says what multi-GPU support needs"
-        )
+    dist = current()  # several processes under `accelerate launch` (fewner.train.distributed)
+    if not dist.is_main:
+        log = lambda _m: None  # noqa: E731 - one voice per run
     if only_stage is not None and only_stage not in config.stages:
         raise ConfigError(
             f"--stage {only_stage!r}: no such stage; stages: {', '.join(config.stages)}"
@@ -250,7 +251,7 @@ def run_training(
             formats[name] = ExtractionFormat(template, name)
         return formats[name]
 
-    base, tokenizer, model_id = _load_model(config, log)
+    base, tokenizer, model_id = _load_model(config, log, dist.device(config.device))
     torch.manual_seed(config.seed)  # LoRA initialisation
     model = wrap(base, config.lora.settings())
     if config.init_adapter is not None:  # e.g. a source stage shared by several target variants
@@ -284,7 +285,9 @@ def run_training(
         for reason, count in examples.skipped.items():
             log(f"{name}: skipped {count} example(s) {reason} ({spec.max_length} tokens)")
         terms = build_loss_terms(spec.loss or [], model)
-        stages.append(PreparedStage(name, spec, types, len(sentences), examples, terms))
+        stages.append(
+            PreparedStage(name, spec, types, len(sentences), examples, terms, fmt, sentences)
+        )
     dev = test = None
     if config.dev is not None:
         dev = _evaluator(
@@ -293,6 +296,7 @@ def run_training(
             fmt_for(config.dev.definitions),
             tokenizer,
             model_id,
+            abstain=_abstain(config, config.dev),
         )
     if config.test is not None and only_stage is None:
         test = _evaluator(
@@ -301,11 +305,13 @@ def run_training(
             fmt_for(config.test.definitions),
             tokenizer,
             model_id,
+            abstain=_abstain(config, config.test),
         )
 
     # Everything is ready: only now does the run folder get written (a config error leaves none).
     run = RunDir(out)
-    run.write_config(resolved)  # the same training settings; evaluation settings may be new
+    if dist.is_main:
+        run.write_config(resolved)  # the same training settings; evaluation settings may be new
     summaries: dict[str, Any] = {}
     last_adapter: Path | None = None
     for stage in stages:
@@ -326,18 +332,38 @@ def run_training(
         if stage.spec.kind == "dpo":
             from fewner.train import preference_stage
 
-            prepared = preference_stage.prepare(
+            with main_first(dist) as first:  # rank 0 makes pairs.jsonl, the others read it
+                prepared = preference_stage.prepare(
+                    stage,
+                    model,
+                    tokenizer,
+                    model_id,
+                    folder,
+                    precision=config.precision,
+                    reuse=resume or not first,
+                    log=log,
+                )
+            items, extra = prepared.items, prepared.trainer_options
+            summary_extra: dict[str, Any] = prepared.summary
+        elif stage.spec.kind == "grait":  # refusal-aware SFT: fewner/grait/stage.py
+            from fewner.grait import stage as grait_stage
+
+            refusal = grait_stage.prepare(
                 stage,
                 model,
                 tokenizer,
                 model_id,
                 folder,
                 precision=config.precision,
-                reuse=resume,
+                seed=config.stage_seed(stage.name),
                 log=log,
             )
-            items, extra = prepared.items, prepared.trainer_options
-            summary_extra: dict[str, Any] = prepared.summary
+            items = refusal.items
+            summary_extra = {
+                **refusal.summary,
+                "skipped": dict(stage.examples.skipped),
+                "loss": [t.spec() for t in stage.terms],
+            }
         else:
             log(
                 f"{stage.name}: {stage.sentences} sentences x {len(stage.types)} types = "
@@ -359,24 +385,32 @@ def run_training(
             on_step=(lambda step, n=stage.name: on_step(n, step)) if on_step else None,
             progress=progress,
             description=stage.name,
+            dist=dist,
             **extra,
         )
         result = trainer.train(resume=resume)
-        last_adapter = save_adapter(model, folder / "adapter")
+        last_adapter = folder / "adapter"
+        if dist.is_main:
+            save_adapter(model, last_adapter)
         summary = {
             "completed": True,
             **asdict(result),
             "types": stage.types,
             "sentences": stage.sentences,
+            "processes": dist.world,
             **summary_extra,
         }
-        write_json_atomic(folder / "metrics.json", summary)
+        if dist.is_main:
+            write_json_atomic(folder / "metrics.json", summary)
+        dist.barrier()
         summaries[stage.name] = summary
         log(
             f"{stage.name}: {result.steps} steps in {result.seconds:.1f}s; last loss {result.last_logs.get('loss')}"
         )
 
     metrics: dict[str, Any] = {"stages": summaries}
+    if not dist.is_main:  # rank 0 saves, tests and writes the run's metrics
+        return metrics
     if last_adapter is not None and only_stage is None:
         save_adapter(model, run.path / "adapter")
         metrics["adapter"] = str(run.path / "adapter")
@@ -384,6 +418,13 @@ def run_training(
         metrics["test"] = _run_test(test, model, run.path / "test", log)
     run.write_metrics(metrics)
     return metrics
+
+
+def _abstain(config: TrainConfig, spec: EvalSpec) -> bool:
+    """``spec.abstain``, or (null) whether the run has an enabled ``kind: grait`` stage."""
+    if spec.abstain is not None:
+        return spec.abstain
+    return any(config.stages[n].kind == "grait" for n in config.enabled_stages())
 
 
 def _settings(config: TrainConfig, stage: PreparedStage) -> Any:
@@ -422,10 +463,29 @@ def _run_test(
     with torch.random.fork_rng(devices=[]):
         summary, result = test(model)
     folder.mkdir(parents=True, exist_ok=True)
-    write_jsonl(result.predictions, folder / "predictions.jsonl")
+    if summary.get("abstain") or result.abstained:
+        _write_predictions(result, folder / "predictions.jsonl")
+    else:
+        write_jsonl(result.predictions, folder / "predictions.jsonl")
     write_json_atomic(folder / "metrics.json", summary)
+    prompts = summary.get("prompts") or {}
     log(
         f"test: F1 {summary['f1']:.4f} (P {summary['precision']:.4f}, R {summary['recall']:.4f}) "
-        f"on {summary['sentences']} sentences"
+        f"on {summary['sentences']} sentences; prompts correct {prompts.get('correct_rate', 0):.3f}, "
+        f"wrong {prompts.get('wrong_rate', 0):.3f}, refused {prompts.get('refused_rate', 0):.3f}"
     )
     return {k: v for k, v in summary.items() if k != "scores"}
+
+
+def _write_predictions(result: Any, path: Path) -> None:
+    """fewner JSONL with ``abstained_types`` per sentence (the types the model refused)."""
+    import json
+
+    from fewner.data.formats.jsonl import sentence_record
+
+    lines = []
+    for sentence in result.predictions:
+        record = sentence_record(sentence)
+        record["abstained_types"] = result.abstained_types(sentence.id)
+        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+    path.write_text("".join(lines), encoding="utf-8", newline="\n")
