@@ -4,6 +4,7 @@
     fewner train --config configs/obp-llm.yaml --set stages.source.enabled=false --set seed=1
     fewner train --config configs/obp-llm.yaml --out runs/obp-wnut0 --resume   # after a crash
     fewner train --config configs/obp-llm.yaml --out runs/obp-wnut0 --stage dpo  # one stage alone
+    accelerate launch --multi_gpu --num_processes 4 -m fewner.cli train --config ... --out runs/x
 
 Every setting and its default: ``configs/README.md``. The run folder gets the resolved config,
 per-stage logs (JSONL), checkpoints and adapters, and the metrics (see
@@ -13,6 +14,7 @@ per-stage logs (JSONL), checkpoints and adapters, and the metrics (see
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -56,17 +58,27 @@ def train(
     stage: str | None,
     progress: bool,
 ) -> None:
-    """Train a LoRA adapter with the staged recipe in --config (source SFT, target SFT, DPO)."""
+    """Train a LoRA adapter with the staged recipe in --config (source SFT, target SFT, DPO).
+
+    Several GPUs: start it with `accelerate launch --multi_gpu --num_processes N -m fewner.cli
+    train ...` (or torchrun); a step stays the same global step (configs/README.md).
+    """
     from fewner.errors import ConfigError
     from fewner.train.config import load_config
+    from fewner.train.distributed import launched_world_size
     from fewner.train.stages import run_training
 
     config = load_config(config_path, overrides)
+    world = launched_world_size()
     if out_dir is None:
         if resume:
             raise ConfigError("--resume needs --out: the run folder to continue")
+        if world > 1:  # each process would name its own folder after its own clock
+            raise ConfigError(f"{world} processes: give the run folder with --out")
         out_dir = Path("runs") / f"{config_path.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    err.print(f"run folder: {out_dir}")
+    main = int(os.environ.get("RANK", "0") or 0) == 0
+    if main:
+        err.print(f"run folder: {out_dir}" + (f" ({world} processes)" if world > 1 else ""))
     metrics = run_training(
         config,
         out_dir,
@@ -75,6 +87,8 @@ def train(
         progress=progress,
         log=lambda message: err.print(message, markup=False, highlight=False, soft_wrap=True),
     )
+    if not main:
+        return
     summary = {"run": str(out_dir), "adapter": metrics.get("adapter")}
     if "test" in metrics:
         summary["test"] = {
