@@ -47,6 +47,21 @@ def read_type_file(path: Path) -> list[str]:
     return list(types)
 
 
+def _write_with_abstentions(
+    predictions: list, abstained: dict[str, list[str]], output: Path
+) -> None:
+    """fewner JSONL plus ``abstained_types`` per sentence: the types the model said it is not
+    sure about (no spans for them; readers of fewner JSONL ignore the key)."""
+    from fewner.data.formats.jsonl import sentence_record
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("w", encoding="utf-8", newline="\n") as handle:
+        for sentence in predictions:
+            record = sentence_record(sentence)
+            record["abstained_types"] = abstained.get(sentence.id, [])
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
 def _backend_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     """``KEY=VALUE`` strings to constructor options; values are read as YAML scalars."""
     import yaml
@@ -159,6 +174,13 @@ def _gold_for(gold_sentences: list, predictions: list, types: list[str]) -> tupl
     help="Wrap prompts in the model's chat template (must match training).",
 )
 @click.option(
+    "--abstain/--no-abstain",
+    default=False,
+    show_default=True,
+    help="Let constrained decoding write the template's refusal answer (for refusal-aware "
+    "adapters, fewner train kind: grait); abstentions go to abstained_types in the output.",
+)
+@click.option(
     "--limit", type=click.IntRange(min=1), default=None, help="Only the first N sentences."
 )
 @click.option(
@@ -214,6 +236,7 @@ def predict(
     batch_size: int,
     max_new_tokens: int,
     chat: bool,
+    abstain: bool,
     limit: int | None,
     input_format: str,
     gold: Path | None,
@@ -314,6 +337,7 @@ def predict(
             max_words=max_words,
             max_mentions=max_mentions,
             chat=chat,
+            abstain=abstain,
         )
         config = {
             "command": "predict",
@@ -335,11 +359,13 @@ def predict(
         answers_path.parent.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         predictions = []
+        abstained: dict[str, list[str]] = {}
         stats: Any = None
         with answers_path.open("w", encoding="utf-8") as sidecar, progress() as bar:
             task = bar.add_task(f"predicting {len(types)} types", total=len(sentences))
             for part in extractor.iter_extract(sentences, types):
                 predictions.extend(part.predictions)
+                abstained.update(part.abstained)
                 stats = part.stats if stats is None else stats + part.stats
                 for record in part.answers:
                     sidecar.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -348,7 +374,10 @@ def predict(
         seconds = time.perf_counter() - started
         hits, misses = getattr(backend, "hits", None), getattr(backend, "misses", None)
 
-    write_corpus(predictions, output, "jsonl")
+    if abstain or abstained:
+        _write_with_abstentions(predictions, abstained, output)
+    else:
+        write_corpus(predictions, output, "jsonl")
     stats = dict(sorted((stats or {}).items()))
     metrics: dict[str, Any] = {
         "sentences": len(predictions),

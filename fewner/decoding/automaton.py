@@ -12,7 +12,7 @@ case.
 Structure: a small NFA whose positions are ints
 
 * ``0 .. base-1``: a byte inside one of the grammar literals (prefix, none, open, close,
-  separator, suffix);
+  separator, suffix, and the refusal answer when the program allows it);
 * ``base + n``: node ``n`` of a byte trie over the candidate mention texts (node 0 is the root);
 * three markers with no outgoing bytes: ``END`` (accepting), ``OPENED`` (the open marker was
   just completed: a mention starts), ``CLOSED`` (the close marker was just completed).
@@ -36,7 +36,7 @@ from fewner.decoding.grammar import AnswerGrammar
 __all__ = ["Program", "DFA", "Matcher", "END", "OPENED", "CLOSED"]
 
 END, OPENED, CLOSED = -1, -2, -3
-PREFIX, NONE, OPEN, CLOSE, SEP, SUFFIX = range(6)
+PREFIX, NONE, OPEN, CLOSE, SEP, SUFFIX, REFUSAL = range(7)
 
 
 class Program:
@@ -44,7 +44,9 @@ class Program:
 
     ``mentions[i]`` may be written at most ``limits[i]`` times (``None`` limits: unlimited), and
     an answer holds at most ``max_mentions`` mentions (None: no cap). Both are enforced by
-    declaring mentions exhausted, so they cost nothing until they bite.
+    declaring mentions exhausted, so they cost nothing until they bite. ``refusal``: also accept
+    the grammar's refusal answer (an abstention, :mod:`fewner.grait`); off by default, so a model
+    that was never taught to abstain is not steered into it.
     """
 
     def __init__(
@@ -53,15 +55,18 @@ class Program:
         mentions: Sequence[str],
         limits: Sequence[int] | None = None,
         max_mentions: int | None = None,
+        refusal: bool = False,
     ) -> None:
         if max_mentions is not None and max_mentions < 1:
             raise ValueError("max_mentions must be >= 1 (or None)")
         self.grammar = grammar
+        self.allow_refusal = bool(refusal and grammar.refusal)
         self.mentions = list(mentions)
         self.limits = list(limits) if limits is not None else None
         self.max_mentions = max_mentions
         literals = [grammar.prefix, grammar.none or "", grammar.open, grammar.close]
         literals += [grammar.separator, grammar.suffix]
+        literals += [(grammar.refusal or "") if self.allow_refusal else ""]
         self.allow_none = grammar.none is not None
         self.lit_byte: list[int] = []
         self.lit_kind: list[int] = []
@@ -138,6 +143,8 @@ class DFA:
         start = set(self._enter(PREFIX))
         if program.allow_none:
             start |= self._enter(NONE)
+        if program.allow_refusal:
+            start |= self._enter(REFUSAL)
         self.start = self.intern(frozenset(start))
 
     # ----- NFA closure ------------------------------------------------------------------
@@ -156,7 +163,7 @@ class DFA:
             return {OPENED, self.p.base}
         if kind == CLOSE:
             return {CLOSED} | self._after_close_mention()
-        return {END}  # NONE, SUFFIX
+        return {END}  # NONE, SUFFIX, REFUSAL
 
     def _after_close_mention(self) -> set[int]:
         return self._enter(SEP) | self._enter(SUFFIX)
@@ -283,6 +290,6 @@ class Matcher:
             return dfa, s
         new = self.p.dfa(exhausted)
         none_positions = {
-            pos for pos in dfa.sets[s] if 0 <= pos < self.p.base and self.p.lit_kind[pos] == NONE
+            pos for pos in dfa.sets[s] if 0 <= pos < self.p.base and self.p.lit_kind[pos] in (NONE, REFUSAL)
         }
         return new, new.intern(new.after_close() | none_positions)

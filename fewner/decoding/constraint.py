@@ -15,6 +15,10 @@ as it occurs. Each backend uses the strongest mechanism it has:
 Why not a whitelist of input tokens: it lets the model stitch non-contiguous pieces of the input
 together; every mention here is a real substring.
 
+The grammar's refusal answer (an abstention) is part of the language only with ``refusal=True``
+(a model trained to abstain, :mod:`fewner.grait`); a refusal written anyway is never rewritten by
+:meth:`filter` (it is an explicit "not sure", not a wrong mention, and must not become "none").
+
 Grammars and regexes cannot count cheaply, so :meth:`gbnf` and :meth:`regex` do not enforce the
 per-mention repeat limit (they do enforce ``max_mentions``); :meth:`filter` applies it
 afterwards. ``accepts(text, limit_repeats=False)`` describes exactly the language of
@@ -49,6 +53,7 @@ class Constraint:
         *,
         limit_repeats: bool = True,
         max_mentions: int | None = None,
+        refusal: bool = False,
     ) -> None:
         if max_mentions is not None and max_mentions < 1:
             raise ValueError("max_mentions must be >= 1 (or None)")
@@ -59,6 +64,7 @@ class Constraint:
         self.grammar = grammar
         self.limit_repeats = limit_repeats
         self.max_mentions = max_mentions
+        self.refusal = bool(refusal and grammar.refusal)
 
     # ----- construction ------------------------------------------------------------------
     @classmethod
@@ -71,9 +77,12 @@ class Constraint:
         edge_punctuation: bool = False,
         limit_repeats: bool = True,
         max_mentions: int | None = None,
+        refusal: bool = False,
     ) -> Constraint:
         cands = candidate_spans(sentence, max_words=max_words, edge_punctuation=edge_punctuation)
-        return cls(cands, grammar, limit_repeats=limit_repeats, max_mentions=max_mentions)
+        return cls(
+            cands, grammar, limit_repeats=limit_repeats, max_mentions=max_mentions, refusal=refusal
+        )
 
     @classmethod
     def for_text(
@@ -86,11 +95,14 @@ class Constraint:
         edge_punctuation: bool = False,
         limit_repeats: bool = True,
         max_mentions: int | None = None,
+        refusal: bool = False,
     ) -> Constraint:
         cands = candidate_spans(
             text, tokens, max_words=max_words, edge_punctuation=edge_punctuation
         )
-        return cls(cands, grammar, limit_repeats=limit_repeats, max_mentions=max_mentions)
+        return cls(
+            cands, grammar, limit_repeats=limit_repeats, max_mentions=max_mentions, refusal=refusal
+        )
 
     @classmethod
     def for_mentions(
@@ -111,7 +123,7 @@ class Constraint:
         """The compiled byte automaton (built on first use, shared by all matchers)."""
         mentions = list(self.candidates)
         limits = [self.candidates.count(m) for m in mentions]
-        return Program(self.grammar, mentions, limits, self.max_mentions)
+        return Program(self.grammar, mentions, limits, self.max_mentions, refusal=self.refusal)
 
     def matcher(self, limit_repeats: bool | None = None) -> Matcher:
         """A fresh incremental matcher (one per generated row)."""
@@ -139,6 +151,13 @@ class Constraint:
             return text, Counter()
         return self.filter(text)
 
+    def is_refusal(self, text: str) -> bool:
+        """True when ``text`` is the grammar's refusal answer (spacing and case aside)."""
+        refusal = self.grammar.refusal
+        return bool(refusal) and " ".join(text.split()).lower() == " ".join(
+            refusal.split()  # type: ignore[union-attr]
+        ).lower()
+
     def filter(self, text: str) -> tuple[str, Counter[str]]:
         """Keep the valid mentions of ``text``; return the canonical answer and what was removed.
 
@@ -148,7 +167,7 @@ class Constraint:
         kept ones are rendered with the grammar (the none answer when none is kept; "" if the
         grammar has no none answer).
         """
-        if self.accepts(text):
+        if self.accepts(text) or self.is_refusal(text):
             return text, Counter()
         removed: Counter[str] = Counter()
         used: Counter[str] = Counter()
@@ -184,6 +203,8 @@ class Constraint:
             )
         if g.none is not None:
             parts.append(_regex_literal(g.none))
+        if self.refusal:
+            parts.append(_regex_literal(g.refusal or ""))
         if not parts:
             return "(?!)"  # nothing is allowed
         return "(?:" + "|".join(parts) + ")"
@@ -214,6 +235,8 @@ class Constraint:
             rules.append("span ::= " + " | ".join(_gbnf_literal(m) for m in mentions))
         if g.none is not None:
             alternatives.append(_gbnf_literal(g.none))
+        if self.refusal:
+            alternatives.append(_gbnf_literal(g.refusal or ""))
         if not alternatives:
             raise ValueError("the constraint allows no answer at all: no grammar can express it")
         return "\n".join([f"root ::= {' | '.join(alternatives)}", *rules]) + "\n"

@@ -4,7 +4,11 @@ An answer is either
 
 * ``prefix`` + one or more mentions, each ``open + mention + close``, joined by ``separator``,
   then ``suffix``; or
-* the fixed ``none`` answer (when ``none`` is not None).
+* the fixed ``none`` answer (when ``none`` is not None);
+* the fixed ``refusal`` answer: an abstention ("not sure"), which a refusal-aware model
+  (:mod:`fewner.grait`) writes instead of guessing. The parser always recognizes it; the
+  decoding constraint allows it only when asked (``Constraint(..., refusal=True)``), so models
+  never taught to abstain decode exactly as before.
 
 The default is the OBP-LLM response format::
 
@@ -24,7 +28,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-__all__ = ["AnswerGrammar", "OBP_GRAMMAR"]
+__all__ = ["AnswerGrammar", "DEFAULT_REFUSAL", "OBP_GRAMMAR"]
+
+#: The refusal answer of templates that do not set ``answer.refusal``.
+DEFAULT_REFUSAL = "I am not sure about the entities of this type in the sentence."
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class AnswerGrammar:
     separator: str = ""
     suffix: str = ""
     none: str | None = "There are no entities of this type in the sentence."
+    refusal: str | None = DEFAULT_REFUSAL
 
     def __post_init__(self) -> None:
         # Parsing finds mentions by the markers without their surrounding whitespace, so the
@@ -47,6 +55,13 @@ class AnswerGrammar:
             raise ValueError("open and close markers must differ")
         if self.none is not None and not self.none:
             raise ValueError("the none answer must be non-empty (or None to forbid it)")
+        if self.refusal is not None:
+            if not self.refusal.strip():
+                raise ValueError("the refusal answer must be non-empty (or None: no abstention)")
+            if any(m in self.refusal for m in self.markers):
+                raise ValueError("the refusal answer may not contain the open or close marker")
+            if self.refusal == self.none or (self.prefix and self.refusal.startswith(self.prefix)):
+                raise ValueError("the refusal answer must differ from the none and mention answers")
 
     @property
     def markers(self) -> tuple[str, str]:

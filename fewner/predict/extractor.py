@@ -47,6 +47,13 @@ Choices, and why:
   token) is widened to the tokens it covers and counted as ``snapped_to_tokens``: token-level
   gold and the JSONL reader require token-aligned spans.
 
+* **Abstentions stay abstentions.** An answer that parses as the template's refusal answer
+  ("not sure", written by a refusal-aware adapter, :mod:`fewner.grait`) adds no span and puts
+  its type in ``ExtractionResult.abstained[sentence.id]`` (``abstained_types`` in ``fewner
+  predict`` output), so callers can route the sentence to a person or a stronger model; it is
+  never merged into "no entity". The constraint offers the refusal answer only with
+  ``abstain=True`` (off by default: a model never taught to abstain decodes as before).
+
 Statistics (``ExtractionResult.stats``, a Counter): the parser's keys
 (:data:`fewner.prompts.STAT_KEYS`) summed over all answers, plus ``sentences``, ``prompts``,
 ``spans`` (kept after merging), ``filtered_mentions``, ``type_conflicts``,
@@ -86,18 +93,27 @@ class ExtractionResult:
 
     ``answers``: one dict per prompt, in (sentence, type) order: ``sentence_id``, ``type``,
     ``prompt_chars``, ``answer`` (after the safety-net filter) and, when the filter changed it,
-    ``raw_answer`` and ``filtered``.
+    ``raw_answer`` and ``filtered``; ``refused: true`` on an abstention.
+    ``abstained``: sentence id -> the types the model refused to answer for it (in the order
+    asked; sentences without an abstention are absent).
     """
 
     predictions: list[Sentence] = field(default_factory=list)
     stats: Counter[str] = field(default_factory=Counter)
     answers: list[dict[str, Any]] = field(default_factory=list)
+    abstained: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, other: ExtractionResult) -> None:
         """Append another (later) part of the same run."""
         self.predictions.extend(other.predictions)
         self.stats.update(other.stats)
         self.answers.extend(other.answers)
+        for sid, types in other.abstained.items():
+            self.abstained.setdefault(sid, []).extend(types)
+
+    def abstained_types(self, sentence_id: str) -> list[str]:
+        """The types the model abstained on for ``sentence_id`` (empty when none)."""
+        return list(self.abstained.get(sentence_id, []))
 
 
 def merge_spans(
@@ -164,7 +180,9 @@ class Extractor:
     sentence's prompts per call). ``edge_punctuation``, ``max_words``, ``max_mentions``: the
     constraint's candidate policy (:meth:`Constraint.for_sentence`). ``chat``: wrap each prompt
     in the backend's chat template (with ``system``); it must match how an adapter was trained,
-    so it is off by default, as in training.
+    so it is off by default, as in training. ``abstain``: let the constraint offer the
+    template's refusal answer (for refusal-aware adapters; parsed refusals are reported either
+    way, see the module docstring).
     """
 
     def __init__(
@@ -180,6 +198,7 @@ class Extractor:
         max_mentions: int | None = None,
         chat: bool = False,
         system: str | None = None,
+        abstain: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -203,6 +222,7 @@ class Extractor:
         self.max_mentions = max_mentions
         self.chat = chat
         self.system = system
+        self.abstain = abstain
 
     def settings(self) -> dict[str, Any]:
         """Everything that decides the predictions, for a run's resolved config."""
@@ -217,6 +237,7 @@ class Extractor:
             "max_mentions": self.max_mentions,
             "chat": self.chat,
             "system": self.system,
+            "abstain": self.abstain,
             "batch_size": self.batch_size,
             "params": self.params.as_dict(),
         }
@@ -228,6 +249,7 @@ class Extractor:
             max_words=self.max_words,
             edge_punctuation=self.edge_punctuation,
             max_mentions=self.max_mentions,
+            refusal=self.abstain,
         )
 
     def prompt(self, sentence: Sentence, entity_type: str) -> str:
@@ -300,6 +322,7 @@ class Extractor:
 
         found: list[list[Span]] = [[] for _ in sentences]
         answers: list[dict[str, Any]] = []
+        abstained: dict[str, list[str]] = {}
         for j, (i, entity_type, prompt) in enumerate(jobs):
             sentence = sentences[i]
             raw = answer_of[j] if isinstance(answer_of[j], str) else ""
@@ -319,6 +342,9 @@ class Extractor:
             answers.append(record)
             parsed = self.fmt.parse(text, sentence, entity_type)
             stats.update(parsed.stats)
+            if parsed.is_refusal:
+                record["refused"] = True
+                abstained.setdefault(sentence.id, []).append(entity_type)
             for span in parsed.spans:
                 snapped = snap_to_tokens(span, sentence)
                 if snapped != span:
@@ -332,7 +358,7 @@ class Extractor:
             stats.update(dropped)
             stats["spans"] += len(kept)
             predictions.append(sentence.with_spans(kept))
-        return ExtractionResult(predictions, stats, answers)
+        return ExtractionResult(predictions, stats, answers, abstained)
 
 
 def extractor_for_model(
@@ -344,9 +370,12 @@ def extractor_for_model(
     batch_size: int,
     max_new_tokens: int,
     constrained: bool = True,
+    abstain: bool = False,
+    params: GenerationParams | None = None,
 ) -> Extractor:
     """An extractor over a transformers model already in memory (a model being trained: dev and
-    test evaluation, DPO error feedback), greedy with ``max_new_tokens``."""
+    test evaluation, DPO error feedback, the GRAIT knowledge query), greedy with
+    ``max_new_tokens`` unless ``params`` says otherwise."""
     from fewner.backends.hf import HFBackend
 
     backend = HFBackend.from_objects(model, tokenizer, model_id, batch_size=batch_size)
@@ -354,6 +383,7 @@ def extractor_for_model(
         backend,
         fmt,
         constrained=constrained,
-        params=GenerationParams(max_new_tokens=max_new_tokens),
+        params=params or GenerationParams(max_new_tokens=max_new_tokens),
         batch_size=batch_size,
+        abstain=abstain,
     )

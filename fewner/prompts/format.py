@@ -92,6 +92,13 @@ class ExtractionFormat:
         """The gold answer for (``sentence``, ``entity_type``): what SFT trains the model to write."""
         return self.template.render_target(self.target_mentions(sentence, entity_type)[0])
 
+    def refusal_target(self) -> str:
+        """The refusal answer ("not sure"): what refusal-aware training teaches for prompts the
+        model cannot answer (:mod:`fewner.grait`). Raises when the template has none."""
+        if not self.grammar.refusal:
+            raise ValueError(f"template {self.template.id} has no refusal answer")
+        return self.grammar.refusal
+
     def examples(self, sentence: Sentence, types: Iterable[str]) -> list[tuple[str, str, str]]:
         """``(type, prompt, target)`` for each type: SFT examples from one labeled sentence."""
         return [(t, p, self.target(sentence, t)) for t, p in self.prompts(sentence, types)]
@@ -104,6 +111,7 @@ class ExtractionFormat:
     def constraint(self, sentence: Sentence, **options: object) -> Constraint:
         """The decoding constraint for answers about ``sentence`` in this format's grammar.
 
-        ``options`` go to :meth:`Constraint.for_sentence` (``max_words``, ``max_mentions``, ...).
+        ``options`` go to :meth:`Constraint.for_sentence` (``max_words``, ``max_mentions``,
+        ``refusal`` to allow the abstention answer, ...).
         """
         return Constraint.for_sentence(sentence, self.grammar, **options)  # type: ignore[arg-type]

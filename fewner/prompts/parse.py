@@ -22,6 +22,9 @@ to report a run). The keys (:data:`STAT_KEYS`):
                        is dropped), or text that stops inside the prefix or the none answer
 ``unparseable``        text (or no text) that is neither the none answer nor holds any mention
 ``none_with_mentions`` the none answer and mentions in one text (the mentions are kept)
+``refused``            the refusal answer ("not sure", :attr:`AnswerGrammar.refusal`) and no
+                       mention: an abstention, kept apart from the none answer
+                       (:attr:`ParseResult.is_refusal`); a refusal with mentions keeps the mentions
 
 Where a mention occurs more than once, which occurrence: occurrences already taken by an earlier
 mention of the answer are never reused, so a repeated mention takes successive occurrences left to
@@ -64,6 +67,7 @@ STAT_KEYS = (
     "truncated",
     "unparseable",
     "none_with_mentions",
+    "refused",
 )
 
 _LEVELS = ("exact", "case", "whitespace")
@@ -81,6 +85,11 @@ class ParseResult:
     @property
     def is_none(self) -> bool:
         return bool(self.stats["none"]) and not self.mentions
+
+    @property
+    def is_refusal(self) -> bool:
+        """The model abstained ("not sure"): no spans, and NOT the same as "no entity"."""
+        return bool(self.stats["refused"]) and not self.mentions
 
 
 def _norm(text: str) -> str:
@@ -174,9 +183,10 @@ class _Resolver:
         return any(span[0] < e and s < span[1] for s, e in self.taken)
 
 
-def _none_core(grammar: AnswerGrammar) -> str:
-    """The none answer without the grammar's suffix (servers often cut the text at it)."""
-    none = grammar.none or ""
+def _none_core(grammar: AnswerGrammar, text: str | None = None) -> str:
+    """The none answer (or ``text``, e.g. the refusal answer) without the grammar's suffix
+    (servers often cut the text at it)."""
+    none = (grammar.none if text is None else text) or ""
     suffix = grammar.suffix.strip()
     if suffix and none.rstrip().endswith(suffix):
         none = none.rstrip()[: -len(suffix)]
@@ -204,9 +214,13 @@ def parse_answer(
     says_none = bool(core) and core in normalized
     if says_none:
         stats["none"] += 1
+    refusal = _none_core(grammar, grammar.refusal) if grammar.refusal else ""
+    if not mentions and not says_none and refusal and refusal in normalized:
+        stats["refused"] += 1
+        return ParseResult((), stats)
     if not mentions:
         if not says_none and not malformed["truncated"]:
-            prefixes = [_norm(grammar.prefix), core]
+            prefixes = [_norm(grammar.prefix), core, refusal]
             if normalized and any(p.startswith(normalized) for p in prefixes if p):
                 stats["truncated"] += 1
             elif not malformed:

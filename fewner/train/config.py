@@ -31,6 +31,7 @@ __all__ = [
     "EvalSpec",
     "LoraSpec",
     "PreferenceSpec",
+    "RefusalSpec",
     "StageSpec",
     "TrainConfig",
     "apply_overrides",
@@ -54,17 +55,22 @@ def default_data_root() -> str:
 class DataSpec:
     """A data file (relative to ``data_root`` unless absolute) and which part of it to use.
 
-    ``limit``: the first N sentences (all when null). ``types``: the entity types to prompt for
-    (null: every label found in the sentences used, sorted).
+    ``skip``: drop the first N sentences, then ``limit``: keep the first N of the rest (all when
+    null); so two stages can take disjoint parts of one file (``limit: 100`` and ``skip: 100``).
+    ``types``: the entity types to prompt for (null: every label found in the sentences used,
+    sorted).
     """
 
     path: str
     format: str = "auto"
     limit: int | None = None
     types: list[str] | None = None
+    skip: int = 0
 
     def check(self, where: str) -> None:
         _positive(self.limit, f"{where}.limit", allow_none=True)
+        if self.skip < 0:
+            raise ConfigError(f"{where}.skip must be >= 0 (sentences to drop first), got {self.skip}")
         if self.types is not None and not self.types:
             raise ConfigError(f"{where}.types: give at least one type, or null for all labels")
 
@@ -94,7 +100,9 @@ def _default_losses() -> list[dict[str, Any]]:
 
 
 #: Stage kinds and their default learning rates (the OBP-LLM paper's DPO uses 5e-6).
-STAGE_KINDS: dict[str, float] = {"sft": 2e-4, "dpo": 5e-6}
+STAGE_KINDS: dict[str, float] = {"sft": 2e-4, "dpo": 5e-6, "grait": 2e-4}
+
+_WEIGHTINGS = ("adaptive", "uniform")
 
 
 @dataclass
@@ -132,6 +140,71 @@ class PreferenceSpec:
 
 
 @dataclass
+class RefusalSpec:
+    """Settings of a ``kind: grait`` stage (refusal-aware SFT, :mod:`fewner.grait`).
+
+    Knowledge query: the model as the stage starts answers each training prompt greedily and
+    ``samples`` times at ``temperature``; ``threshold``: a prompt whose share of answers equal to
+    gold is at least this is *known* (keeps its gold answer), else *unknown* (refusal answer).
+    ``select``: how many unknown prompts get the refusal answer, chosen by GRAIT's gradient
+    criterion: a count (>= 1), a fraction of the unknown prompts (0 < x < 1), 0 for none, or null
+    for all (no gradients needed). ``weights``: ``adaptive`` (GRAIT's influence softmax with
+    ``weight_temperature``) or ``uniform`` (1). ``select: null`` + ``weights: uniform`` is plain
+    refusal-aware tuning (RAIT). ``warmup_steps`` / ``warmup_lr`` / ``warmup_batch_size``: the
+    short training on the split data before gradient features (undone afterwards);
+    ``projection_dim`` / ``projection_seed``: the random projection of the LoRA gradients;
+    ``query_*``: generation settings of the knowledge query.
+    """
+
+    samples: int = 4
+    temperature: float = 0.7
+    threshold: float = 0.5
+    select: float | None = None
+    weights: str = "uniform"
+    weight_temperature: float = 0.05
+    warmup_steps: int = 20
+    warmup_lr: float = 2e-4
+    warmup_batch_size: int = 8
+    projection_dim: int = 8192
+    projection_seed: int = 0
+    query_batch_size: int = 16
+    query_max_new_tokens: int = 64
+    query_constrained: bool = True
+
+    def check(self, where: str) -> None:
+        if self.samples < 0:
+            raise ConfigError(f"{where}.samples must be >= 0 (sampled answers besides greedy)")
+        if self.samples > 0 and self.temperature <= 0:
+            raise ConfigError(f"{where}.temperature must be > 0 when samples > 0")
+        if not 0 < self.threshold <= 1:
+            raise ConfigError(f"{where}.threshold must be in (0, 1], got {self.threshold}")
+        if self.select is not None and (isinstance(self.select, bool) or self.select < 0):
+            raise ConfigError(
+                f"{where}.select: a count >= 1, a fraction in (0, 1), 0, or null for all; "
+                f"got {self.select!r}"
+            )
+        if self.select is not None and self.select >= 1 and self.select != int(self.select):
+            raise ConfigError(f"{where}.select: a count must be a whole number, got {self.select}")
+        if self.weights not in _WEIGHTINGS:
+            raise ConfigError(
+                f"{where}.weights: {self.weights!r}; expected one of {', '.join(_WEIGHTINGS)}"
+            )
+        if self.weight_temperature <= 0:
+            raise ConfigError(f"{where}.weight_temperature must be > 0")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"{where}.warmup_steps must be >= 0 (0: no warm-up)")
+        if self.warmup_lr <= 0:
+            raise ConfigError(f"{where}.warmup_lr must be > 0")
+        for key in ("warmup_batch_size", "projection_dim", "query_batch_size", "query_max_new_tokens"):
+            _positive(getattr(self, key), f"{where}.{key}")
+
+    @property
+    def needs_gradients(self) -> bool:
+        """Gradient features are computed only for GRAIT's selection or adaptive weights."""
+        return self.select is not None or self.weights == "adaptive"
+
+
+@dataclass
 class StageSpec:
     """One training stage; see ``configs/README.md`` for each key.
 
@@ -156,6 +229,7 @@ class StageSpec:
     max_length: int = 512
     loss: list[dict[str, Any]] | None = None
     preference: PreferenceSpec | None = None
+    refusal: RefusalSpec | None = None
     eval_every: int = 0
     eval_at_end: bool = True
     checkpoint_every: int = 0
@@ -188,6 +262,12 @@ class StageSpec:
                 raise ConfigError(f"{where}.preference: only a kind: dpo stage takes preference")
             if self.loss is None:
                 self.loss = _default_losses()
+        if self.kind == "grait":
+            if self.refusal is None:
+                self.refusal = RefusalSpec()
+            self.refusal.check(f"{where}.refusal")
+        elif self.refusal is not None:
+            raise ConfigError(f"{where}.refusal: only a kind: grait stage takes refusal")
         for key in (
             "epochs",
             "batch_size",
@@ -226,13 +306,18 @@ class StageSpec:
 
 @dataclass
 class EvalSpec:
-    """Evaluation data and decoding settings (span F1 with :class:`fewner.predict.Extractor`)."""
+    """Evaluation data and decoding settings (span F1 with :class:`fewner.predict.Extractor`).
+
+    ``abstain``: let constrained decoding write the refusal answer (null: when the run has an
+    enabled ``kind: grait`` stage).
+    """
 
     data: DataSpec
     definitions: str | None = None
     batch_size: int = 16
     max_new_tokens: int = 64
     constrained: bool = True
+    abstain: bool | None = None
 
     def check(self, where: str) -> None:
         self.data.check(f"{where}.data")

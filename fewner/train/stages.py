@@ -22,6 +22,8 @@ Run folder::
     RUN/<stage>/adapter/      the adapter at the end of the stage
     RUN/<stage>/metrics.json  the stage summary; "completed": true once the stage is done
     RUN/<stage>/pairs.jsonl   (dpo) every preference pair with its reference log-probs
+    RUN/<stage>/knowledge.jsonl, grait.json, selection.jsonl, features.pt
+                              (grait) refusal-aware SFT: fewner/grait/stage.py
     RUN/test/predictions.jsonl, RUN/test/metrics.json
 
 Everything a run needs is prepared before the first step (data read, examples encoded, loss
@@ -348,16 +350,19 @@ def run_training(
         elif stage.spec.kind == "grait":  # refusal-aware SFT: fewner/grait/stage.py
             from fewner.grait import stage as grait_stage
 
-            refusal = grait_stage.prepare(
-                stage,
-                model,
-                tokenizer,
-                model_id,
-                folder,
-                precision=config.precision,
-                seed=config.stage_seed(stage.name),
-                log=log,
-            )
+            # rank 0 queries, trains the warm-up and writes knowledge.jsonl and features.pt;
+            # the other processes then read them back (the selection is deterministic)
+            with main_first(dist):
+                refusal = grait_stage.prepare(
+                    stage,
+                    model,
+                    tokenizer,
+                    model_id,
+                    folder,
+                    precision=config.precision,
+                    seed=config.stage_seed(stage.name),
+                    log=log,
+                )
             items = refusal.items
             summary_extra = {
                 **refusal.summary,

@@ -1,0 +1,77 @@
+"""Print the refusal-aware tuning table from the run folders of experiments/grait_conll.sh.
+
+Usage: python experiments/summarize_grait.py OUT [--json]
+Reads OUT/{base,sft,rait,grait}/test/metrics.json (span P/R/F1 and per-prompt rates) and
+OUT/<run>.seconds; THS (fewner/eval/refusal.py) is computed against the base run's test rates:
+THS = (c * w0 - w * c0) / w0 with (c, w) the run's correct and wrong rates, (c0, w0) the base's.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROWS = [
+    ("base (SFT on the base split only)", "base"),
+    ("+ plain SFT on the refusal split", "sft"),
+    ("+ refusal-aware SFT (RAIT: all unknown, weight 1)", "rait"),
+    ("+ GRAIT (gradient selection + adaptive weights)", "grait"),
+]
+
+
+def _ths(c: float, w: float, c0: float, w0: float) -> float | None:
+    return None if w0 <= 0 else (c * w0 - w * c0) / w0
+
+
+def main(out: Path, as_json: bool) -> None:
+    table = []
+    base = None
+    for name, key in ROWS:
+        path = out / key / "test" / "metrics.json"
+        if not path.is_file():
+            continue
+        metrics = json.loads(path.read_text())
+        prompts = metrics["prompts"]
+        row = {
+            "run": name,
+            "key": key,
+            "precision": metrics["precision"],
+            "recall": metrics["recall"],
+            "f1": metrics["f1"],
+            "predicted_spans": metrics["scores"]["micro"]["predicted"],
+            "prompts": prompts["prompts"],
+            "correct_rate": prompts["correct_rate"],
+            "wrong_rate": prompts["wrong_rate"],
+            "refused_rate": prompts["refused_rate"],
+        }
+        if key == "base":
+            base = row
+        grait = out / key / "refusal" / "grait.json"
+        if grait.is_file():
+            row["grait"] = json.loads(grait.read_text())
+        seconds = out / f"{key}.seconds"
+        row["wall_seconds"] = int(seconds.read_text()) if seconds.is_file() else None
+        table.append(row)
+    for row in table:
+        row["ths"] = (
+            _ths(row["correct_rate"], row["wrong_rate"], base["correct_rate"], base["wrong_rate"])
+            if base is not None
+            else None
+        )
+    if as_json:
+        print(json.dumps(table, indent=2))
+        return
+    print("| run | P | R | F1 | correct | wrong | refused | THS | wall s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in table:
+        ths = "-" if r["ths"] is None else f"{r['ths']:.3f}"
+        print(
+            f"| {r['run']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} "
+            f"| {r['correct_rate']:.3f} | {r['wrong_rate']:.3f} | {r['refused_rate']:.3f} "
+            f"| {ths} | {r['wall_seconds']} |"
+        )
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), "--json" in sys.argv[2:])
