@@ -14,6 +14,7 @@
 #   experiments/grait_conll.sh OUT [--set KEY=VALUE ...]
 #
 # Sizes (environment): BASE_N=100 SPLIT_N=75 TEST_N=100 SAMPLES=3 WARMUP=10 SELECT=0.5.
+# REFUSAL_SET: space-separated KEY=VALUE of the refusal: block for the rait and grait runs.
 # RUNS="base sft rait grait" runs a subset (the variants need base first; grait reuses rait's
 # knowledge query when rait ran first: same stage-start adapter, prompts and settings).
 # experiments/summarize_grait.py OUT prints the table (--json for the results file).
@@ -44,6 +45,10 @@ COMMON=(--set "stages.base.data.limit=$BASE_N" --set "stages.refusal.data.skip=$
   --set "stages.refusal.data.limit=$SPLIT_N" --set "test.data.limit=$TEST_N" --set test.abstain=true
   --set "stages.refusal.refusal.samples=$SAMPLES" --set "stages.refusal.refusal.warmup_steps=$WARMUP")
 VARIANT=(--set stages.base.enabled=false --set "init_adapter=$OUT/base/base/adapter")
+# REFUSAL_SET="warmup_lr=1e-3 threshold=0.4": keys of the refusal: block, for rait and grait only
+# (the plain-SFT variant has no refusal block, so such a --set in EXTRA would make it fail)
+REFUSAL=()
+for kv in ${REFUSAL_SET:-}; do REFUSAL+=(--set "stages.refusal.refusal.$kv"); done
 # ${VAR[@]+...}: an empty EXTRA under set -u
 timed base $FEWNER train --config "$HERE/configs/grait.yaml" --out "$OUT/base" --no-progress \
   "${COMMON[@]}" --set stages.refusal.enabled=false ${EXTRA[@]+"${EXTRA[@]}"}
@@ -52,11 +57,11 @@ timed sft $FEWNER train --config "$HERE/configs/grait.yaml" --out "$OUT/sft" --n
   ${EXTRA[@]+"${EXTRA[@]}"}
 timed rait $FEWNER train --config "$HERE/configs/grait.yaml" --out "$OUT/rait" --no-progress \
   "${COMMON[@]}" "${VARIANT[@]}" --set stages.refusal.refusal.select=null \
-  --set stages.refusal.refusal.weights=uniform ${EXTRA[@]+"${EXTRA[@]}"}
+  --set stages.refusal.refusal.weights=uniform ${REFUSAL[@]+"${REFUSAL[@]}"} ${EXTRA[@]+"${EXTRA[@]}"}
 if [[ " $RUNS " == *" grait "* && -f "$OUT/rait/refusal/knowledge.jsonl" && ! -e "$OUT/grait" ]]; then
   mkdir -p "$OUT/grait/refusal" && cp "$OUT/rait/refusal/knowledge.jsonl" "$OUT/grait/refusal/"
 fi
 timed grait $FEWNER train --config "$HERE/configs/grait.yaml" --out "$OUT/grait" --no-progress \
   "${COMMON[@]}" "${VARIANT[@]}" --set "stages.refusal.refusal.select=$SELECT" \
-  --set stages.refusal.refusal.weights=adaptive ${EXTRA[@]+"${EXTRA[@]}"}
+  --set stages.refusal.refusal.weights=adaptive ${REFUSAL[@]+"${REFUSAL[@]}"} ${EXTRA[@]+"${EXTRA[@]}"}
 python3 "$HERE/experiments/summarize_grait.py" "$OUT"
