@@ -47,21 +47,6 @@ def read_type_file(path: Path) -> list[str]:
     return list(types)
 
 
-def _write_with_abstentions(
-    predictions: list, abstained: dict[str, list[str]], output: Path
-) -> None:
-    """fewner JSONL plus ``abstained_types`` per sentence: the types the model said it is not
-    sure about (no spans for them; readers of fewner JSONL ignore the key)."""
-    from fewner.data.formats.jsonl import sentence_record
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("w", encoding="utf-8", newline="\n") as handle:
-        for sentence in predictions:
-            record = sentence_record(sentence)
-            record["abstained_types"] = abstained.get(sentence.id, [])
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
 def _backend_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     """``KEY=VALUE`` strings to constructor options; values are read as YAML scalars."""
     import yaml
@@ -260,6 +245,7 @@ def predict(
     """
     from fewner.backends.base import GenerationParams
     from fewner.backends.factory import make_backend
+    from fewner.data.formats.jsonl import write_jsonl
     from fewner.data.io import read_corpus, write_corpus
     from fewner.errors import ConfigError
     from fewner.predict import Extractor
@@ -374,8 +360,9 @@ def predict(
         seconds = time.perf_counter() - started
         hits, misses = getattr(backend, "hits", None), getattr(backend, "misses", None)
 
-    if abstain or abstained:
-        _write_with_abstentions(predictions, abstained, output)
+    if abstain or abstained:  # the refusal-aware format: abstained_types on every record
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write_jsonl(predictions, output, abstained=abstained)
     else:
         write_corpus(predictions, output, "jsonl")
     stats = dict(sorted((stats or {}).items()))

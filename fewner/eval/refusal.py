@@ -35,7 +35,12 @@ from typing import Any
 
 from fewner.types import Sentence
 
-__all__ = ["PromptOutcomes", "prompt_outcomes", "truthful_helpfulness"]
+__all__ = [
+    "PromptOutcomes",
+    "prompt_outcomes",
+    "prompt_outcomes_of_pairs",
+    "truthful_helpfulness",
+]
 
 
 @dataclass(frozen=True)
@@ -84,11 +89,22 @@ def prompt_outcomes(
     """
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predictions")
-    abstained = abstained or {}
-    correct = wrong = refused = 0
     for g, p in zip(gold, predicted, strict=True):
         if g.id != p.id:
             raise ValueError(f"gold sentence {g.id!r} is paired with prediction {p.id!r}")
+    return prompt_outcomes_of_pairs(list(zip(gold, predicted, strict=True)), types, abstained)
+
+
+def prompt_outcomes_of_pairs(
+    pairs: Sequence[tuple[Sentence, Sentence]],
+    types: Sequence[str],
+    abstained: Mapping[str, Sequence[str]] | None = None,
+) -> PromptOutcomes:
+    """Like :func:`prompt_outcomes` for already paired ``(gold, predicted)`` sentences (e.g. by
+    :func:`fewner.eval.metrics.pair_sentences`); ``abstained`` is keyed by the *predicted* id."""
+    abstained = abstained or {}
+    correct = wrong = refused = 0
+    for g, p in pairs:
         refused_types = set(abstained.get(p.id, ()))
         for entity_type in types:
             if entity_type in refused_types:
@@ -100,7 +116,7 @@ def prompt_outcomes(
                 correct += 1
             else:
                 wrong += 1
-    return PromptOutcomes(len(gold) * len(types), correct, wrong, refused)
+    return PromptOutcomes(len(pairs) * len(types), correct, wrong, refused)
 
 
 def truthful_helpfulness(

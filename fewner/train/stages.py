@@ -468,10 +468,8 @@ def _run_test(
     with torch.random.fork_rng(devices=[]):
         summary, result = test(model)
     folder.mkdir(parents=True, exist_ok=True)
-    if summary.get("abstain") or result.abstained:
-        _write_predictions(result, folder / "predictions.jsonl")
-    else:
-        write_jsonl(result.predictions, folder / "predictions.jsonl")
+    abstained = result.abstained if summary.get("abstain") or result.abstained else None
+    write_jsonl(result.predictions, folder / "predictions.jsonl", abstained=abstained)
     write_json_atomic(folder / "metrics.json", summary)
     prompts = summary.get("prompts") or {}
     log(
@@ -480,17 +478,3 @@ def _run_test(
         f"wrong {prompts.get('wrong_rate', 0):.3f}, refused {prompts.get('refused_rate', 0):.3f}"
     )
     return {k: v for k, v in summary.items() if k != "scores"}
-
-
-def _write_predictions(result: Any, path: Path) -> None:
-    """fewner JSONL with ``abstained_types`` per sentence (the types the model refused)."""
-    import json
-
-    from fewner.data.formats.jsonl import sentence_record
-
-    lines = []
-    for sentence in result.predictions:
-        record = sentence_record(sentence)
-        record["abstained_types"] = result.abstained_types(sentence.id)
-        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
-    path.write_text("".join(lines), encoding="utf-8", newline="\n")

@@ -15,6 +15,9 @@
   (tag formats cannot express overlap; the data model keeps one label per character).
 * ``meta`` (optional) is an object of string values, kept in ``Sentence.meta``.
 * Blank lines and records with empty ``text`` are skipped and counted.
+* ``abstained_types`` (optional, written by refusal-aware extractors): the entity types the model
+  said it is not sure about for this sentence. Readers of sentences ignore it; it is read apart by
+  :func:`read_abstentions`, because an abstention is not "no entity" and must not become one.
 
 The writer always writes ``tokens``, so CoNLL/tag tokenization survives a round trip exactly.
 """
@@ -22,7 +25,7 @@ The writer always writes ``tokens``, so CoNLL/tag tokenization survives a round 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +148,45 @@ def sentence_record(sentence: Sentence) -> dict[str, Any]:
     return record
 
 
-def write_jsonl(sentences: Iterable[Sentence], path: Path) -> None:
-    lines = (json.dumps(sentence_record(s), ensure_ascii=False) + "\n" for s in sentences)
+def write_jsonl(
+    sentences: Iterable[Sentence],
+    path: Path,
+    abstained: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    """Write fewner JSONL; with ``abstained`` (sentence id -> refused types) every record gets an
+    ``abstained_types`` list, empty for sentences without abstentions."""
+
+    def record(sentence: Sentence) -> dict[str, Any]:
+        rec = sentence_record(sentence)
+        if abstained is not None:
+            rec["abstained_types"] = list(abstained.get(sentence.id, ()))
+        return rec
+
+    lines = (json.dumps(record(s), ensure_ascii=False) + "\n" for s in sentences)
     path.write_text("".join(lines), encoding="utf-8", newline="\n")
+
+
+def read_abstentions(path: str | Path) -> dict[str, list[str]] | None:
+    """Sentence id -> ``abstained_types`` of a fewner JSONL file; None when no record has the key
+    (the file comes from an extractor that cannot abstain). Ids default like :func:`read_jsonl`'s
+    (``<file name>:<line>``), so the keys match the sentences read from the same file."""
+    path = Path(path)
+    found: dict[str, list[str]] | None = None
+    with path.open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                return None  # not JSONL: read_jsonl reports the error when it reads the file
+            if not isinstance(record, dict) or "abstained_types" not in record:
+                continue
+            types = record["abstained_types"]
+            if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+                raise ValueError(
+                    f"{path.name}:{lineno}: \"abstained_types\" must be a list of type names"
+                )
+            found = {} if found is None else found
+            found[str(record.get("id", f"{path.name}:{lineno}"))] = types
+    return found
