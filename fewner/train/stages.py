@@ -66,6 +66,62 @@ class PreparedStage:
     data: list[Sentence] | None = None
 
 
+@dataclass
+class TrainingItems:
+    """What the training loop gets for one stage: its items (examples, pairs or weighted
+    examples), extra Trainer options (DPO's reference settings) and facts for metrics.json."""
+
+    items: list[Any]
+    trainer_options: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def _training_items(
+    config: TrainConfig,
+    stage: PreparedStage,
+    model: Any,
+    tokenizer: Any,
+    model_id: str,
+    folder: Path,
+    *,
+    dist: Any,
+    resume: bool,
+    log: Log,
+) -> TrainingItems:
+    """The items of one stage, by kind. DPO pairs and GRAIT's refusal set need the model as the
+    stage starts; under several processes rank 0 makes them (pairs.jsonl; knowledge.jsonl and
+    features.pt) and the other processes read them back once it is done (``main_first``)."""
+    from fewner.train.distributed import main_first
+
+    facts = {"skipped": dict(stage.examples.skipped), "loss": [t.spec() for t in stage.terms]}
+    kind = stage.spec.kind
+    if kind == "sft":
+        log(
+            f"{stage.name}: {stage.sentences} sentences x {len(stage.types)} types = "
+            f"{len(stage.examples)} examples; loss {facts['loss']}"
+        )
+        return TrainingItems(stage.examples.examples, {}, facts)
+    options = {"precision": config.precision, "log": log}
+    if kind == "dpo":
+        from fewner.train import preference_stage
+
+        with main_first(dist) as first:
+            pairs = preference_stage.prepare(
+                stage, model, tokenizer, model_id, folder, reuse=resume or not first, **options
+            )
+        return TrainingItems(pairs.items, pairs.trainer_options, pairs.summary)
+    if kind == "grait":  # refusal-aware SFT: fewner/grait/stage.py (its artifacts are reused)
+        from fewner.grait import stage as grait_stage
+
+        with main_first(dist):
+            refusal = grait_stage.prepare(
+                stage, model, tokenizer, model_id, folder,
+                seed=config.stage_seed(stage.name), **options,
+            )
+        return TrainingItems(refusal.items, {}, {**refusal.summary, **facts})
+    raise ConfigError(f"stage {stage.name}: unknown kind {kind!r}")
+
+
 def read_sentences(config: TrainConfig, spec: DataSpec) -> tuple[list[Sentence], list[str]]:
     """The first ``limit`` sentences of ``spec.path`` after ``skip`` and the types to prompt for."""
     from fewner.data.io import read_corpus
@@ -228,7 +284,7 @@ def run_training(
     import torch
 
     from fewner.train.collate import build_examples
-    from fewner.train.distributed import current, main_first
+    from fewner.train.distributed import current
     from fewner.train.loop import Trainer
     from fewner.train.lora import load_adapter_weights, save_adapter, wrap
     from fewner.train.losses import build_loss_terms
@@ -330,58 +386,12 @@ def run_training(
             log(f"{stage.name}: already completed; continuing from its adapter")
             continue
         settings = _settings(config, stage)
-        extra: dict[str, Any] = {}
-        if stage.spec.kind == "dpo":
-            from fewner.train import preference_stage
-
-            with main_first(dist) as first:  # rank 0 makes pairs.jsonl, the others read it
-                prepared = preference_stage.prepare(
-                    stage,
-                    model,
-                    tokenizer,
-                    model_id,
-                    folder,
-                    precision=config.precision,
-                    reuse=resume or not first,
-                    log=log,
-                )
-            items, extra = prepared.items, prepared.trainer_options
-            summary_extra: dict[str, Any] = prepared.summary
-        elif stage.spec.kind == "grait":  # refusal-aware SFT: fewner/grait/stage.py
-            from fewner.grait import stage as grait_stage
-
-            # rank 0 queries, trains the warm-up and writes knowledge.jsonl and features.pt;
-            # the other processes then read them back (the selection is deterministic)
-            with main_first(dist):
-                refusal = grait_stage.prepare(
-                    stage,
-                    model,
-                    tokenizer,
-                    model_id,
-                    folder,
-                    precision=config.precision,
-                    seed=config.stage_seed(stage.name),
-                    log=log,
-                )
-            items = refusal.items
-            summary_extra = {
-                **refusal.summary,
-                "skipped": dict(stage.examples.skipped),
-                "loss": [t.spec() for t in stage.terms],
-            }
-        else:
-            log(
-                f"{stage.name}: {stage.sentences} sentences x {len(stage.types)} types = "
-                f"{len(stage.examples)} examples; loss {[t.spec() for t in stage.terms]}"
-            )
-            items = stage.examples.examples
-            summary_extra = {
-                "skipped": dict(stage.examples.skipped),
-                "loss": [t.spec() for t in stage.terms],
-            }
+        items = _training_items(
+            config, stage, model, tokenizer, model_id, folder, dist=dist, resume=resume, log=log
+        )
         trainer = Trainer(
             model,
-            items,
+            items.items,
             stage.terms,
             settings,
             folder,
@@ -391,7 +401,7 @@ def run_training(
             progress=progress,
             description=stage.name,
             dist=dist,
-            **extra,
+            **items.trainer_options,
         )
         result = trainer.train(resume=resume)
         last_adapter = folder / "adapter"
@@ -403,7 +413,7 @@ def run_training(
             "types": stage.types,
             "sentences": stage.sentences,
             "processes": dist.world,
-            **summary_extra,
+            **items.summary,
         }
         if dist.is_main:
             write_json_atomic(folder / "metrics.json", summary)
