@@ -13,29 +13,7 @@ import yaml  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
 from fewner.cli import main  # noqa: E402
-from tests.unit.train_tiny import tiny_causal_lm  # noqa: E402
-
-CONLL = """EU B-ORG
-rejects O
-German B-MISC
-call O
-. O
-
-Peter B-PER
-Blackburn I-PER
-
-Zürich B-LOC
-vs O
-São B-LOC
-Paulo I-LOC
-in O
-Brazil B-LOC
-
-The O
-talks O
-ended O
-. O
-"""
+from tests.unit.train_tiny import tiny_causal_lm, write_train_config  # noqa: E402
 
 
 class Crash(RuntimeError):
@@ -48,33 +26,22 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _config(tmp_path: Path, model_dir: Path, *, evaluate: bool = False) -> Path:
-    (tmp_path / "data").mkdir(exist_ok=True)
-    (tmp_path / "data" / "mini.conll").write_text(CONLL, encoding="utf-8")
-    config = {
-        "model": str(model_dir),
-        "template": "obp-llm",
-        "definitions": "conll2003",
-        "data_root": str(tmp_path / "data"),
-        "seed": 1,
-        "lora": {"preset": "obp-llm"},
-        "stages": {
-            "source": {"data": {"path": "mini.conll", "limit": 2}, "epochs": 1, "batch_size": 4},
-            "target": {
-                "data": {"path": "mini.conll", "types": ["PER", "LOC", "ORG", "MISC"]},
-                "epochs": 2,
-                "batch_size": 3,
-                "grad_accum": 2,
-                "lr": 5e-3,
-                "loss": [{"name": "nll"}, {"name": "attn_contrastive", "weight": 0.01}],
-            },
+    stages = {
+        "source": {"data": {"path": "mini.conll", "limit": 2}, "epochs": 1, "batch_size": 4},
+        "target": {
+            "data": {"path": "mini.conll", "types": ["PER", "LOC", "ORG", "MISC"]},
+            "epochs": 2,
+            "batch_size": 3,
+            "grad_accum": 2,
+            "lr": 5e-3,
+            "loss": [{"name": "nll"}, {"name": "attn_contrastive", "weight": 0.01}],
         },
     }
+    top: dict = {"lora": {"preset": "obp-llm"}}
     if evaluate:
-        config["dev"] = {"data": {"path": "mini.conll", "limit": 1}, "max_new_tokens": 6}
-        config["test"] = {"data": {"path": "mini.conll", "limit": 2}, "max_new_tokens": 6}
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
+        top["dev"] = {"data": {"path": "mini.conll", "limit": 1}, "max_new_tokens": 6}
+        top["test"] = {"data": {"path": "mini.conll", "limit": 2}, "max_new_tokens": 6}
+    return write_train_config(tmp_path, model_dir, stages, **top)
 
 
 def _tensors(folder: Path) -> dict:

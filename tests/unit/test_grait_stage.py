@@ -10,40 +10,20 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-import yaml  # noqa: E402
 
 from fewner.grait.gradients import gradient_features  # noqa: E402
 from fewner.grait.knowledge import query_knowledge, read_knowledge  # noqa: E402
 from fewner.prompts import ExtractionFormat  # noqa: E402
 from fewner.train.collate import build_examples  # noqa: E402
 from fewner.train.lora import PRESETS, wrap  # noqa: E402
-from tests.unit.train_tiny import mini_sentences, tiny_causal_lm  # noqa: E402
+from tests.unit.train_tiny import (  # noqa: E402
+    mini_sentences,
+    tiny_causal_lm,
+    write_train_config,
+)
 
 FMT = ExtractionFormat("obp-llm", "conll2003")
 TYPES = ["PER", "LOC"]
-
-CONLL = """EU B-ORG
-rejects O
-German B-MISC
-call O
-. O
-
-Peter B-PER
-Blackburn I-PER
-
-Zürich B-LOC
-vs O
-São B-LOC
-Paulo I-LOC
-in O
-Brazil B-LOC
-
-The O
-talks O
-ended O
-. O
-"""
-
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -127,29 +107,18 @@ def test_gradient_features_shape_determinism_and_mode(tiny) -> None:
 
 
 def _config(tmp_path: Path, model_dir: Path, refusal: dict) -> Path:
-    (tmp_path / "data").mkdir(exist_ok=True)
-    (tmp_path / "data" / "mini.conll").write_text(CONLL, encoding="utf-8")
-    config = {
-        "model": str(model_dir),
-        "template": "obp-llm",
-        "definitions": "conll2003",
-        "data_root": str(tmp_path / "data"),
-        "seed": 1,
-        "stages": {
-            "base": {"data": {"path": "mini.conll", "limit": 2}, "batch_size": 4},
-            "refusal": {
-                "kind": "grait",
-                "data": {"path": "mini.conll", "skip": 1, "types": ["PER", "LOC", "ORG"]},
-                "batch_size": 4,
-                "lr": 5e-3,
-                "refusal": refusal,
-            },
+    stages = {
+        "base": {"data": {"path": "mini.conll", "limit": 2}, "batch_size": 4},
+        "refusal": {
+            "kind": "grait",
+            "data": {"path": "mini.conll", "skip": 1, "types": ["PER", "LOC", "ORG"]},
+            "batch_size": 4,
+            "lr": 5e-3,
+            "refusal": refusal,
         },
-        "test": {"data": {"path": "mini.conll", "limit": 2}, "max_new_tokens": 6},
     }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
+    test = {"data": {"path": "mini.conll", "limit": 2}, "max_new_tokens": 6}
+    return write_train_config(tmp_path, model_dir, stages, test=test)
 
 
 def test_grait_stage_end_to_end(folder: Path, tmp_path: Path, monkeypatch) -> None:
