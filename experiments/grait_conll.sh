@@ -33,13 +33,7 @@ SELECT=${SELECT:-0.5}
 RUNS=${RUNS:-base sft rait grait}
 mkdir -p "$OUT"
 
-timed() {  # timed NAME CMD...: run CMD (if NAME is in RUNS), record its wall time in OUT/NAME.seconds
-  local name=$1; shift
-  [[ " $RUNS " == *" $name "* ]] || return 0
-  local start; start=$(date +%s)
-  "$@"
-  echo $(( $(date +%s) - start )) > "$OUT/$name.seconds"
-}
+source "$HERE/experiments/_common.sh"  # timed
 
 COMMON=(--set "stages.base.data.limit=$BASE_N" --set "stages.refusal.data.skip=$BASE_N"
   --set "stages.refusal.data.limit=$SPLIT_N" --set "test.data.limit=$TEST_N" --set test.abstain=true

@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from _table import fixed, plain, print_markdown
+
 ROWS = [
     ("no training", "untrained/predictions.run/metrics.json", "untrained"),
     ("SFT", "sft/test/metrics.json", "sft"),
@@ -47,13 +49,11 @@ def main(out: Path, as_json: bool) -> None:
     if as_json:
         print(json.dumps(table, indent=2))
         return
-    print("| run | P | R | F1 | predicted spans | boundary-error rate | wall s |")
-    print("|---|---|---|---|---|---|---|")
-    for row in table:
-        print(
-            f"| {row['run']} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} "
-            f"| {row['predicted']} | {row['boundary_error_rate']:.3f} | {row['wall_seconds']} |"
-        )
+    columns = [("run", plain("run"))]
+    columns += [(h, fixed(k)) for h, k in (("P", "precision"), ("R", "recall"), ("F1", "f1"))]
+    columns += [("predicted spans", plain("predicted"))]
+    columns += [("boundary-error rate", fixed("boundary_error_rate"))]
+    print_markdown([*columns, ("wall s", plain("wall_seconds"))], table)
     source = out / "source.seconds"
     if source.is_file():
         print(f"\nshared source stage: {int(source.read_text())} s (before each trained run)")

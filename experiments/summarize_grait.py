@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from _table import fixed, plain, print_markdown
+
 ROWS = [
     ("base (SFT on the base split only)", "base"),
     ("+ plain SFT on the refusal split", "sft"),
@@ -62,16 +64,10 @@ def main(out: Path, as_json: bool) -> None:
     if as_json:
         print(json.dumps(table, indent=2))
         return
-    print("| run | P | R | F1 | correct | wrong | refused | THS | wall s |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in table:
-        ths = "-" if r["ths"] is None else f"{r['ths']:.3f}"
-        print(
-            f"| {r['run']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} "
-            f"| {r['correct_rate']:.3f} | {r['wrong_rate']:.3f} | {r['refused_rate']:.3f} "
-            f"| {ths} | {r['wall_seconds']} |"
-        )
-
+    columns = [("run", plain("run"))]
+    columns += [(h, fixed(k)) for h, k in (("P", "precision"), ("R", "recall"), ("F1", "f1"))]
+    columns += [(k, fixed(f"{k}_rate")) for k in ("correct", "wrong", "refused")]
+    print_markdown([*columns, ("THS", fixed("ths")), ("wall s", plain("wall_seconds"))], table)
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]), "--json" in sys.argv[2:])

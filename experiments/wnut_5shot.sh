@@ -25,13 +25,7 @@ mkdir -p "$OUT"
 
 RUNS=${RUNS:-untrained source sft sft-attn sft-hidden sft-attn-dpo}
 
-timed() {  # timed NAME CMD...: run CMD (if NAME is in RUNS), record its wall time in OUT/NAME.seconds
-  local name=$1; shift
-  [[ " $RUNS " == *" $name "* ]] || return 0
-  local start; start=$(date +%s)
-  "$@"
-  echo $(( $(date +%s) - start )) > "$OUT/$name.seconds"
-}
+source "$HERE/experiments/_common.sh"  # timed
 
 timed untrained $FEWNER predict --model "$MODEL" --types "$TYPES" --definitions wnut17 \
   --template obp-llm --limit 200 --batch-size "${PREDICT_BATCH:-16}" --gold "$TEST" "$TEST" -o "$OUT/untrained/predictions.jsonl"
