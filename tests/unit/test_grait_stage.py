@@ -45,19 +45,14 @@ def test_knowledge_query_counts_and_ranges(tiny, tmp_path: Path) -> None:
 
     model, tokenizer = tiny
     sentences = mini_sentences()
-    records = query_knowledge(
-        model,
-        tokenizer,
-        "tiny",
-        FMT,
-        sentences,
-        TYPES,
-        samples=2,
-        temperature=0.9,
-        seed=3,
-        batch_size=8,
-        max_new_tokens=8,
-    )
+
+    def ask(batch_size: int):  # greedy + 2 samples per prompt, seeded
+        return query_knowledge(
+            model, tokenizer, "tiny", FMT, sentences, TYPES, samples=2, temperature=0.9,
+            seed=3, batch_size=batch_size, max_new_tokens=8,
+        )
+
+    records = ask(8)
     assert [(r.sentence_id, r.type) for r in records] == [
         (s.id, t) for s in sentences for t in TYPES
     ]
@@ -69,19 +64,7 @@ def test_knowledge_query_counts_and_ranges(tiny, tmp_path: Path) -> None:
         assert 0.0 <= r.entropy <= torch.log(torch.tensor(3.0)).item() + 1e-9
         assert r.greedy_correct == (r.answers[0] == r.gold)
     assert records[3].gold == "" and records[2].gold == "0-15"  # s1: PER "Peter Blackburn", no LOC
-    again = query_knowledge(
-        model,
-        tokenizer,
-        "tiny",
-        FMT,
-        sentences,
-        TYPES,
-        samples=2,
-        temperature=0.9,
-        seed=3,
-        batch_size=3,
-        max_new_tokens=8,
-    )
+    again = ask(3)
     assert [r.answers for r in again] == [r.answers for r in records]  # batching-independent
     path = tmp_path / "knowledge.jsonl"
     write_knowledge(path, records)
