@@ -10,6 +10,9 @@ an earlier run of the script had already cached some), and parse failures per st
 the run's models (extract/classify/validate). A second table gives, per model of every run, the
 seconds spent in its backend (answers served from the cache cost next to nothing, so in a
 cold-cache ensemble run this is that model's own cost) and its failed/total answers per stage.
+A third table scores stage 1 alone, untyped: each model's proposed spans and the voted spans
+against the gold spans (character offsets, type ignored), from the run's answers file; it needs
+fewner importable (the gold file is read with fewner's reader) and costs no model call.
 """
 
 from __future__ import annotations
@@ -97,11 +100,68 @@ def model_rows(out: Path) -> list[dict]:
     return table
 
 
+def _prf(tp: int, predicted: int, gold: int) -> tuple[float, float, float]:
+    p = tp / predicted if predicted else 0.0
+    r = tp / gold if gold else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def span_rows(out: Path) -> list[dict]:
+    """Stage 1 untyped: every model's proposals and the vote's kept spans vs gold spans."""
+    from fewner.data.io import read_corpus
+
+    table = []
+    for answers_path in sorted(out.glob("*/*.answers.jsonl")):
+        run = answers_path.name.removesuffix(".answers.jsonl")
+        config_path = answers_path.with_name(f"{run}.run") / "config.json"
+        if not config_path.is_file():
+            continue
+        config = json.loads(config_path.read_text())
+        if not config.get("gold"):
+            continue
+        gold = {
+            s.id: {(x.start, x.end) for x in s.spans}
+            for s in read_corpus(config["gold"]).sentences
+        }
+        counts: dict[str, list[int]] = {}  # name -> [tp, predicted, gold]
+        for line in answers_path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            want = gold.get(record["sentence_id"], set())
+            sets = {  # None: an unparseable answer, no spans
+                m: {tuple(x) for x in spans or ()} for m, spans in record["proposals"].items()
+            }
+            sets["(vote)"] = {tuple(x) for x in record["kept"]}
+            for name, got in sets.items():
+                c = counts.setdefault(name, [0, 0, 0])
+                c[0] += len(got & want)
+                c[1] += len(got)
+                c[2] += len(want)
+        for name, (tp, predicted, n_gold) in sorted(counts.items()):
+            p, r, f = _prf(tp, predicted, n_gold)
+            table.append(
+                {
+                    "dataset": answers_path.parent.name,
+                    "run": run,
+                    "spans_of": name,
+                    "precision": p,
+                    "recall": r,
+                    "f1": f,
+                    "predicted": predicted,
+                    "gold": n_gold,
+                }
+            )
+    return table
+
+
 def main(out: Path, as_json: bool) -> None:
     table = rows(out)
     models = model_rows(out)
+    try:
+        spans = span_rows(out)
+    except ImportError:  # fewner not importable: the stage-1 table is left out
+        spans = []
     if as_json:
-        print(json.dumps({"runs": table, "models": models}, indent=2))
+        print(json.dumps({"runs": table, "models": models, "stage1_spans": spans}, indent=2))
         return
     print(
         "| dataset | run | stage 3 | P | R | F1 | pred | gold | sent | sent/s | model calls "
@@ -124,6 +184,15 @@ def main(out: Path, as_json: bool) -> None:
             f"| {r['dataset']} | {r['run']} | {r['model']} | {r['backend_seconds']:.1f} "
             f"| {r['seconds_per_sentence']} | {r['cache_misses']} | {fails} |"
         )
+    if spans:
+        print()
+        print("| dataset | run | stage-1 spans of | P | R | F1 | pred | gold |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in spans:
+            print(
+                f"| {r['dataset']} | {r['run']} | {r['spans_of']} | {100 * r['precision']:.1f} "
+                f"| {100 * r['recall']:.1f} | {100 * r['f1']:.1f} | {r['predicted']} | {r['gold']} |"
+            )
 
 
 if __name__ == "__main__":
