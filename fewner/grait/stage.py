@@ -14,7 +14,8 @@ Order (all before the first training step of the stage, like a ``kind: dpo`` sta
    ``select`` is null) and their weights (:mod:`fewner.grait.weights`);
 5. the training examples: every known prompt with its gold answer (weight 1) and every chosen
    unknown prompt with the refusal answer (its weight); unknown prompts not chosen are left out
-   (neither a gold answer the model cannot give nor a refusal). The ordinary training loop then
+   (neither a gold answer the model cannot give nor a refusal), or keep their gold answer with
+   ``refusal.unselected: gold`` (weight 1). The ordinary training loop then
    trains on them with the per-example weights on the response loss (``losses.NLL``).
 
 ``grait.json`` in the stage folder sums it up (counts, correctness, weights) and
@@ -311,6 +312,12 @@ def prepare(
     items = list(known) + [
         replace(unknown[j], weight=weight_of[j]) for j in range(len(unknown)) if j in chosen_set
     ]
+    unselected_gold = []
+    if spec.unselected == "gold":
+        unselected_gold = [
+            encoded[unknown_keys[j]] for j in range(len(unknown)) if j not in chosen_set
+        ]
+        items += unselected_gold
     order = {p: i for i, p in enumerate(prompts)}
     items.sort(key=lambda e: order[(e.sentence_id, e.entity_type)])
     if not items:
@@ -357,12 +364,15 @@ def prepare(
             ),
         },
         "gradients": bool(spec.needs_gradients and unknown),
+        "unselected": spec.unselected,
+        "unselected_gold": len(unselected_gold),
         "examples": len(items),
     }
     (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     log(
         f"{stage.name}: training on {len(known)} known (gold) + {len(chosen)} refusal examples "
-        f"(select {spec.select}, weights {spec.weights}"
+        + (f"+ {len(unselected_gold)} unchosen unknown (gold) " if unselected_gold else "")
+        + f"(select {spec.select}, weights {spec.weights}"
         + (
             f", {min(weights):.3f}..{max(weights):.3f}"
             if weights and spec.weights == "adaptive"

@@ -103,6 +103,7 @@ def _default_losses() -> list[dict[str, Any]]:
 STAGE_KINDS: dict[str, float] = {"sft": 2e-4, "dpo": 5e-6, "grait": 2e-4}
 
 _WEIGHTINGS = ("adaptive", "uniform")
+_UNSELECTED = ("drop", "gold")
 
 
 @dataclass
@@ -153,7 +154,10 @@ class RefusalSpec:
     refusal-aware tuning (RAIT). ``warmup_steps`` / ``warmup_lr`` / ``warmup_batch_size``: the
     short training on the split data before gradient features (undone afterwards);
     ``projection_dim`` / ``projection_seed``: the random projection of the LoRA gradients;
-    ``query_*``: generation settings of the knowledge query.
+    ``query_*``: generation settings of the knowledge query. ``unselected``: what the unknown
+    prompts that were *not* chosen train on: ``drop`` (nothing, as in GRAIT) or ``gold`` (their
+    gold answer, weight 1). On NER the unknown prompts are nearly all the ones with entities, so
+    dropping them teaches the model that entities are rare.
     """
 
     samples: int = 4
@@ -170,6 +174,7 @@ class RefusalSpec:
     query_batch_size: int = 16
     query_max_new_tokens: int = 64
     query_constrained: bool = True
+    unselected: str = "drop"
 
     def check(self, where: str) -> None:
         if self.samples < 0:
@@ -191,6 +196,10 @@ class RefusalSpec:
             )
         if self.weight_temperature <= 0:
             raise ConfigError(f"{where}.weight_temperature must be > 0")
+        if self.unselected not in _UNSELECTED:
+            raise ConfigError(
+                f"{where}.unselected: {self.unselected!r}; expected one of {', '.join(_UNSELECTED)}"
+            )
         if self.warmup_steps < 0:
             raise ConfigError(f"{where}.warmup_steps must be >= 0 (0: no warm-up)")
         if self.warmup_lr <= 0:

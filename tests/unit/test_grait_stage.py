@@ -183,3 +183,31 @@ def test_rait_uses_every_unknown_prompt_with_weight_one(folder: Path, tmp_path: 
         r["weight"] == 1.0
         for r in map(json.loads, (stage / "selection.jsonl").read_text().splitlines())
     )
+
+
+def test_unselected_unknown_prompts_keep_gold_when_asked(folder: Path, tmp_path: Path) -> None:
+    from fewner.errors import ConfigError
+    from fewner.train.config import load_config
+    from fewner.train.stages import run_training
+
+    refusal = {
+        "samples": 0,
+        "threshold": 1.0,
+        "select": 1,
+        "unselected": "gold",
+        "warmup_steps": 1,
+        "warmup_batch_size": 2,
+        "projection_dim": 32,
+        "query_max_new_tokens": 6,
+    }
+    config = load_config(_config(tmp_path, folder, refusal))
+    config.test = None
+    run_training(config, tmp_path / "run", log=lambda _m: None)
+    summary = json.loads((tmp_path / "run" / "refusal" / "grait.json").read_text())
+    assert summary["unknown"] >= 2 and summary["selected"] == 1  # a random model knows little
+    assert summary["unselected"] == "gold" and summary["unselected_gold"] == summary["unknown"] - 1
+    assert summary["examples"] == summary["known"] + summary["unknown"]
+
+    refusal["unselected"] = "refuse"
+    with pytest.raises(ConfigError, match="unselected"):
+        load_config(_config(tmp_path, folder, refusal))
