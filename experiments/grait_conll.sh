@@ -7,6 +7,8 @@
 #          answer, all of them, weight 1 (refusal.select=null, refusal.weights=uniform)
 #   grait  GRAIT: the refusal answer for the unknown prompts chosen by gradient influence
 #          (refusal.select=SELECT), weighted by the adaptive softmax (refusal.weights=adaptive)
+#   grait-gold  GRAIT whose unchosen unknown prompts keep their gold answer
+#          (refusal.unselected=gold; reuses grait's knowledge query and gradient features)
 # each scored on the first TEST_N CoNLL-2003 test sentences (span P/R/F1 and per-prompt correct /
 # wrong / refused rates; the base run's own test scores are the THS baseline). All runs decode
 # with the refusal answer allowed (test.abstain=true), so they differ only in training.
@@ -15,7 +17,7 @@
 #
 # Sizes (environment): BASE_N=100 SPLIT_N=75 TEST_N=100 SAMPLES=3 WARMUP=10 SELECT=0.5.
 # REFUSAL_SET: space-separated KEY=VALUE of the refusal: block for the rait and grait runs.
-# RUNS="base sft rait grait" runs a subset (the variants need base first; grait reuses rait's
+# RUNS="base sft rait grait grait-gold" runs a subset (the variants need base first; grait reuses rait's
 # knowledge query when rait ran first: same stage-start adapter, prompts and settings).
 # experiments/summarize_grait.py OUT prints the table (--json for the results file).
 set -euo pipefail
@@ -30,7 +32,7 @@ TEST_N=${TEST_N:-100}
 SAMPLES=${SAMPLES:-3}
 WARMUP=${WARMUP:-10}
 SELECT=${SELECT:-0.5}
-RUNS=${RUNS:-base sft rait grait}
+RUNS=${RUNS:-base sft rait grait grait-gold}
 mkdir -p "$OUT"
 
 source "$HERE/experiments/_common.sh"  # timed
@@ -58,4 +60,12 @@ fi
 timed grait $FEWNER train --config "$HERE/configs/grait.yaml" --out "$OUT/grait" --no-progress \
   "${COMMON[@]}" "${VARIANT[@]}" --set "stages.refusal.refusal.select=$SELECT" \
   --set stages.refusal.refusal.weights=adaptive ${REFUSAL[@]+"${REFUSAL[@]}"} ${EXTRA[@]+"${EXTRA[@]}"}
+if [[ " $RUNS " == *" grait-gold "* && -f "$OUT/grait/refusal/features.pt" && ! -e "$OUT/grait-gold" ]]; then
+  mkdir -p "$OUT/grait-gold/refusal"
+  cp "$OUT/grait/refusal/knowledge.jsonl" "$OUT/grait/refusal/features.pt" "$OUT/grait-gold/refusal/"
+fi
+timed grait-gold $FEWNER train --config "$HERE/configs/grait.yaml" --out "$OUT/grait-gold" \
+  --no-progress "${COMMON[@]}" "${VARIANT[@]}" --set "stages.refusal.refusal.select=$SELECT" \
+  --set stages.refusal.refusal.weights=adaptive --set stages.refusal.refusal.unselected=gold \
+  ${REFUSAL[@]+"${REFUSAL[@]}"} ${EXTRA[@]+"${EXTRA[@]}"}
 python3 "$HERE/experiments/summarize_grait.py" "$OUT"

@@ -1,7 +1,7 @@
 """Print the refusal-aware tuning table from the run folders of experiments/grait_conll.sh.
 
 Usage: python experiments/summarize_grait.py OUT [--json]
-Reads OUT/{base,sft,rait,grait}/test/metrics.json (span P/R/F1 and per-prompt rates) and
+Reads OUT/{base,sft,rait,grait,grait-gold}/test/metrics.json (span P/R/F1 and per-prompt rates) and
 OUT/<run>.seconds; THS (fewner/eval/refusal.py) is computed against the base run's test rates:
 THS = (c * w0 - w * c0) / w0 with (c, w) the run's correct and wrong rates, (c0, w0) the base's.
 """
@@ -19,6 +19,7 @@ ROWS = [
     ("+ plain SFT on the refusal split", "sft"),
     ("+ refusal-aware SFT (RAIT: all unknown, weight 1)", "rait"),
     ("+ GRAIT (gradient selection + adaptive weights)", "grait"),
+    ("+ GRAIT, unchosen unknown prompts keep gold", "grait-gold"),
 ]
 
 
