@@ -100,15 +100,10 @@ def model_rows(out: Path) -> list[dict]:
     return table
 
 
-def _prf(tp: int, predicted: int, gold: int) -> tuple[float, float, float]:
-    p = tp / predicted if predicted else 0.0
-    r = tp / gold if gold else 0.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
-
-
 def span_rows(out: Path) -> list[dict]:
     """Stage 1 untyped: every model's proposals and the vote's kept spans vs gold spans."""
     from fewner.data.io import read_corpus
+    from fewner.eval.metrics import PRF
 
     table = []
     for answers_path in sorted(out.glob("*/*.answers.jsonl")):
@@ -123,7 +118,7 @@ def span_rows(out: Path) -> list[dict]:
             s.id: {(x.start, x.end) for x in s.spans}
             for s in read_corpus(config["gold"]).sentences
         }
-        counts: dict[str, list[int]] = {}  # name -> [tp, predicted, gold]
+        counts: dict[str, PRF] = {}
         for line in answers_path.read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
             want = gold.get(record["sentence_id"], set())
@@ -132,22 +127,19 @@ def span_rows(out: Path) -> list[dict]:
             }
             sets["(vote)"] = {tuple(x) for x in record["kept"]}
             for name, got in sets.items():
-                c = counts.setdefault(name, [0, 0, 0])
-                c[0] += len(got & want)
-                c[1] += len(got)
-                c[2] += len(want)
-        for name, (tp, predicted, n_gold) in sorted(counts.items()):
-            p, r, f = _prf(tp, predicted, n_gold)
+                tp = len(got & want)
+                counts[name] = counts.get(name, PRF(0, 0, 0)) + PRF(tp, len(got) - tp, len(want) - tp)
+        for name, prf in sorted(counts.items()):
             table.append(
                 {
                     "dataset": answers_path.parent.name,
                     "run": run,
                     "spans_of": name,
-                    "precision": p,
-                    "recall": r,
-                    "f1": f,
-                    "predicted": predicted,
-                    "gold": n_gold,
+                    "precision": prf.precision,
+                    "recall": prf.recall,
+                    "f1": prf.f1,
+                    "predicted": prf.predicted,
+                    "gold": prf.support,
                 }
             )
     return table

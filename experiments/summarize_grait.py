@@ -70,5 +70,6 @@ def main(out: Path, as_json: bool) -> None:
     columns += [(k, fixed(f"{k}_rate")) for k in ("correct", "wrong", "refused")]
     print_markdown([*columns, ("THS", fixed("ths")), ("wall s", plain("wall_seconds"))], table)
 
+
 if __name__ == "__main__":
     main(Path(sys.argv[1]), "--json" in sys.argv[2:])

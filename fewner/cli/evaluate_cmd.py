@@ -114,11 +114,10 @@ def evaluate(
 
 def _refusal_scores(gold_corpus, pairs, pred: Path, types, baseline, read, pair) -> dict | None:
     """Per-prompt outcomes (and THS with a baseline) when PRED carries ``abstained_types``."""
-    from fewner.data.formats.jsonl import read_abstentions
     from fewner.eval.metrics import pair_sentences
     from fewner.eval.refusal import prompt_outcomes_of_pairs, truthful_helpfulness
 
-    abstained = _abstentions(pred, read_abstentions)
+    abstained = _abstentions(pred)
     if abstained is None:
         if baseline is not None:
             raise click.UsageError(
@@ -137,7 +136,7 @@ def _refusal_scores(gold_corpus, pairs, pred: Path, types, baseline, read, pair)
     doc: dict = {"types": asked, **outcomes.to_dict()}
     if baseline is not None:
         base_pairs = pair_sentences(gold_corpus.sentences, read(baseline, "auto").sentences, by=pair)
-        base = prompt_outcomes_of_pairs(base_pairs, asked, _abstentions(baseline, read_abstentions))
+        base = prompt_outcomes_of_pairs(base_pairs, asked, _abstentions(baseline))
         doc["baseline"] = {"path": str(baseline), **base.to_dict()}
         doc["ths"] = truthful_helpfulness(
             outcomes.correct_rate, outcomes.wrong_rate, base.correct_rate, base.wrong_rate
@@ -145,9 +144,12 @@ def _refusal_scores(gold_corpus, pairs, pred: Path, types, baseline, read, pair)
     return doc
 
 
-def _abstentions(path: Path, reader) -> dict | None:
+def _abstentions(path: Path) -> dict | None:
+    """``abstained_types`` by sentence id (None: the file has none); bad values are usage errors."""
+    from fewner.data.formats.jsonl import read_abstentions
+
     try:
-        return reader(path)
+        return read_abstentions(path)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
 
