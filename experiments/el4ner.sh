@@ -9,6 +9,7 @@
 #
 # Per dataset, in this order (RUNS selects a subset; DATASETS="wnut conll" by default):
 #   ensemble-span      the three models, span-level retrieval; scored without and with stage 3
+#   ensemble-span-val1of3  the same, stage 3 keeping a span on one "yes" of three (from the cache)
 #   single-MODEL       each model alone, span-level retrieval (MODELS lists them)
 #   ensemble-sentence  the three models, sentence-embedding kNN retrieval
 #   ensemble-random    the three models, random demonstrations (seed 0)
@@ -16,6 +17,8 @@
 # answers of the ensemble run, and an interrupted script resumes where it stopped. Throughput of
 # a run that hit the cache is not a cold-start figure: the summarizer prints the cache misses.
 # Each run writes OUT/DATASET/RUN.run/{config,metrics}.json and its wall time to RUN.seconds.
+# START=N skips the first N test sentences (LIMIT counts from there): a shard of the test set,
+# whose counts `summarize_el4ner.py --merge` adds to those of the other shards.
 set -euo pipefail
 OUT=${1:?usage: experiments/el4ner.sh OUT [LIMIT] [--set KEY=VALUE ...]}
 LIMIT=${2:-200}
@@ -27,6 +30,7 @@ FEWNER=${FEWNER:-fewner}
 DATASETS=${DATASETS:-wnut conll}
 MODELS=${MODELS:-smollm2-135m-instruct gemma3-270m qwen2.5-coder-0.5b-instruct}
 RUNS=${RUNS:-ensemble-span single ensemble-sentence ensemble-random}
+START=${START:-0}
 
 for ds in $DATASETS; do
   case $ds in
@@ -41,13 +45,14 @@ for ds in $DATASETS; do
     local name=$1; shift
     local start; start=$(date +%s)
     $FEWNER icl --config "$HERE/configs/el4ner.yaml" --pool "$POOL" --definitions "$DEFS" \
-      --limit "$LIMIT" --gold "$TEST" --cache "$DIR/cache.sqlite" "$TEST" -o "$DIR/$name.jsonl" \
+      --start "$START" --limit "$LIMIT" --gold "$TEST" --cache "$DIR/cache.sqlite" "$TEST" -o "$DIR/$name.jsonl" \
       "$@" "${EXTRA[@]}"
     echo $(( $(date +%s) - start )) > "$DIR/$name.seconds"
   }
   for run in $RUNS; do
     case $run in
       ensemble-span|ensemble-sentence|ensemble-random) icl "$run" --retrieval "${run#ensemble-}" ;;
+      ensemble-span-val1of3) icl "$run" --retrieval span --set validate.threshold=0.3 ;;
       single) for m in $MODELS; do icl "single-$m" --retrieval span --models "$m"; done ;;
       *) echo "unknown run $run" >&2; exit 2 ;;
     esac

@@ -1,6 +1,12 @@
 """Print the EL4NER table from the run folders written by experiments/el4ner.sh.
 
-Usage: python experiments/summarize_el4ner.py OUT [--json]
+Usage: python experiments/summarize_el4ner.py SOURCE... [--json]
+
+A SOURCE is an OUT folder of experiments/el4ner.sh or a JSON summary this script printed
+(--json). Several sources are shards of one test set (el4ner.sh's START/LIMIT): rows with the
+same dataset, run and model are added up — span counts, sentences, model calls, failures and
+seconds — and P/R/F1 and sentences per second recomputed from the sums, so two 100-sentence
+shards give exactly the table of one 200-sentence run.
 
 One row per (dataset, run, predictions): single models and ensembles, without and with stage-3
 self-validation, under each retrieval method. Columns: micro P/R/F1 (percent), predicted and gold
@@ -70,10 +76,12 @@ def rows(out: Path) -> list[dict]:
                     "wall_seconds": int(wall.read_text()) if wall.is_file() else None,
                 }
             )
-    table.sort(
-        key=lambda r: (r["dataset"], _rank(r["run"]), r["predictions"] != "without validation")
-    )
+    table.sort(key=_run_order)
     return table
+
+
+def _run_order(row: dict) -> tuple:
+    return row["dataset"], _rank(row["run"]), row["predictions"] != "without validation"
 
 
 def model_rows(out: Path) -> list[dict]:
@@ -115,8 +123,7 @@ def span_rows(out: Path) -> list[dict]:
         if not config.get("gold"):
             continue
         gold = {
-            s.id: {(x.start, x.end) for x in s.spans}
-            for s in read_corpus(config["gold"]).sentences
+            s.id: {(x.start, x.end) for x in s.spans} for s in read_corpus(config["gold"]).sentences
         }
         counts: dict[str, PRF] = {}
         for line in answers_path.read_text(encoding="utf-8").splitlines():
@@ -128,7 +135,9 @@ def span_rows(out: Path) -> list[dict]:
             sets["(vote)"] = {tuple(x) for x in record["kept"]}
             for name, got in sets.items():
                 tp = len(got & want)
-                counts[name] = counts.get(name, PRF(0, 0, 0)) + PRF(tp, len(got) - tp, len(want) - tp)
+                counts[name] = counts.get(name, PRF(0, 0, 0)) + PRF(
+                    tp, len(got) - tp, len(want) - tp
+                )
         for name, prf in sorted(counts.items()):
             table.append(
                 {
@@ -145,15 +154,91 @@ def span_rows(out: Path) -> list[dict]:
     return table
 
 
-def main(out: Path, as_json: bool) -> None:
-    table = rows(out)
-    models = model_rows(out)
+def summary(source: Path) -> dict:
+    """The three tables of one OUT folder, or a JSON summary read back."""
+    if source.is_file():
+        return json.loads(source.read_text(encoding="utf-8"))
     try:
-        spans = span_rows(out)
+        spans = span_rows(source)
     except ImportError:  # fewner not importable: the stage-1 table is left out
         spans = []
+    return {"runs": rows(source), "models": model_rows(source), "stage1_spans": spans}
+
+
+def _true_positives(row: dict) -> int:
+    return round(row["precision"] * row["predicted"])
+
+
+def _add_up(groups: dict[tuple, list[dict]], counts: list[str]) -> dict[tuple, dict]:
+    """Per key: the first row, with ``counts`` summed and ``tp`` (true positives) added."""
+    out = {}
+    for key, group in groups.items():
+        row = dict(group[0])
+        for name in counts:
+            values = [g[name] for g in group]
+            row[name] = None if None in values else sum(values)
+        if "precision" in row:
+            row["tp"] = sum(_true_positives(g) for g in group)
+        out[key] = row
+    return out
+
+
+def _group(table: list[dict], key_names: tuple[str, ...]) -> dict[tuple, list[dict]]:
+    groups: dict[tuple, list[dict]] = {}
+    for row in table:
+        groups.setdefault(tuple(row[k] for k in key_names), []).append(row)
+    return groups
+
+
+def _rescore(row: dict) -> None:
+    from fewner.eval.metrics import PRF
+
+    tp = row.pop("tp")
+    prf = PRF(tp, row["predicted"] - tp, row["gold"] - tp)
+    row.update(precision=prf.precision, recall=prf.recall, f1=prf.f1)
+
+
+def merge(summaries: list[dict]) -> dict:
+    """Shards of one test set added up (module docstring); one summary is returned as is."""
+    if len(summaries) == 1:
+        return summaries[0]
+    runs = _group([r for s in summaries for r in s["runs"]], ("dataset", "run", "predictions"))
+    merged_runs = _add_up(runs, ["predicted", "gold", "sentences", "model_calls", "wall_seconds"])
+    for key, row in merged_runs.items():
+        _rescore(row)
+        busy = sum(g["sentences"] / g["sentences_per_second"] for g in runs[key])
+        row["sentences_per_second"] = round(row["sentences"] / busy, 4)
+        row["parse_failures"] = "/".join(
+            str(sum(int(g["parse_failures"].split("/")[i]) for g in runs[key])) for i in range(3)
+        )
+    sentences = {(r["dataset"], r["run"]): r["sentences"] for r in merged_runs.values()}
+    models = _group([r for s in summaries for r in s["models"]], ("dataset", "run", "model"))
+    merged_models = _add_up(models, ["backend_seconds", "cache_misses"])
+    for key, row in merged_models.items():
+        row["backend_seconds"] = round(row["backend_seconds"], 3)
+        row["seconds_per_sentence"] = round(row["backend_seconds"] / sentences[key[:2]], 3)
+        row["failures"] = {
+            stage: [sum(g["failures"][stage][i] for g in models[key]) for i in range(2)]
+            for stage in row["failures"]
+        }
+    spans = _group(
+        [r for s in summaries for r in s["stage1_spans"]], ("dataset", "run", "spans_of")
+    )
+    merged_spans = _add_up(spans, ["predicted", "gold"])
+    for row in merged_spans.values():
+        _rescore(row)
+    return {
+        "runs": sorted(merged_runs.values(), key=_run_order),
+        "models": list(merged_models.values()),
+        "stage1_spans": list(merged_spans.values()),
+    }
+
+
+def main(sources: list[Path], as_json: bool) -> None:
+    merged = merge([summary(s) for s in sources])
+    table, models, spans = merged["runs"], merged["models"], merged["stage1_spans"]
     if as_json:
-        print(json.dumps({"runs": table, "models": models, "stage1_spans": spans}, indent=2))
+        print(json.dumps(merged, indent=2))
         return
     print(
         "| dataset | run | stage 3 | P | R | F1 | pred | gold | sent | sent/s | model calls "
@@ -190,4 +275,4 @@ def main(out: Path, as_json: bool) -> None:
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    main(Path(sys.argv[1]), "--json" in sys.argv[2:])
+    main([Path(a) for a in sys.argv[1:] if a != "--json"], "--json" in sys.argv[1:])

@@ -119,6 +119,14 @@ def _csv(text: str | None) -> list[str]:
     "--limit", type=click.IntRange(min=1), default=None, help="Only the first N sentences of INPUT."
 )
 @click.option(
+    "--start",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Skip the first N sentences of INPUT (--limit counts from there): shards a test set "
+    "across runs or machines; their metrics.json counts add up to the whole.",
+)
+@click.option(
     "--format",
     "input_format",
     default="auto",
@@ -154,6 +162,7 @@ def icl(
     parallel: bool | None,
     overrides: tuple[str, ...],
     limit: int | None,
+    start: int,
     input_format: str,
     gold: Path | None,
     cache_path: Path | None,
@@ -224,7 +233,12 @@ def icl(
 
     corpus = read_corpus(input_path, format=input_format)
     report_read(corpus)
-    sentences = corpus.sentences[:limit] if limit is not None else corpus.sentences
+    end = None if limit is None else start + limit
+    sentences = corpus.sentences[start:end]
+    if not sentences:
+        raise click.UsageError(
+            f"--start {start} is past the end of INPUT ({len(corpus.sentences)} sentences)"
+        )
     gold_sentences = None
     if gold is not None:
         gold_corpus = read_corpus(gold)
@@ -249,6 +263,7 @@ def icl(
                 "pool": str(pool_path),
                 "gold": None if gold is None else str(gold),
                 "limit": limit,
+                "start": start,
                 "definitions_source": config.definitions,
             },
             progress=lambda n: bar.advance(task, n),

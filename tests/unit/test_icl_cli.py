@@ -174,3 +174,29 @@ def test_restrict_pool_keeps_only_the_asked_types():
     pool = [sent("Ann visited Rome", [(0, 1, "PER"), (2, 3, "LOC")], id="p")]
     kept, dropped = restrict_pool(pool, ["LOC"])
     assert [s.label for s in kept[0].spans] == ["LOC"] and dropped == 1
+
+
+def test_start_and_limit_shard_the_input_and_the_shards_add_up(files, tmp_path):
+    whole = tmp_path / "whole.jsonl"
+    first = tmp_path / "first.jsonl"
+    rest = tmp_path / "rest.jsonl"
+    for out, extra in ((whole, []), (first, ["--limit", "2"]), (rest, ["--start", "2"])):
+        result = CliRunner().invoke(cli, _args(files, out, "--json", *extra))
+        assert result.exit_code == 0, result.output
+
+    def metrics(out: Path) -> dict:
+        return json.loads((out.parent / f"{out.stem}.run" / "metrics.json").read_text())
+
+    ids = [[json.loads(x)["id"] for x in out.read_text().splitlines()] for out in (first, rest)]
+    assert ids[0] + ids[1] == [json.loads(x)["id"] for x in whole.read_text().splitlines()]
+    assert [len(i) for i in ids] == [2, 1]
+    support = [metrics(out)["scores"]["unvalidated"]["micro"]["support"] for out in (first, rest)]
+    assert support == [2, 1]  # gold paired by id: Bob + Paris, then the last Paris
+    assert sum(support) == metrics(whole)["scores"]["unvalidated"]["micro"]["support"]
+    config = json.loads((tmp_path / "rest.run" / "config.json").read_text())
+    assert config["start"] == 2
+
+
+def test_start_past_the_end_is_a_usage_error(files, tmp_path):
+    result = CliRunner().invoke(cli, _args(files, tmp_path / "p.jsonl", "--start", "3"))
+    assert result.exit_code == 2 and "past the end of INPUT (3 sentences)" in result.output
