@@ -298,6 +298,12 @@ class HFBackend(Backend):
     ) -> list[str]:
         prompts = list(prompts)
         cons = per_prompt_constraints(len(prompts), constraints)
+        for c in cons:  # token steering needs the byte automaton of a substring Constraint
+            if c is not None and not callable(getattr(c, "matcher", None)):
+                raise BackendError(
+                    f"the hf backend cannot enforce {type(c).__name__} while decoding; "
+                    "use a grammar backend (llamacpp, openai) or turn the constraint off"
+                )
         encoded = [self.encode(p) or [self._context_token()] for p in prompts]
         results: list[str] = [""] * len(prompts)
         if self.prefix_sharing:

@@ -59,6 +59,7 @@ class ExtractSpec:
 @dataclass
 class ClassifySpec:
     voter: str = "majority"
+    constrained: bool = False
     max_new_tokens: int = 6
 
 
@@ -97,6 +98,7 @@ class IclConfig:
             max_mentions=self.extract.max_mentions,
             extract_tokens=self.extract.max_new_tokens,
             answer_tokens=self.classify.max_new_tokens,
+            classify_constrained=self.classify.constrained,
             batch_sentences=self.batch_sentences,
             parallel=self.parallel,
         )

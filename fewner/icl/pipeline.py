@@ -9,7 +9,9 @@ For each batch of query sentences:
    ``configs/el4ner.yaml`` for the measured cost); a span is kept when it passes the span vote
    (:func:`fewner.icl.voting.passes`, ``span_threshold`` of the answering models);
 2. **type classification** — every model names a type (or ``none``) for every kept span; the
-   type vote picks one (:func:`fewner.icl.voting.choose`); ``none`` drops the span;
+   type vote picks one (:func:`fewner.icl.voting.choose`); ``none`` drops the span. With
+   ``classify_constrained`` the answer is restricted to the type names and ``none`` while
+   decoding (:class:`fewner.decoding.choice.ChoiceConstraint`; grammar backends only);
 3. **self-validation** (``validate=True``) — every model answers whether "SPAN is a TYPE in this
    sentence"; a span whose ``yes`` share of the answering models is below
    ``validate_threshold`` is dropped.
@@ -79,6 +81,8 @@ class PipelineSettings:
     dropped when not in the sentence). ``max_words``: longest mention
     (words). ``max_mentions``: most mentions per stage-1 answer (constrained). ``extract_tokens``
     / ``answer_tokens``: token limits of the stage-1 and stage-2/3 answers.
+    ``classify_constrained``: stage-2 answers restricted to a type name or ``none`` while
+    decoding (off: a word outside the list is a parse failure and abstains).
     ``batch_sentences``: sentences per backend call (1 suits llama.cpp; raise it for hf/vLLM).
     ``parallel``: the models answer each stage at the same time, one thread each (several
     servers, or several cores for in-process llama.cpp: it releases the GIL while it computes);
@@ -97,6 +101,7 @@ class PipelineSettings:
     max_mentions: int | None = 8
     extract_tokens: int = 48
     answer_tokens: int = 6
+    classify_constrained: bool = False
     batch_sentences: int = 1
     parallel: bool = False
 
@@ -365,7 +370,12 @@ class IclPipeline:
                 prompt = self.prompter.classification_prompt(contexts[i], mentions, mention)
                 jobs.append((i, (a, b), prompt))
         ballots: list[dict[str, str | None]] = [{} for _ in jobs]
-        by_model = self._generate_all([p for _, _, p in jobs], self._answer_params)
+        constraints = (
+            [self.prompter.classification_constraint()] * len(jobs)
+            if self.settings.classify_constrained
+            else None
+        )
+        by_model = self._generate_all([p for _, _, p in jobs], self._answer_params, constraints)
         for member in self.members:
             answers = by_model[member.name]
             stats = self.stats[member.name]
@@ -414,7 +424,12 @@ class IclPipeline:
             for sp in spans
         ]
         ballots: list[dict[str, str | None]] = [{} for _ in jobs]
-        by_model = self._generate_all([p for _, _, p in jobs], self._answer_params)
+        constraints = (
+            [self.prompter.classification_constraint()] * len(jobs)
+            if self.settings.classify_constrained
+            else None
+        )
+        by_model = self._generate_all([p for _, _, p in jobs], self._answer_params, constraints)
         for member in self.members:
             answers = by_model[member.name]
             stats = self.stats[member.name]

@@ -50,6 +50,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from fewner.decoding.choice import ChoiceConstraint
 from fewner.decoding.constraint import Constraint
 from fewner.decoding.grammar import AnswerGrammar
 from fewner.icl.candidates import STOPWORDS
@@ -209,6 +210,10 @@ class IclPrompter:
     @staticmethod
     def classification_prompt(context: str, mentions: Sequence[str], mention: str) -> str:
         return f"{context}Entities:{ICL_GRAMMAR.render(mentions)}\n{mention} is a:"
+
+    def classification_constraint(self) -> ChoiceConstraint:
+        """Stage-2 answers restricted to `` TYPE`` or `` none`` (``classify.constrained``)."""
+        return ChoiceConstraint([*self.types, NONE])
 
     @staticmethod
     def validation_prompt(validation_context: str, mention: str, entity_type: str) -> str:

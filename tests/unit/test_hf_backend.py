@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from fewner.backends.base import GenerationParams  # noqa: E402
 from fewner.backends.hf import HFBackend, RowSampler, StopOnStrings, row_seed  # noqa: E402
-from fewner.errors import ModelNotAvailableError  # noqa: E402
+from fewner.errors import BackendError, ModelNotAvailableError  # noqa: E402
 from tests.contract.backends_under_test import tiny_llama  # noqa: E402
 
 PROMPTS = [
@@ -212,3 +212,10 @@ def test_token_constraints_steer_each_row(backend: HFBackend) -> None:
     greedy = GenerationParams(max_new_tokens=20)
     steered, free = backend.generate(PROMPTS, greedy, cons), backend.generate(PROMPTS, greedy)
     assert all((s == f) == (c is None) for s, f, c in zip(steered, free, cons, strict=True))
+
+
+def test_a_constraint_without_an_automaton_is_a_clear_error(backend: HFBackend) -> None:
+    from fewner.decoding.choice import ChoiceConstraint
+
+    with pytest.raises(BackendError, match="cannot enforce ChoiceConstraint"):
+        backend.generate(["x"], GenerationParams(max_new_tokens=2), [ChoiceConstraint(["a"])])

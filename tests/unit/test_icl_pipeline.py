@@ -111,6 +111,31 @@ def test_constrained_answers_are_never_format_failures():
     assert spans(r1.final) == [("Alice", "PER")]
 
 
+def test_constrained_typing_turns_unlisted_type_words_into_failures_not_guesses():
+    """With classify_constrained every model gets a ChoiceConstraint over the types + none; a
+    grammar backend could not write " company", the scripted one filters it to nothing."""
+    scripts = {n: {**s, "types": dict(s["types"])} for n, s in SCRIPTS.items()}
+    scripts["C"]["types"]["Alice"] = " company"
+    ms = [Member(n, rule_model(n, **s), 1.0) for n, s in scripts.items()]
+    seen: dict[str, list] = {m.name: [] for m in ms}
+    for m in ms:
+        inner = m.backend.generate
+
+        def recording(prompts, params, constraints=None, inner=inner, log=seen[m.name]):
+            log.append(constraints)
+            return inner(prompts, params, constraints)
+
+        m.backend.generate = recording
+    pipe = pipeline(ms, classify_constrained=True, validate=False)
+    (r1,) = list(pipe.run([Q1]))
+    assert spans(r1.final) == [("Alice", "PER"), ("Paris", "LOC")]
+    assert pipe.model_stats()["C"]["classify_failures"] == 1
+    for calls in seen.values():
+        extract, classify = calls  # stage 1 free (constrained=False), stage 2 one per span
+        assert extract is None and len(classify) == 2
+        assert all(c.choices == ("PER", "LOC", "none") for c in classify)
+
+
 def test_weighted_type_vote_follows_weights():
     ms = members(weights={"C": 5.0})
     (r1,) = list(pipeline(ms, type_voter="weighted", validate=False).run([Q1]))

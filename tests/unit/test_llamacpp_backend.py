@@ -164,3 +164,13 @@ def test_prefix_reuse_and_prompt_cache_options(gguf: Path) -> None:
         out = cached.generate(prompts, params)
     assert len(out) == 3 and all(isinstance(t, str) and t for t in out)
     assert out[0] == out[2]  # a cache hit restores the same state
+
+
+def test_choice_grammar_forces_one_listed_answer(backend: LlamaCppBackend) -> None:
+    from fewner.decoding.choice import ChoiceConstraint
+
+    choices = ChoiceConstraint(["corporation", "location", "none"])
+    prompt = f"{SOURCE}\nApple is a:"
+    free = backend.generate([prompt], GenerationParams(max_new_tokens=6))[0]
+    out = backend.generate([prompt], GenerationParams(max_new_tokens=6), [choices])[0]
+    assert choices.accepts(out), (free, out)
