@@ -21,7 +21,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 
-from fewner.decoding.constraint import _gbnf_literal, _regex_literal
+from fewner.decoding.constraint import gbnf_literal, regex_literal
 
 __all__ = ["ChoiceConstraint"]
 
@@ -47,11 +47,11 @@ class ChoiceConstraint:
 
     def gbnf(self) -> str:
         """A llama.cpp GBNF grammar: exactly one of the answers."""
-        return "root ::= " + " | ".join(_gbnf_literal(a) for a in self._answers()) + "\n"
+        return "root ::= " + " | ".join(gbnf_literal(a) for a in self._answers()) + "\n"
 
     def regex(self) -> str:
         """A portable regular expression for the same language (guided decoding)."""
-        return "(?:" + "|".join(_regex_literal(a) for a in self._answers()) + ")"
+        return "(?:" + "|".join(regex_literal(a) for a in self._answers()) + ")"
 
     def fingerprint(self) -> str:
         """Stable identity for answer-cache keys."""

@@ -36,7 +36,7 @@ from fewner.decoding.candidates import DEFAULT_MAX_WORDS, Candidates, candidate_
 from fewner.decoding.grammar import OBP_GRAMMAR, AnswerGrammar
 from fewner.types import Sentence, Token
 
-__all__ = ["Constraint"]
+__all__ = ["Constraint", "gbnf_literal", "regex_literal"]
 
 
 class Constraint:
@@ -195,16 +195,16 @@ class Constraint:
         mentions = sorted(self.candidates, key=lambda m: (-len(m), m))
         parts: list[str] = []
         if mentions:
-            alt = "|".join(_regex_literal(m) for m in mentions)
-            one = f"{_regex_literal(g.open)}(?:{alt}){_regex_literal(g.close)}"
+            alt = "|".join(regex_literal(m) for m in mentions)
+            one = f"{regex_literal(g.open)}(?:{alt}){regex_literal(g.close)}"
             parts.append(
-                f"{_regex_literal(g.prefix)}{one}(?:{_regex_literal(g.separator)}{one}){self._more()}"
-                f"{_regex_literal(g.suffix)}"
+                f"{regex_literal(g.prefix)}{one}(?:{regex_literal(g.separator)}{one}){self._more()}"
+                f"{regex_literal(g.suffix)}"
             )
         if g.none is not None:
-            parts.append(_regex_literal(g.none))
+            parts.append(regex_literal(g.none))
         if self.refusal:
-            parts.append(_regex_literal(g.refusal or ""))
+            parts.append(regex_literal(g.refusal or ""))
         if not parts:
             return "(?!)"  # nothing is allowed
         return "(?:" + "|".join(parts) + ")"
@@ -220,23 +220,23 @@ class Constraint:
         alternatives: list[str] = []
         mentions = sorted(self.candidates, key=lambda m: (-len(m), m))
         if mentions:
-            more = _gbnf_seq(_gbnf_literal(g.separator), "mention")
+            more = _gbnf_seq(gbnf_literal(g.separator), "mention")
             alternatives.append(
                 _gbnf_seq(
-                    _gbnf_literal(g.prefix),
+                    gbnf_literal(g.prefix),
                     "mention",
                     f"({more}){self._more()}",
-                    _gbnf_literal(g.suffix),
+                    gbnf_literal(g.suffix),
                 )
             )
             rules.append(
-                f"mention ::= {_gbnf_seq(_gbnf_literal(g.open), 'span', _gbnf_literal(g.close))}"
+                f"mention ::= {_gbnf_seq(gbnf_literal(g.open), 'span', gbnf_literal(g.close))}"
             )
-            rules.append("span ::= " + " | ".join(_gbnf_literal(m) for m in mentions))
+            rules.append("span ::= " + " | ".join(gbnf_literal(m) for m in mentions))
         if g.none is not None:
-            alternatives.append(_gbnf_literal(g.none))
+            alternatives.append(gbnf_literal(g.none))
         if self.refusal:
-            alternatives.append(_gbnf_literal(g.refusal or ""))
+            alternatives.append(gbnf_literal(g.refusal or ""))
         if not alternatives:
             raise ValueError("the constraint allows no answer at all: no grammar can express it")
         return "\n".join([f"root ::= {' | '.join(alternatives)}", *rules]) + "\n"
@@ -245,7 +245,8 @@ class Constraint:
 _REGEX_META = set("\\.^$|?*+()[]{}/")
 
 
-def _regex_literal(text: str) -> str:
+def regex_literal(text: str) -> str:
+    """``text`` with regex metacharacters escaped (portable syntax; see :meth:`Constraint.regex`)."""
     out = []
     for ch in text:
         if ch in _REGEX_META:
@@ -266,7 +267,7 @@ def _gbnf_seq(*items: str) -> str:
     return " ".join(item for item in items if item)
 
 
-def _gbnf_literal(text: str) -> str:
+def gbnf_literal(text: str) -> str:
     """``text`` as a quoted GBNF literal; "" for empty text (left out of sequences)."""
     if not text:
         return ""
