@@ -13,8 +13,9 @@ For each batch of query sentences:
    ``classify_constrained`` the answer is restricted to the type names and ``none`` while
    decoding (:class:`fewner.decoding.choice.ChoiceConstraint`; grammar backends only);
 3. **self-validation** (``validate=True``) — every model answers whether "SPAN is a TYPE in this
-   sentence"; a span whose ``yes`` share of the answering models is below
-   ``validate_threshold`` is dropped.
+   sentence" (with ``classify_constrained``: restricted to ``yes`` / ``no`` while decoding);
+   a span whose ``yes`` share of the answering models is below ``validate_threshold`` is
+   dropped.
 
 The predictions before and after stage 3 are both returned, so one run reports the ensemble
 without and with self-validation. Overlapping survivors are made flat with
@@ -81,8 +82,9 @@ class PipelineSettings:
     dropped when not in the sentence). ``max_words``: longest mention
     (words). ``max_mentions``: most mentions per stage-1 answer (constrained). ``extract_tokens``
     / ``answer_tokens``: token limits of the stage-1 and stage-2/3 answers.
-    ``classify_constrained``: stage-2 answers restricted to a type name or ``none`` while
-    decoding (off: a word outside the list is a parse failure and abstains).
+    ``classify_constrained``: stage-2 answers restricted to a type name or ``none`` and stage-3
+    answers to ``yes`` or ``no`` while decoding (off: a word outside the list is a parse failure
+    and abstains).
     ``batch_sentences``: sentences per backend call (1 suits llama.cpp; raise it for hf/vLLM).
     ``parallel``: the models answer each stage at the same time, one thread each (several
     servers, or several cores for in-process llama.cpp: it releases the GIL while it computes);
@@ -425,7 +427,7 @@ class IclPipeline:
         ]
         ballots: list[dict[str, str | None]] = [{} for _ in jobs]
         constraints = (
-            [self.prompter.classification_constraint()] * len(jobs)
+            [self.prompter.validation_constraint()] * len(jobs)
             if self.settings.classify_constrained
             else None
         )

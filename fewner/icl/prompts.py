@@ -216,6 +216,12 @@ class IclPrompter:
         return ChoiceConstraint([*self.types, NONE])
 
     @staticmethod
+    def validation_constraint() -> ChoiceConstraint:
+        """Stage-3 answers restricted to `` yes`` or `` no`` (with ``classify.constrained``: a
+        stage-3 answer decoded under the type-name constraint could never be read)."""
+        return ChoiceConstraint(["yes", "no"])
+
+    @staticmethod
     def validation_prompt(validation_context: str, mention: str, entity_type: str) -> str:
         return f'{validation_context}Is "{mention}" a {entity_type}?'
 

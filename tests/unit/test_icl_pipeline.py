@@ -136,6 +136,41 @@ def test_constrained_typing_turns_unlisted_type_words_into_failures_not_guesses(
         assert all(c.choices == ("PER", "LOC", "none") for c in classify)
 
 
+def test_constrained_typing_with_validation_gives_stage_3_a_yes_no_choice():
+    """Issue 16: with classify_constrained and self-validation on, stage 3 used to be decoded
+    under the stage-2 type-name constraint, so every yes/no answer was filtered away, every
+    span was "undecided" and kept: the unvalidated predictions reported as validated."""
+    ms = members()
+    seen: dict[str, list] = {m.name: [] for m in ms}
+    for m in ms:
+        inner = m.backend.generate
+
+        def recording(prompts, params, constraints=None, inner=inner, log=seen[m.name]):
+            log.append(constraints)
+            return inner(prompts, params, constraints)
+
+        m.backend.generate = recording
+    pipe = pipeline(ms, classify_constrained=True)
+    r1, r2 = list(pipe.run([Q1, Q2]))
+    # the same decisions as the unconstrained run (test_three_stages_vote_type_and_validate)
+    assert spans(r1.unvalidated) == [("Alice", "PER"), ("Paris", "LOC")]
+    assert spans(r1.final) == [("Alice", "PER")]
+    assert spans(r2.final) == [("Bob", "PER")]
+    assert pipe.totals["rejected"] == 1 and pipe.totals["validated"] == 2
+    assert pipe.totals["undecided"] == 0
+    stats = pipe.model_stats()
+    assert stats["A"]["validate_failures"] == 0 and stats["C"]["validate_failures"] == 0
+    assert stats["A"]["validate_yes"] == 2 and stats["A"]["validate_no"] == 1
+    assert stats["B"]["validate_failures"] == 1  # its " maybe" is no choice either
+    for calls in seen.values():
+        # per sentence: stage 1 (free), stage 2 (one per kept span), stage 3 (one per typed span)
+        assert [None if c is None else len(c) for c in calls] == [None, 2, 2, None, 2, 1]
+        classify = calls[1] + calls[4]
+        validate = calls[2] + calls[5]
+        assert all(c.choices == ("PER", "LOC", "none") for c in classify)
+        assert all(c.choices == ("yes", "no") for c in validate)
+
+
 def test_weighted_type_vote_follows_weights():
     ms = members(weights={"C": 5.0})
     (r1,) = list(pipeline(ms, type_voter="weighted", validate=False).run([Q1]))
