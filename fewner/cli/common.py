@@ -6,15 +6,9 @@ from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 
+from fewner.progress import progress_bar
 from fewner.types import Corpus
 
 T = TypeVar("T")
@@ -26,15 +20,7 @@ err = Console(stderr=True)
 
 def progress() -> Progress:
     """A progress bar on stderr (hidden automatically when stderr is not a terminal)."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    )
+    return progress_bar(err)
 
 
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
