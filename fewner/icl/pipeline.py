@@ -357,6 +357,56 @@ class IclPipeline:
         self.totals["kept"] += len(kept)
         return kept
 
+    def _ask(
+        self,
+        stage: str,
+        questions: list[tuple[int, tuple[Any, ...], str]],
+        constraint: Any | None,
+        read: Callable[[str], tuple[Any, str | None, str]],
+        records: list[list[dict[str, Any]]],
+    ) -> list[dict[str, str | None]]:
+        """Stages 2 and 3: every model answers every question; one ballot per question.
+
+        ``questions``: (sentence index, span as recorded, prompt). ``constraint``: the same for
+        every prompt, or None. ``read(answer)`` -> (parsed value for the record, vote or None
+        for a parse failure, counter name). Counted per model: ``{stage}_answers``,
+        ``{stage}_failures`` and ``{stage}_{counter name}``; one record per answer.
+        """
+        constraints = None if constraint is None else [constraint] * len(questions)
+        by_model = self._generate_all(
+            [prompt for _, _, prompt in questions], self._answer_params, constraints
+        )
+        ballots: list[dict[str, str | None]] = [{} for _ in questions]
+        for member in self.members:
+            stats = self.stats[member.name]
+            answers = by_model[member.name]
+            for (i, span, prompt), votes, answer in zip(questions, ballots, answers, strict=True):
+                parsed, vote, counter = read(answer)
+                stats[f"{stage}_answers"] += 1
+                stats[f"{stage}_failures" if vote is None else f"{stage}_{counter}"] += 1
+                votes[member.name] = vote
+                records[i].append(
+                    {
+                        "stage": stage,
+                        "model": member.name,
+                        "span": list(span),
+                        "prompt_chars": len(prompt),
+                        "answer": answer,
+                        "parsed": parsed,
+                    }
+                )
+        return ballots
+
+    def _read_type(self, answer: str) -> tuple[str | None, str | None, str]:
+        choice = parse_type(answer, self.prompter.types)
+        return choice, choice, "none" if choice == NONE else "type"
+
+    @staticmethod
+    def _read_check(answer: str) -> tuple[bool | None, str | None, str]:
+        verdict = parse_yes_no(answer)
+        vote = None if verdict is None else ("yes" if verdict else "no")
+        return verdict, vote, vote or ""
+
     def _classify(
         self,
         batch: list[Sentence],
@@ -365,45 +415,21 @@ class IclPipeline:
         records: list[list[dict[str, Any]]],
     ) -> list[list[Span]]:
         """Stage 2: the voted type of each kept span (spans voted ``none`` are dropped)."""
-        jobs = []  # (sentence index, span, prompt)
+        questions = []  # (sentence index, span, prompt)
         for i, (query, spans) in enumerate(zip(batch, kept, strict=True)):
             mentions = [query.text[a:b] for a, b in spans]
             for (a, b), mention in zip(spans, mentions, strict=True):
                 prompt = self.prompter.classification_prompt(contexts[i], mentions, mention)
-                jobs.append((i, (a, b), prompt))
-        ballots: list[dict[str, str | None]] = [{} for _ in jobs]
-        constraints = (
-            [self.prompter.classification_constraint()] * len(jobs)
+                questions.append((i, (a, b), prompt))
+        constraint = (
+            self.prompter.classification_constraint()
             if self.settings.classify_constrained
             else None
         )
-        by_model = self._generate_all([p for _, _, p in jobs], self._answer_params, constraints)
-        for member in self.members:
-            answers = by_model[member.name]
-            stats = self.stats[member.name]
-            for j, answer in enumerate(answers):
-                choice = parse_type(answer, self.prompter.types)
-                stats["classify_answers"] += 1
-                stats[
-                    "classify_failures"
-                    if choice is None
-                    else f"classify_{'none' if choice == NONE else 'type'}"
-                ] += 1
-                ballots[j][member.name] = choice
-                i, sp, prompt = jobs[j]
-                records[i].append(
-                    {
-                        "stage": "classify",
-                        "model": member.name,
-                        "span": list(sp),
-                        "prompt_chars": len(prompt),
-                        "answer": answer,
-                        "parsed": choice,
-                    }
-                )
+        ballots = self._ask("classify", questions, constraint, self._read_type, records)
         voter = get_voter(self.settings.type_voter)
         typed: list[list[Span]] = [[] for _ in batch]
-        for (i, (a, b), _), votes in zip(jobs, ballots, strict=True):
+        for (i, (a, b), _), votes in zip(questions, ballots, strict=True):
             winner = choose(voter.tally(votes, self.weights), self.prompter.types)
             if winner is None or winner == NONE:
                 self.totals["typed_none" if winner == NONE else "typed_undecided"] += 1
@@ -420,44 +446,25 @@ class IclPipeline:
         records: list[list[dict[str, Any]]],
     ) -> list[list[Span]]:
         """Stage 3: keep a typed span when enough answering models say yes."""
-        jobs = [
-            (i, sp, self.prompter.validation_prompt(check_contexts[i], q.mention(sp), sp.label))
+        questions = [
+            (
+                i,
+                (sp.start, sp.end, sp.label),
+                self.prompter.validation_prompt(check_contexts[i], q.mention(sp), sp.label),
+            )
             for i, (q, spans) in enumerate(zip(batch, typed, strict=True))
             for sp in spans
         ]
-        ballots: list[dict[str, str | None]] = [{} for _ in jobs]
-        constraints = (
-            [self.prompter.validation_constraint()] * len(jobs)
-            if self.settings.classify_constrained
-            else None
+        # Under classify_constrained the checks get their own yes/no choice: the type-name
+        # constraint would make every check unreadable (issue 16).
+        constraint = (
+            self.prompter.validation_constraint() if self.settings.classify_constrained else None
         )
-        by_model = self._generate_all([p for _, _, p in jobs], self._answer_params, constraints)
-        for member in self.members:
-            answers = by_model[member.name]
-            stats = self.stats[member.name]
-            for j, answer in enumerate(answers):
-                verdict = parse_yes_no(answer)
-                stats["validate_answers"] += 1
-                stats[
-                    "validate_failures"
-                    if verdict is None
-                    else ("validate_yes" if verdict else "validate_no")
-                ] += 1
-                ballots[j][member.name] = None if verdict is None else ("yes" if verdict else "no")
-                i, sp, prompt = jobs[j]
-                records[i].append(
-                    {
-                        "stage": "validate",
-                        "model": member.name,
-                        "span": [sp.start, sp.end, sp.label],
-                        "prompt_chars": len(prompt),
-                        "answer": answer,
-                        "parsed": verdict,
-                    }
-                )
+        ballots = self._ask("validate", questions, constraint, self._read_check, records)
         voter = get_voter(self.settings.validate_voter)
         out: list[list[Span]] = [[] for _ in batch]
-        for (i, sp, _), votes in zip(jobs, ballots, strict=True):
+        for (i, span, _), votes in zip(questions, ballots, strict=True):
+            sp = Span(*span)
             answered = voter.answered_weight(votes, self.weights)
             if answered == 0:
                 self.totals["undecided"] += 1
