@@ -17,6 +17,8 @@ import click
 
 from fewner.cli.common import err, out, progress, report_read
 from fewner.cli.options import answer_cache, run_outputs
+from fewner.icl.config import icl_backend_names
+from fewner.icl.retrieval import RETRIEVERS
 
 
 def _csv(text: str | None) -> list[str]:
@@ -58,7 +60,7 @@ def _csv(text: str | None) -> list[str]:
 @click.option(
     "--backend",
     "-b",
-    type=click.Choice(["llamacpp", "hf", "openai", "scripted"]),
+    type=click.Choice(icl_backend_names()),
     default=None,
     help="Backend of models that name none [config: llamacpp].",
 )
@@ -81,7 +83,7 @@ def _csv(text: str | None) -> list[str]:
 )
 @click.option(
     "--retrieval",
-    type=click.Choice(["span", "sentence", "random"]),
+    type=click.Choice(RETRIEVERS.names()),
     default=None,
     help="Demonstration retrieval: span-level similarity, sentence kNN or random [config: span].",
 )

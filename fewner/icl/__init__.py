@@ -4,11 +4,12 @@
   the query side of span-level retrieval;
 * :mod:`fewner.icl.encoder` — the sentence encoder behind retrieval (MiniLM through
   sentence-transformers), behind a one-method protocol so tests use a tiny stand-in;
-* :mod:`fewner.icl.retrieval` — demonstration retrievers, registered by name (:data:`RETRIEVERS`):
-  ``span`` (span-level similarity), ``sentence`` (sentence-embedding kNN), ``random``;
+* :mod:`fewner.icl.retrieval` — demonstration retrievers, registered by name in the
+  :class:`~fewner.registry.Registry` :data:`RETRIEVERS`: ``span`` (span-level similarity),
+  ``sentence`` (sentence-embedding kNN), ``random``;
 * :mod:`fewner.icl.prompts` — the prompt of each stage and the parsers of their answers;
-* :mod:`fewner.icl.voting` — voters registered by name (:data:`VOTERS`): ``majority``,
-  ``weighted``;
+* :mod:`fewner.icl.voting` — voters registered by name in the registry :data:`VOTERS`:
+  ``majority``, ``weighted``;
 * :mod:`fewner.icl.pipeline` — the three stages (span extraction, type classification,
   self-validation) across the models, with per-model parse-failure counts;
 * :mod:`fewner.icl.config` — the YAML config (``configs/el4ner.yaml``) as dataclasses;

@@ -2,7 +2,9 @@
 
 Command-line flags and ``--set a.b=VALUE`` overrides are applied to the mapping before
 validation. Validation rejects unknown keys (a misspelt key would silently keep its default) and
-names the key and what was expected. Every key and its default is documented in
+names the key and what was expected; backend, retrieval and voter names are checked against
+their registries (:data:`fewner.backends.base.BACKENDS`, :data:`fewner.icl.retrieval.RETRIEVERS`,
+:data:`fewner.icl.voting.VOTERS`), so a plugin's names are accepted like the built-in ones. Every key and its default is documented in
 ``configs/el4ner.yaml`` itself.
 
 A model entry is a mapping (``{model: NAME, backend: llamacpp, weight: 1.0, options: {...}}``)
@@ -17,14 +19,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fewner.backends.factory import backend_names
 from fewner.config_schema import apply_overrides as _apply_overrides
 from fewner.config_schema import build_dataclass, read_yaml_mapping
 from fewner.errors import ConfigError
 from fewner.icl.pipeline import PipelineSettings
+from fewner.icl.retrieval import RETRIEVERS
+from fewner.icl.voting import VOTERS
 
-__all__ = ["IclConfig", "ModelSpec", "apply_overrides", "load_icl_config", "parse_model_spec"]
+__all__ = [
+    "IclConfig",
+    "ModelSpec",
+    "apply_overrides",
+    "icl_backend_names",
+    "load_icl_config",
+    "parse_model_spec",
+]
 
-KNOWN_BACKENDS = ("llamacpp", "hf", "openai", "scripted")
+
+def icl_backend_names() -> list[str]:
+    """Every registered backend, the internal ``scripted`` (dry runs) included."""
+    return backend_names(user_facing=False)
+
+
+def _check_name(key: str, what: str, name: str, known: list[str]) -> None:
+    if name not in known:
+        raise ConfigError(f"{key}: unknown {what} {name!r}; known: {', '.join(known)}")
 
 
 @dataclass
@@ -108,16 +128,18 @@ class IclConfig:
     def check(self) -> None:
         if not self.models:
             raise ConfigError("models: at least one model is needed (config or --models)")
+        backends = icl_backend_names()
         for i, spec in enumerate(self.models):
             backend = spec.backend or self.backend
-            if backend not in KNOWN_BACKENDS:
-                raise ConfigError(
-                    f"models[{i}].backend: unknown backend {backend!r}; known: {', '.join(KNOWN_BACKENDS)}"
-                )
+            _check_name(f"models[{i}].backend", "backend", backend, backends)
             if spec.weight < 0:
                 raise ConfigError(f"models[{i}].weight must be >= 0, got {spec.weight}")
         if self.retrieval.encoder_threads is not None and self.retrieval.encoder_threads < 1:
             raise ConfigError("retrieval.encoder_threads must be >= 1 or null")
+        _check_name("retrieval.method", "retriever", self.retrieval.method, RETRIEVERS.names())
+        stages = {"extract": self.extract, "classify": self.classify, "validate": self.validate}
+        for key, stage in stages.items():
+            _check_name(f"{key}.voter", "voter", stage.voter, VOTERS.names())
         self.pipeline_settings()
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,7 +149,7 @@ class IclConfig:
 def parse_model_spec(text: str) -> ModelSpec:
     """``[BACKEND:]MODEL`` -> :class:`ModelSpec` (a prefix that is not a backend name stays)."""
     head, sep, tail = text.strip().partition(":")
-    if sep and head in KNOWN_BACKENDS and tail:
+    if sep and head in icl_backend_names() and tail:
         return ModelSpec(model=tail, backend=head)
     if not text.strip():
         raise ConfigError("empty model name")

@@ -1,8 +1,12 @@
 """Demonstration retrieval: which labeled pool sentences go into a query's prompt.
 
-Retrievers are registered by name in :data:`RETRIEVERS` (``make_retriever(name, ...)``) so configs
-pick one and a contract test runs every one. Each is fitted once on the pool, then ranks the pool
-for any query; ties break by pool order, so results are deterministic.
+Retrievers are :class:`Retriever` subclasses registered by name in :data:`RETRIEVERS` (a
+:class:`fewner.registry.Registry`; ``make_retriever(name, ...)``), so configs and the CLI pick
+one, a plugin adds one through the entry-point group ``fewner.retrievers``, and the contract
+test in ``tests/unit/test_icl_retrieval.py`` runs every one. A registered class says whether it
+needs a sentence encoder (``needs_encoder``) and builds itself from the config's options
+(:meth:`Retriever.from_options`). Each is fitted once on the pool, then ranks the pool for any
+query; ties break by pool order, so results are deterministic.
 
 ``span`` (EL4NER's span-level sentence similarity)
     The query's candidate spans (:func:`fewner.icl.candidates.query_candidates`) and each pool
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -31,6 +35,7 @@ import numpy as np
 from fewner.errors import ConfigError
 from fewner.icl.candidates import query_candidates
 from fewner.icl.encoder import Encoder
+from fewner.registry import Registry
 from fewner.types import Sentence
 
 __all__ = [
@@ -46,7 +51,8 @@ __all__ = [
 class Retriever:
     """Ranks pool sentences for a query. Subclasses implement :meth:`scores`.
 
-    ``needs_encoder``: whether :func:`make_retriever` must be given an encoder.
+    ``needs_encoder``: whether :func:`make_retriever` must be given an encoder (the CLI loads
+    one only for these).
     """
 
     name = "abstract"
@@ -54,6 +60,11 @@ class Retriever:
 
     def __init__(self) -> None:
         self.pool: list[Sentence] = []
+
+    @classmethod
+    def from_options(cls, *, encoder: Encoder | None, seed: int, **options: Any) -> Retriever:
+        """Build from the config's retrieval settings; each retriever takes what it uses."""
+        return cls()
 
     def fit(self, pool: Sequence[Sentence]) -> Retriever:
         """Remember (and pre-embed) the pool; returns self."""
@@ -94,6 +105,10 @@ class Retriever:
         return {"method": self.name}
 
 
+RETRIEVERS: Registry[type[Retriever]] = Registry("retriever")
+
+
+@RETRIEVERS.register("sentence")
 class SentenceRetriever(Retriever):
     """kNN on whole-sentence embeddings (cosine)."""
 
@@ -104,6 +119,11 @@ class SentenceRetriever(Retriever):
         super().__init__()
         self.encoder = encoder
         self._pool_vectors = np.zeros((0, 0), dtype=np.float32)
+
+    @classmethod
+    def from_options(cls, *, encoder: Encoder | None, seed: int, **options: Any) -> Retriever:
+        assert encoder is not None  # make_retriever checks needs_encoder
+        return cls(encoder)
 
     def _fit(self) -> None:
         self._pool_vectors = self.encoder.encode([s.text for s in self.pool])
@@ -116,6 +136,7 @@ class SentenceRetriever(Retriever):
         return {"method": self.name, "encoder": self.encoder.id}
 
 
+@RETRIEVERS.register("span")
 class SpanRetriever(Retriever):
     """EL4NER's span-level similarity (module docstring)."""
 
@@ -128,6 +149,12 @@ class SpanRetriever(Retriever):
         self.max_words = max_words
         self.max_candidates = max_candidates
         self._pool_spans: list[np.ndarray] = []
+
+    @classmethod
+    def from_options(cls, *, encoder: Encoder | None, seed: int, **options: Any) -> Retriever:
+        """``options``: ``max_words`` and ``max_candidates`` of the query candidates."""
+        assert encoder is not None  # make_retriever checks needs_encoder
+        return cls(encoder, **options)
 
     def pool_span_texts(self, sentence: Sentence) -> list[str]:
         """The strings that stand for a pool sentence: its labeled mentions, else its text."""
@@ -173,6 +200,7 @@ class SpanRetriever(Retriever):
         }
 
 
+@RETRIEVERS.register("random")
 class RandomRetriever(Retriever):
     """``k`` pool sentences at random, seeded per query (module docstring)."""
 
@@ -181,6 +209,10 @@ class RandomRetriever(Retriever):
     def __init__(self, seed: int = 0) -> None:
         super().__init__()
         self.seed = seed
+
+    @classmethod
+    def from_options(cls, *, encoder: Encoder | None, seed: int, **options: Any) -> Retriever:
+        return cls(seed)
 
     def _rng(self, query: Sentence) -> random.Random:
         digest = hashlib.sha256(f"{self.seed}\x00{query.id}\x00{query.text}".encode()).digest()
@@ -204,23 +236,15 @@ class RandomRetriever(Retriever):
         return {"method": self.name, "seed": self.seed}
 
 
-RETRIEVERS: dict[str, Callable[..., Retriever]] = {
-    "span": lambda encoder, seed=0, **opts: SpanRetriever(encoder, **opts),
-    "sentence": lambda encoder, seed=0, **opts: SentenceRetriever(encoder),
-    "random": lambda encoder=None, seed=0, **opts: RandomRetriever(seed),
-}
-
-#: Which retrievers need an encoder (the CLI loads MiniLM only for these).
-NEEDS_ENCODER = {"span": True, "sentence": True, "random": False}
-
-
 def make_retriever(
     name: str, *, encoder: Encoder | None = None, seed: int = 0, **options: Any
 ) -> Retriever:
     """Build retriever ``name``; ``options`` go to the span retriever (``max_words``,
     ``max_candidates``) and are ignored by the others."""
     if name not in RETRIEVERS:
-        raise ConfigError(f"unknown retrieval method {name!r}; known: {', '.join(RETRIEVERS)}")
-    if NEEDS_ENCODER[name] and encoder is None:
+        known = ", ".join(RETRIEVERS.names())
+        raise ConfigError(f"unknown retrieval method {name!r}; known: {known}")
+    retriever = RETRIEVERS[name]
+    if retriever.needs_encoder and encoder is None:
         raise ConfigError(f"retrieval method {name!r} needs an encoder")
-    return RETRIEVERS[name](encoder=encoder, seed=seed, **options)
+    return retriever.from_options(encoder=encoder, seed=seed, **options)

@@ -29,7 +29,7 @@ from fewner.errors import ConfigError
 from fewner.icl.config import IclConfig
 from fewner.icl.pipeline import IclPipeline, Member
 from fewner.icl.prompts import IclPrompter
-from fewner.icl.retrieval import NEEDS_ENCODER, make_retriever
+from fewner.icl.retrieval import RETRIEVERS, make_retriever
 from fewner.runs import RunDir
 from fewner.types import Sentence
 
@@ -111,15 +111,6 @@ def restrict_pool(pool: Sequence[Sentence], types: Sequence[str]) -> tuple[list[
     return [s.with_spans(sp for sp in s.spans if sp.label in wanted) for s in pool], dropped
 
 
-def _gold_for(gold: Sequence[Sentence], predictions: Sequence[Sentence], types: Sequence[str]):
-    """Gold paired with predictions (same ids, else the first N), restricted to ``types``."""
-    ids = {p.id for p in predictions}
-    by_id = [g for g in gold if g.id in ids]
-    chosen = by_id if len(by_id) == len(predictions) else list(gold[: len(predictions)])
-    wanted = set(types)
-    return [g.with_spans(s for s in g.spans if s.label in wanted) for g in chosen]
-
-
 def run_icl(
     config: IclConfig,
     sentences: Sequence[Sentence],
@@ -147,12 +138,12 @@ def run_icl(
     run = RunDir(outputs.run_dir)
     pool, pool_dropped = restrict_pool(pool, types)
     method = config.retrieval.method
-    if method not in NEEDS_ENCODER:
+    if method not in RETRIEVERS:
         raise ConfigError(
-            f"retrieval.method: unknown {method!r}; known: {', '.join(NEEDS_ENCODER)}"
+            f"retrieval.method: unknown {method!r}; known: {', '.join(RETRIEVERS.names())}"
         )
     started = time.perf_counter()
-    if NEEDS_ENCODER[method] and encoder is None:
+    if RETRIEVERS[method].needs_encoder and encoder is None:
         from fewner.icl.encoder import SentenceTransformerEncoder
 
         encoder = SentenceTransformerEncoder(
@@ -235,8 +226,9 @@ def run_icl(
     }
     if gold is not None:
         from fewner.eval.metrics import score
+        from fewner.eval.pairing import pair_gold
 
-        paired = _gold_for(gold, final, types)
+        paired, _left_out = pair_gold(gold, final, types)
         metrics["scores"] = {
             "validated": score(paired, final).to_dict() if settings.validate else None,
             "unvalidated": score(paired, unvalidated).to_dict(),

@@ -13,16 +13,20 @@ into a score per option; three small functions make the stage decisions from tho
   listed first in the run's types, and ``none`` (no entity) loses every tie, so one model saying
   ``PER`` and one saying ``none`` keeps ``PER`` for stage 3 to check.
 
-Voters are registered by name (:data:`VOTERS`): ``majority`` counts one per model whatever its
-weight; ``weighted`` adds each model's configured weight (e.g. to trust a larger model more).
+Voters are :class:`Voter` subclasses registered by name in :data:`VOTERS` (a
+:class:`fewner.registry.Registry`; plugins: entry-point group ``fewner.voters``): ``majority``
+counts one per model whatever its weight; ``weighted`` adds each model's configured weight (e.g.
+to trust a larger model more). ``tests/unit/test_icl_voting.py`` runs its contract over every
+registered voter.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from fewner.errors import ConfigError
+from fewner.registry import Registry
 
 __all__ = [
     "NONE",
@@ -67,6 +71,10 @@ class Voter:
         return sum(self.weight(m, weights) for m, o in ballots.items() if o is not None)
 
 
+VOTERS: Registry[type[Voter]] = Registry("voter")
+
+
+@VOTERS.register("majority")
 class MajorityVoter(Voter):
     """One vote per model."""
 
@@ -76,6 +84,7 @@ class MajorityVoter(Voter):
         return 1.0
 
 
+@VOTERS.register("weighted")
 class WeightedVoter(Voter):
     """Each model votes with its configured weight (1.0 when not configured)."""
 
@@ -88,12 +97,8 @@ class WeightedVoter(Voter):
         return w
 
 
-VOTERS: dict[str, Callable[[], Voter]] = {"majority": MajorityVoter, "weighted": WeightedVoter}
-
-
 def get_voter(name: str) -> Voter:
-    if name not in VOTERS:
-        raise ConfigError(f"unknown voter {name!r}; known: {', '.join(VOTERS)}")
+    """A new voter ``name`` (unknown: :class:`ConfigError` listing the registered names)."""
     return VOTERS[name]()
 
 

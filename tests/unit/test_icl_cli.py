@@ -121,6 +121,19 @@ def test_config_errors_and_model_specs():
         load_icl_config({"models": ["a"], "validate": {"threshold": 1.5}})
 
 
+def test_cli_choices_and_config_names_come_from_the_registries():
+    from fewner.backends.factory import backend_names
+    from fewner.icl.config import icl_backend_names
+    from fewner.icl.retrieval import RETRIEVERS
+
+    command = cli.get_command(None, "icl")  # type: ignore[arg-type]
+    choices = {p.name: list(p.type.choices) for p in command.params if hasattr(p.type, "choices")}
+    assert choices["retrieval"] == RETRIEVERS.names()
+    assert choices["backend"] == icl_backend_names() == backend_names(user_facing=False)
+    assert "scripted" in choices["backend"]  # dry runs
+    assert parse_model_spec("openai:Qwen/Qwen2.5-7B-Instruct").backend == "openai"
+
+
 def test_build_members_routes_options_names_duplicates_and_closes_on_failure():
     from fewner.backends.scripted import ScriptedBackend
     from fewner.icl.runner import build_members

@@ -6,7 +6,7 @@ import pytest
 
 from fewner.errors import ConfigError
 from fewner.icl.candidates import query_candidates
-from fewner.icl.retrieval import RETRIEVERS, SpanRetriever, make_retriever
+from fewner.icl.retrieval import RETRIEVERS, Retriever, SpanRetriever, make_retriever
 from tests.unit.icl_fakes import WordEncoder, sent
 
 # Query: shares its *wording* with pool[0] and its *entity* with pool[1].
@@ -88,6 +88,41 @@ def test_make_retriever_errors():
         make_retriever("random").fit([])
     with pytest.raises(ConfigError, match="before fit"):
         make_retriever("random").retrieve(QUERY, 1)
+
+
+def test_retrievers_are_a_registry_and_say_themselves_whether_they_need_an_encoder():
+    assert RETRIEVERS.names() == ["random", "sentence", "span"]
+    assert {n: RETRIEVERS[n].needs_encoder for n in RETRIEVERS} == {
+        "random": False,
+        "sentence": True,
+        "span": True,
+    }
+    assert all(issubclass(RETRIEVERS[n], Retriever) and RETRIEVERS[n].name == n for n in RETRIEVERS)
+
+
+def test_a_registered_retriever_is_built_by_make_retriever_and_accepted_by_the_config():
+    from fewner.icl.config import load_icl_config
+
+    @RETRIEVERS.register("first")
+    class FirstRetriever(Retriever):
+        """Always the pool's first sentences (a stand-in for a plugin)."""
+
+        name = "first"
+
+        def scores(self, queries):
+            import numpy as np
+
+            return np.tile(-np.arange(len(self.pool), dtype=float), (len(queries), 1))
+
+    try:
+        retriever = make_retriever("first", seed=1, max_words=3).fit(POOL)
+        assert retriever.retrieve(QUERY, 2) == [0, 1]
+        config = load_icl_config({"models": ["m"], "retrieval": {"method": "first"}})
+        assert config.retrieval.method == "first"
+    finally:
+        RETRIEVERS.unregister("first")
+    with pytest.raises(ConfigError, match=r"retrieval.method: unknown retriever 'first'"):
+        load_icl_config({"models": ["m"], "retrieval": {"method": "first"}})
 
 
 def test_encoder_encodes_each_distinct_string_once():

@@ -6,7 +6,7 @@ import pytest
 
 from fewner.errors import ConfigError
 from fewner.icl.prompts import parse_type, parse_yes_no
-from fewner.icl.voting import NONE, VOTERS, choose, get_voter, passes
+from fewner.icl.voting import NONE, VOTERS, Voter, choose, get_voter, passes
 
 TYPES = ("PER", "LOC", "ORG")
 
@@ -63,6 +63,30 @@ def test_unknown_voter_and_negative_weight_are_config_errors():
         get_voter("borda")
     with pytest.raises(ConfigError, match="weight"):
         get_voter("weighted").tally({"a": "PER"}, {"a": -1})
+
+
+def test_voters_are_a_registry_and_a_registered_voter_is_usable_by_name():
+    from fewner.icl.config import load_icl_config
+
+    assert VOTERS.names() == ["majority", "weighted"]
+
+    @VOTERS.register("first-only")
+    class FirstOnly(Voter):
+        """Only the first model counts (a stand-in for a plugin)."""
+
+        name = "first-only"
+
+        def weight(self, model, weights):
+            return 1.0 if model == "a" else 0.0
+
+    try:
+        assert get_voter("first-only").tally({"a": "PER", "b": "LOC"}) == {"PER": 1.0, "LOC": 0.0}
+        config = load_icl_config({"models": ["m"], "classify": {"voter": "first-only"}})
+        assert config.pipeline_settings().type_voter == "first-only"
+    finally:
+        VOTERS.unregister("first-only")
+    with pytest.raises(ConfigError, match=r"classify.voter: unknown voter 'first-only'"):
+        load_icl_config({"models": ["m"], "classify": {"voter": "first-only"}})
 
 
 @pytest.mark.parametrize(
