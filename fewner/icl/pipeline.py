@@ -19,7 +19,7 @@ For each batch of query sentences:
 
 The predictions before and after stage 3 are both returned, so one run reports the ensemble
 without and with self-validation. Overlapping survivors are made flat with
-:func:`fewner.predict.extractor.merge_spans` (longer span first), as ``fewner predict`` does.
+:func:`fewner.spans.merge_spans` (longer span first), as ``fewner predict`` does.
 
 Every prompt of one stage goes to a model in one ``generate`` call, sentence by sentence, so a
 backend that reuses the previous prompt's KV cache (llama.cpp) or a cache wrapper (reruns are
@@ -50,7 +50,7 @@ from fewner.errors import ConfigError
 from fewner.icl.prompts import IclPrompter, parse_type, parse_yes_no
 from fewner.icl.retrieval import Retriever
 from fewner.icl.voting import NONE, check_threshold, choose, get_voter, passes
-from fewner.predict.extractor import merge_spans, snap_to_tokens
+from fewner.spans import merge_spans, snap_to_tokens
 from fewner.types import Sentence, Span
 
 __all__ = ["IclPipeline", "Member", "PipelineSettings", "SentenceResult"]
