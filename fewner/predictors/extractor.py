@@ -1,0 +1,275 @@
+"""The generative extractor as a predictor: one prompt per (sentence, label) to a causal LM.
+
+Wraps :class:`fewner.predict.Extractor` (prompts, constrained decoding, parsing, merging) with
+everything that must match training and so belongs in the model folder rather than on a command
+line: the base model, the LoRA adapter, the template and layout, the definitions of every label,
+chat mode and the constraint policy. The backend is created on first use, so loading a folder
+and reading its settings is instant.
+
+Labels without a definition get a generic one (:data:`GENERIC_DEFINITION`) so any label works
+zero-shot; the definitions actually used are stored in the manifest, so a saved model prompts
+exactly as it did when saved.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from fewner.errors import ConfigError, ModelNotAvailableError
+from fewner.predictors.base import Predictions, Predictor
+from fewner.types import Sentence
+
+__all__ = ["GENERIC_DEFINITION", "ExtractorPredictor"]
+
+#: The definition a label gets when none is given: it reads naturally in the OBP-LLM
+#: instruction ("The entity of city refers to any city mentioned in the input sentence").
+GENERIC_DEFINITION = "any {label} mentioned"
+
+ADAPTER_DIR = "adapter"
+
+
+class ExtractorPredictor(Predictor):
+    """A causal LM (optionally with a LoRA adapter) asked one prompt per label.
+
+    ``model``: catalogue name, local transformers folder, hub id, GGUF path (llamacpp) or server
+    model name (openai); ``backend``: ``hf`` (default), ``llamacpp`` or ``openai``;
+    ``definitions``: a shipped name (``wnut17``), a YAML path or a mapping, plus generic ones
+    for labels it lacks; ``backend_options``: extra constructor options of the backend;
+    ``cache``: SQLite answer cache (a rerun resumes); ``backend_object``: an already built
+    backend to use instead (tests pass a scripted one; never saved). The remaining keyword arguments are
+    :class:`~fewner.predict.Extractor`'s (``constrained``, ``chat``, ``abstain``,
+    ``max_words``, ...).
+    """
+
+    kind = "extractor"
+    open_labels = True
+
+    def __init__(
+        self,
+        model: str,
+        labels: list[str] | tuple[str, ...] = (),
+        *,
+        adapter: str | Path | None = None,
+        backend: str = "hf",
+        template: str = "obp-llm",
+        layout: str | None = None,
+        definitions: str | Path | Mapping[str, str] | None = None,
+        chat: bool = False,
+        system: str | None = None,
+        constrained: bool = True,
+        edge_punctuation: bool = False,
+        max_words: int = 8,
+        max_mentions: int | None = None,
+        abstain: bool = False,
+        max_new_tokens: int = 64,
+        batch_size: int = 16,
+        backend_options: Mapping[str, Any] | None = None,
+        cache: str | Path | None = None,
+        base_model: dict[str, Any] | None = None,
+        training: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        backend_object: Any = None,
+    ) -> None:
+        from fewner.prompts import load_template
+
+        super().__init__(labels)
+        if adapter is not None and backend != "hf":
+            raise ConfigError("a LoRA adapter works with the hf backend only")
+        self.model = str(model)
+        self.adapter = None if adapter is None else Path(adapter)
+        if self.adapter is not None and not (self.adapter / "adapter_config.json").is_file():
+            raise ModelNotAvailableError(
+                f"{self.adapter}: not a LoRA adapter folder (adapter_config.json missing)"
+            )
+        self.backend_name = backend
+        self.template = load_template(template, layout=layout)  # fails now, not at first use
+        self.template_name = str(template)
+        self.layout = layout
+        self.definitions_source = definitions
+        self._definitions = _definitions(definitions)
+        self.options = {
+            "chat": chat,
+            "system": system,
+            "constrained": constrained,
+            "edge_punctuation": edge_punctuation,
+            "max_words": max_words,
+            "max_mentions": max_mentions,
+            "abstain": abstain,
+        }
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self.backend_options = dict(backend_options or {})
+        self.cache = cache
+        self.base_model = base_model
+        self.training = training
+        self.metrics = metrics
+        self._backend: Any = backend_object
+        self._extractor: Any = None
+
+    # ----- the protocol --------------------------------------------------------------------
+    def definitions_for(self, labels: list[str]) -> dict[str, str]:
+        """The definition each label is prompted with (given, else the generic one)."""
+        return {
+            lab: self._definitions[lab]
+            if lab in self._definitions
+            else GENERIC_DEFINITION.format(label=lab)
+            for lab in labels
+        }
+
+    def _predict_batch(self, sentences: list[Sentence], labels: list[str]) -> Predictions:
+        extractor = self._extractor_for(labels)
+        result = extractor.extract(sentences, labels)
+        return Predictions(
+            sentences=result.predictions,
+            stats=result.stats,
+            abstained=result.abstained,
+            records=result.answers,
+        )
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "backend": self.backend_name,
+            "adapter": None if self.adapter is None else str(self.adapter),
+            "template": self.template.id,
+            "template_name": self.template_name,
+            "layout": self.template.layout,
+            "definitions": self.definitions_for(self.labels) if self.labels else {},
+            "definitions_source": _describe(self.definitions_source),
+            **self.options,
+            "max_new_tokens": self.max_new_tokens,
+            "batch_size": self.batch_size,
+            "backend_options": {k: str(v) for k, v in self.backend_options.items()},
+        }
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+            self._extractor = None
+
+    # ----- saving and loading ----------------------------------------------------------------
+    def _save_payload(self, folder: Path) -> dict[str, Any]:
+        if self.adapter is not None and self.adapter.resolve() != (folder / ADAPTER_DIR).resolve():
+            target = folder / ADAPTER_DIR
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(self.adapter, target)
+        settings = self.settings()
+        settings["adapter"] = ADAPTER_DIR if self.adapter is not None else None
+        settings["definitions"] = {**_plain(self._definitions), **settings["definitions"]}
+        return {
+            "settings": settings,
+            "base_model": self.base_model or base_model_record(self.model),
+            "training": self.training,
+            "metrics": self.metrics,
+        }
+
+    @classmethod
+    def _from_folder(cls, folder: Path, manifest: Any, **overrides: Any) -> ExtractorPredictor:
+        s = dict(manifest.settings)
+        _check_base(folder, manifest.base_model, s["model"])
+        adapter = folder / s["adapter"] if s.get("adapter") else None
+        kwargs: dict[str, Any] = {
+            "adapter": adapter,
+            "backend": s.get("backend", "hf"),
+            "template": s.get("template_name", "obp-llm"),
+            "layout": s.get("layout"),
+            "definitions": s.get("definitions") or None,
+            "max_new_tokens": s.get("max_new_tokens", 64),
+            "batch_size": s.get("batch_size", 16),
+            "base_model": manifest.base_model,
+            "training": manifest.training,
+            "metrics": manifest.metrics,
+        }
+        for key in ("chat", "system", "constrained", "edge_punctuation", "max_words",
+                    "max_mentions", "abstain"):
+            if key in s:
+                kwargs[key] = s[key]
+        kwargs.update(overrides)
+        return cls(s["model"], manifest.labels, **kwargs)
+
+    # ----- internals -----------------------------------------------------------------------
+    def backend(self) -> Any:
+        """The backend, created on first use."""
+        if self._backend is None:
+            from fewner.backends.factory import make_backend
+
+            options = dict(self.backend_options)
+            if self.backend_name == "hf":
+                options.setdefault("batch_size", self.batch_size)
+                if self.adapter is not None:
+                    options["adapter"] = self.adapter
+            self._backend = make_backend(self.backend_name, self.model, cache=self.cache, **options)
+        return self._backend
+
+    def _extractor_for(self, labels: list[str]) -> Any:
+        from fewner.backends.base import GenerationParams
+        from fewner.predict import Extractor
+        from fewner.prompts import ExtractionFormat
+
+        definitions = {**_plain(self._definitions), **self.definitions_for(labels)}
+        if self._extractor is None or any(
+            self._extractor.fmt.definitions.get(lab) != definitions[lab] for lab in labels
+        ):
+            fmt = ExtractionFormat(self.template, definitions)
+            self._extractor = Extractor(
+                self.backend(),
+                fmt,
+                params=GenerationParams(max_new_tokens=self.max_new_tokens),
+                batch_size=self.batch_size,
+                **self.options,
+            )
+        return self._extractor
+
+
+def _definitions(source: str | Path | Mapping[str, str] | None) -> Mapping[str, str]:
+    if source is None:
+        return {}
+    from fewner.prompts.definitions import load_definitions
+
+    return load_definitions(source)
+
+
+def _plain(definitions: Mapping[str, str]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in dict(definitions).items()}
+
+
+def _describe(source: Any) -> str | None:
+    if source is None or isinstance(source, str | Path):
+        return None if source is None else str(source)
+    return "<mapping>"
+
+
+def base_model_record(model: str) -> dict[str, Any]:
+    """What identifies the base model: the catalogue entry's sha256, else the name as given."""
+    from fewner.models.catalogue import get_entry
+
+    entry = get_entry(model)
+    record: dict[str, Any] = {"name": model}
+    if entry is not None:
+        record["sha256"] = entry.sha256
+        record["source"] = "fewner catalogue"
+    return record
+
+
+def _check_base(folder: Path, recorded: dict[str, Any] | None, model: str) -> None:
+    """A folder whose recorded base model differs from the catalogue's today is refused: its
+    adapter was trained on other weights."""
+    if not recorded or "sha256" not in recorded:
+        return
+    current = base_model_record(model).get("sha256")
+    if current is not None and current != recorded["sha256"]:
+        raise ModelNotAvailableError(
+            f"{folder}: trained on {model} with sha256 {recorded['sha256'][:12]}..., but the "
+            f"installed {model} has sha256 {current[:12]}...; install the model it was trained "
+            "on, or retrain"
+        )
+
+
+from fewner.predictors import PREDICTORS  # noqa: E402 - registered once the class exists
+
+PREDICTORS.register(ExtractorPredictor.kind, ExtractorPredictor)

@@ -1,0 +1,170 @@
+"""Recipes: how ``fewner.fit`` turns labeled examples into a ready predictor, by name.
+
+:data:`RECIPES` maps a recipe name to a function ``(sentences, labels, **options) ->
+Predictor``. The training recipes (``obp-llm``, ``cllmfs``, ``grait``) run the staged LoRA
+trainer on a packaged recipe config (``fewner/resources/recipes/``) with the examples inline;
+``icl`` builds an in-context ensemble over the examples (no training); ``dictionary`` is the
+support-set lookup baseline. A new recipe registers itself here (or through the
+``fewner.recipes`` entry-point group) and ``fewner.fit(..., recipe=NAME)`` runs it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from fewner.errors import ConfigError
+from fewner.predictors.base import Predictor
+from fewner.registry import Registry
+from fewner.types import Sentence
+
+__all__ = ["RECIPES", "TRAINING_RECIPES"]
+
+Recipe = Callable[..., Predictor]
+RECIPES: Registry[Recipe] = Registry("recipe")
+
+#: Recipes that fine-tune a causal LM with LoRA through fewner.train (packaged recipe configs).
+TRAINING_RECIPES = ("obp-llm", "cllmfs", "grait")
+
+
+@RECIPES.register("dictionary")
+def fit_dictionary(sentences: list[Sentence], labels: list[str], **options: Any) -> Predictor:
+    """The support-set dictionary: instant, a floor for every other method."""
+    from fewner.predictors.dictionary import DictionaryPredictor
+
+    _no_options("dictionary", options)
+    return DictionaryPredictor(sentences, labels)
+
+
+@RECIPES.register("icl")
+def fit_icl(
+    sentences: list[Sentence],
+    labels: list[str],
+    *,
+    definitions: Any = None,
+    preset: str = "el4ner",
+    overrides: Mapping[str, Any] | None = None,
+    cache: str | Path | None = None,
+    **options: Any,
+) -> Predictor:
+    """An EL4NER in-context ensemble whose demonstrations are the examples (no training).
+
+    ``preset``: a packaged ICL config (``fewner/resources/icl/``); ``overrides``: config keys
+    (``{"models": [...], "validate": {"enabled": False}}``); other keyword arguments go to
+    :class:`~fewner.predictors.icl.IclPredictor` (``make``, ``encoder``).
+    """
+    from fewner.config_schema import deep_merge, read_preset
+    from fewner.predictors.icl import IclPredictor
+
+    config = deep_merge(read_preset("icl", preset), dict(overrides or {}))
+    return IclPredictor(config, sentences, labels, definitions=definitions, cache=cache, **options)
+
+
+def _fit_training(recipe: str) -> Recipe:
+    def fit(
+        sentences: list[Sentence],
+        labels: list[str],
+        *,
+        model: str | None = None,
+        definitions: Any = None,
+        out: str | Path | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        progress: bool = True,
+        log: Callable[[str], object] | None = None,
+        **options: Any,
+    ) -> Predictor:
+        return _train(
+            recipe, sentences, labels, model=model, definitions=definitions, out=out,
+            overrides=overrides, progress=progress, log=log, **options,
+        )
+
+    fit.__doc__ = (
+        f"LoRA fine-tuning with the packaged ``{recipe}`` recipe on the examples; returns the "
+        "trained extractor (saved in ``out``, a temporary folder when not given)."
+    )
+    return fit
+
+
+for _name in TRAINING_RECIPES:
+    RECIPES.register(_name, _fit_training(_name))
+
+
+def _train(
+    recipe: str,
+    sentences: list[Sentence],
+    labels: list[str],
+    *,
+    model: str | None,
+    definitions: Any,
+    out: str | Path | None,
+    overrides: Mapping[str, Any] | None,
+    progress: bool,
+    log: Callable[[str], object] | None,
+    **options: Any,
+) -> Predictor:
+    """Train ``recipe`` with the examples as its target stage's inline data, then wrap the
+    adapter in an :class:`~fewner.predictors.extractor.ExtractorPredictor` with the exact
+    prompt settings of training."""
+    from fewner.predictors.extractor import ExtractorPredictor
+    from fewner.train.recipes import fit_config
+    from fewner.train.stages import run_training
+
+    config = fit_config(
+        recipe,
+        sentences,
+        labels,
+        model=model,
+        definitions=_definitions_for(labels, definitions),
+        overrides=dict(overrides or {}),
+        **options,
+    )
+    folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix=f"fewner-{recipe}-"))
+    metrics = run_training(config, folder / "run", progress=progress, log=log or (lambda _m: None))
+    adapter = folder / "run" / "adapter"
+    if not adapter.is_dir():
+        raise ConfigError(f"training {recipe!r} produced no adapter in {adapter}")
+    predictor = ExtractorPredictor(
+        config.model,
+        labels,
+        adapter=adapter,
+        template=config.template,
+        layout=config.layout,
+        definitions=config.definitions,
+        abstain=recipe == "grait",
+        training={
+            "recipe": recipe,
+            "examples": len(sentences),
+            "mentions": sum(len(s.spans) for s in sentences),
+            "labels": labels,
+            "run": str(folder / "run"),
+        },
+        metrics={"stages": {k: _short(v) for k, v in metrics.get("stages", {}).items()}},
+    )
+    predictor.save(folder / "model")
+    return predictor
+
+
+def _definitions_for(labels: list[str], definitions: Any) -> dict[str, str]:
+    """Every label's definition: the given ones (a mapping, a shipped name or a path), else the
+    generic one the extractor uses at prediction time, so training and serving prompt alike."""
+    from fewner.predictors.extractor import GENERIC_DEFINITION
+    from fewner.prompts.definitions import load_definitions
+
+    given = dict(load_definitions(definitions)) if definitions is not None else {}
+    return {
+        lab: given[lab] if lab in given else GENERIC_DEFINITION.format(label=lab) for lab in labels
+    }
+
+
+def _short(summary: Any) -> Any:
+    if not isinstance(summary, dict):
+        return summary
+    keep = ("steps", "seconds", "sentences", "types", "last_logs")
+    return {k: summary[k] for k in keep if k in summary}
+
+
+def _no_options(recipe: str, options: Mapping[str, Any]) -> None:
+    if options:
+        raise ConfigError(f"recipe {recipe!r} takes no options; got {sorted(options)}")
