@@ -4,7 +4,10 @@ A backend turns raw prompt strings into completions. Chat formatting is the call
 (:meth:`Backend.chat_prompt` helps where the backend knows a chat template), so the same prompt
 string means the same thing to every backend and to the cache.
 
-Backends are registered by name (:data:`BACKENDS`) so configs and the CLI can pick one, and
+:meth:`Backend.generate` is the one place where every backend's input is checked and every
+answer is finished (cut at the stop strings, then the constraint's after-decoding step); a backend
+implements only :meth:`Backend._generate`, its own decoding. Backends are registered by name in
+:data:`BACKENDS` (a :class:`fewner.registry.Registry`) so configs and the CLI can pick one, and
 the shared contract tests in ``tests/contract`` run against every registered backend.
 """
 
@@ -13,9 +16,13 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
+
+from fewner.errors import BackendError
+from fewner.registry import Registry
 
 if TYPE_CHECKING:  # imported for annotations only: keeps this module light
     from fewner.decoding.constraint import Constraint
@@ -86,11 +93,11 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
 class Backend(abc.ABC):
     """A language model that completes prompts.
 
-    Subclasses set ``name`` (the registry name) and implement :meth:`generate`; ``model_id``
-    identifies the model (and adapter) for cache keys. ``supports_token_constraints`` says
-    whether constraints are enforced while decoding (True) or by another mechanism: a grammar
-    or regex the server applies, or filtering after generation (see
-    :mod:`fewner.decoding.constraint`).
+    Subclasses set ``name`` (the registry name), ``model_id`` (identifies the model and adapter
+    for cache keys) and implement :meth:`_generate`; :meth:`generate` wraps it with what every
+    backend shares. ``supports_token_constraints`` says whether constraints are enforced while
+    decoding (True) or by another mechanism: a grammar or regex the server applies, or filtering
+    after generation (:meth:`_constrain`; see :mod:`fewner.decoding.constraint`).
     """
 
     name: str = "abstract"
@@ -101,19 +108,57 @@ class Backend(abc.ABC):
     def model_id(self) -> str:
         """Identity of the model (and adapter) behind this backend, for cache keys and logs."""
 
-    @abc.abstractmethod
     def generate(
         self,
         prompts: Sequence[str],
         params: GenerationParams = DEFAULT_PARAMS,
         constraints: Sequence[Constraint | None] | None = None,
     ) -> list[str]:
-        """Complete each prompt; ``constraints[i]`` (if given) restricts completion ``i``."""
+        """Complete each prompt; ``constraints[i]`` (if given) restricts completion ``i``.
+
+        Checks the arguments (one constraint or None per prompt; no prompts, no call), asks
+        :meth:`_generate` for one completion per prompt, cuts each at the earliest stop string
+        (:func:`cut_at_stop`) and passes each constrained one through :meth:`_constrain`.
+        """
+        prompts = list(prompts)
+        cons = per_prompt_constraints(len(prompts), constraints)
+        if not prompts:
+            return []
+        outs = self._generate(prompts, params, cons)
+        if len(outs) != len(prompts):
+            raise BackendError(
+                f"{self.name} returned {len(outs)} completions for {len(prompts)} prompts"
+            )
+        texts = [cut_at_stop(text, params.stop) for text in outs]
+        return [
+            text if c is None else self._constrain(text, c)
+            for text, c in zip(texts, cons, strict=True)
+        ]
+
+    @abc.abstractmethod
+    def _generate(
+        self, prompts: list[str], params: GenerationParams, constraints: list[Constraint | None]
+    ) -> list[str]:
+        """The backend's own decoding: one completion per prompt, in order (at least one prompt).
+
+        A completion may run past a stop string; :meth:`generate` cuts it.
+        """
+
+    def _constrain(self, text: str, constraint: Constraint) -> str:
+        """What a constrained completion (already cut at the stops) goes through after decoding.
+
+        Default: nothing, the backend kept to the constraint while decoding.
+        """
+        return text
 
     def logprobs(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
         """Sum of log-probabilities of ``completions[i]`` given ``prompts[i]`` (natural log)."""
-        from fewner.errors import BackendError
+        if len(prompts) != len(completions):
+            raise ValueError("prompts and completions must have the same length")
+        return self._logprobs(list(prompts), list(completions))
 
+    def _logprobs(self, prompts: list[str], completions: list[str]) -> list[float]:
+        """The backend's own scoring (same lengths, checked); default: it cannot score."""
         raise BackendError(f"backend {self.name!r} cannot score completions")
 
     def chat_prompt(self, user_message: str, system: str | None = None) -> str:
@@ -133,16 +178,35 @@ class Backend(abc.ABC):
         self.close()
 
 
-BACKENDS: dict[str, Callable[..., Backend]] = {}
+class EnforcingBackend(Backend):
+    """A backend that checks constrained completions after decoding with
+    :meth:`Constraint.enforce <fewner.decoding.constraint.Constraint.enforce>`: its own steering
+    (a grammar, a server, or none) cannot count repeats or may be ignored.
+
+    The mentions dropped are counted in ``filtered_mentions`` and, per mention, ``filtered``.
+    Subclasses call ``super().__init__()``.
+    """
+
+    def __init__(self) -> None:
+        self.filtered_mentions = 0
+        self.filtered: Counter[str] = Counter()
+
+    def _constrain(self, text: str, constraint: Constraint) -> str:
+        text, removed = constraint.enforce(text)
+        self.filtered += removed
+        self.filtered_mentions += sum(removed.values())
+        return text
 
 
-def register_backend(name: str) -> Callable[[Callable[..., Backend]], Callable[..., Backend]]:
-    """Class decorator adding a backend factory to :data:`BACKENDS` under ``name``."""
-
-    def decorate(factory: Callable[..., Backend]) -> Callable[..., Backend]:
-        if name in BACKENDS:
-            raise ValueError(f"backend {name!r} registered twice")
-        BACKENDS[name] = factory
-        return factory
-
-    return decorate
+#: Every backend by name -> its factory ``(model, **options) -> Backend``. The modules are
+#: imported only when their name is asked for, so naming ``hf`` is what imports torch.
+BACKENDS: Registry[Callable[..., Backend]] = Registry(
+    "backend",
+    lazy={
+        "hf": "fewner.backends.hf",
+        "scripted": "fewner.backends.scripted",
+        "cache": "fewner.backends.cache",
+        "openai": "fewner.backends.openai_compat",
+        "llamacpp": "fewner.backends.llamacpp",
+    },
+)

@@ -23,17 +23,11 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fewner.backends.base import (
-    DEFAULT_PARAMS,
-    Backend,
-    GenerationParams,
-    per_prompt_constraints,
-    register_backend,
-)
+from fewner.backends.base import BACKENDS, Backend, GenerationParams
 from fewner.errors import BackendError
 
 if TYPE_CHECKING:
@@ -145,51 +139,43 @@ class CachedBackend(Backend):
     def chat_prompt(self, user_message: str, system: str | None = None) -> str:
         return self.inner.chat_prompt(user_message, system)
 
-    def generate(
-        self,
-        prompts: Sequence[str],
-        params: GenerationParams = DEFAULT_PARAMS,
-        constraints: Sequence[Constraint | None] | None = None,
+    def _generate(
+        self, prompts: list[str], params: GenerationParams, constraints: list[Constraint | None]
     ) -> list[str]:
-        prompts = list(prompts)
-        cons = per_prompt_constraints(len(prompts), constraints)
         model_id, fp = self.inner.model_id, params.fingerprint()
         keys = [
             _key("gen", model_id, p, fp, constraint_fingerprint(c))
-            for p, c in zip(prompts, cons, strict=True)
+            for p, c in zip(prompts, constraints, strict=True)
         ]
-        found = self.store.get_many(keys)
-        todo: dict[str, int] = {}  # key -> first index needing it
-        for i, k in enumerate(keys):
-            if k not in found and k not in todo:
-                todo[k] = i
-        self.misses += len(todo)
-        self.hits += len(prompts) - len(todo)
-        pending = list(todo.items())
-        for start in range(0, len(pending), self.batch_size):
-            batch = pending[start : start + self.batch_size]
-            idx = [i for _, i in batch]
+
+        def compute(idx: list[int]) -> list[str]:
             outs = self.inner.generate(
-                [prompts[i] for i in idx],
-                params,
-                None if constraints is None else [cons[i] for i in idx],
+                [prompts[i] for i in idx], params, [constraints[i] for i in idx]
             )
             if len(outs) != len(idx):
                 raise BackendError(
                     f"{self.inner.name} returned {len(outs)} completions for {len(idx)} prompts"
                 )
-            items = [(k, o) for (k, _), o in zip(batch, outs, strict=True)]
-            self.store.put_many("gen", model_id, items)
-            found.update(items)
-        return [found[k] for k in keys]
+            return outs
 
-    def logprobs(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
-        if len(prompts) != len(completions):
-            raise ValueError("prompts and completions must have the same length")
-        model_id = self.inner.model_id
-        keys = [_key("lp", model_id, p, c) for p, c in zip(prompts, completions, strict=True)]
+        return self._answer("gen", keys, compute)
+
+    def _logprobs(self, prompts: list[str], completions: list[str]) -> list[float]:
+        keys = [
+            _key("lp", self.inner.model_id, p, c) for p, c in zip(prompts, completions, strict=True)
+        ]
+
+        def compute(idx: list[int]) -> list[float]:
+            scores = self.inner.logprobs([prompts[i] for i in idx], [completions[i] for i in idx])
+            return [float(s) for s in scores]
+
+        return [float(v) for v in self._answer("lp", keys, compute)]
+
+    def _answer(self, kind: str, keys: list[str], compute: Callable[[list[int]], list]) -> list:
+        """The stored value of every key; the missing ones computed by ``compute(indices)`` in
+        batches of ``batch_size``, each batch committed as soon as it returns."""
         found = self.store.get_many(keys)
-        todo: dict[str, int] = {}
+        todo: dict[str, int] = {}  # key -> first index needing it
         for i, k in enumerate(keys):
             if k not in found and k not in todo:
                 todo[k] = i
@@ -198,19 +184,18 @@ class CachedBackend(Backend):
         pending = list(todo.items())
         for start in range(0, len(pending), self.batch_size):
             batch = pending[start : start + self.batch_size]
-            idx = [i for _, i in batch]
-            scores = self.inner.logprobs([prompts[i] for i in idx], [completions[i] for i in idx])
-            items = [(k, float(s)) for (k, _), s in zip(batch, scores, strict=True)]
-            self.store.put_many("lp", model_id, items)
+            values = compute([i for _, i in batch])
+            items = [(k, v) for (k, _), v in zip(batch, values, strict=True)]
+            self.store.put_many(kind, self.inner.model_id, items)
             found.update(items)
-        return [float(found[k]) for k in keys]
+        return [found[k] for k in keys]
 
     def close(self) -> None:
         self.store.close()
         self.inner.close()
 
 
-@register_backend("cache")
+@BACKENDS.register("cache")
 def make_cached(
     model: str,
     inner: str = "hf",
@@ -220,8 +205,7 @@ def make_cached(
 ) -> CachedBackend:
     """Registry entry: ``cache`` around the backend named ``inner`` loading ``model``.
 
-    Other ``options`` go to the inner backend.
+    Other ``options`` go to the inner backend. The inner one is looked up in the registry
+    (not through :func:`fewner.backends.factory.make_backend`, which imports this module).
     """
-    from fewner.backends.factory import make_backend
-
-    return CachedBackend(make_backend(inner, model, **options), path, batch_size=cache_batch_size)
+    return CachedBackend(BACKENDS[inner](model, **options), path, batch_size=cache_batch_size)

@@ -1,42 +1,30 @@
 """Build a backend from its registry name: the one place configs and the CLI turn names into
-objects.
+objects, and the one list of names a user may choose from.
 
-Backend modules register themselves on import (:func:`fewner.backends.base.register_backend`).
-Importing all of them up front would import torch for every command, so this module knows which
-module defines which name and imports only the one asked for. A backend added elsewhere (a
-plugin) can register itself and will be found once its module is imported.
+Backend modules register themselves in :data:`fewner.backends.base.BACKENDS` when imported;
+the registry knows which module defines which name and imports only the one asked for, so
+choosing ``openai`` never imports torch. A plugin registers through the entry-point group
+``fewner.backends`` and is then found here and offered by the CLI like the built-in ones.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 from fewner.backends.base import BACKENDS, Backend
-from fewner.errors import ConfigError
+from fewner.backends.cache import CachedBackend
 
-# registry name -> module that registers it
-BACKEND_MODULES: dict[str, str] = {
-    "hf": "fewner.backends.hf",
-    "scripted": "fewner.backends.scripted",
-    "cache": "fewner.backends.cache",
-    "openai": "fewner.backends.openai_compat",
-    "llamacpp": "fewner.backends.llamacpp",
-}
+# Registered, but not for users to pick: ``cache`` wraps another backend (``make_backend``'s
+# ``cache=`` does that) and ``scripted`` answers from a script, for tests and dry runs.
+INTERNAL_BACKENDS = frozenset({"cache", "scripted"})
 
 
-def backend_factory(kind: str) -> Any:
-    """The registered factory for ``kind``, importing its module on first use."""
-    if kind not in BACKENDS and kind in BACKEND_MODULES:
-        try:
-            importlib.import_module(BACKEND_MODULES[kind])
-        except ModuleNotFoundError as err:
-            raise ConfigError(f"backend {kind!r} is not available: {err}") from err
-    if kind not in BACKENDS:
-        known = sorted(set(BACKENDS) | set(BACKEND_MODULES))
-        raise ConfigError(f"unknown backend {kind!r}; known: {', '.join(known)}")
-    return BACKENDS[kind]
+def backend_names(user_facing: bool = True) -> list[str]:
+    """Registered backend names, sorted (lazy and plugin ones included, nothing imported);
+    ``user_facing=True`` leaves out the internal ones (:data:`INTERNAL_BACKENDS`)."""
+    names = BACKENDS.names()
+    return [n for n in names if n not in INTERNAL_BACKENDS] if user_facing else names
 
 
 def make_backend(kind: str, model: str, cache: str | Path | None = None, **options: Any) -> Backend:
@@ -46,10 +34,9 @@ def make_backend(kind: str, model: str, cache: str | Path | None = None, **optio
     ``cache``: path of a SQLite file; when given, the backend is wrapped in
     :class:`fewner.backends.cache.CachedBackend` so a rerun resumes instead of recomputing; the
     cache forwards misses in batches of the backend's own ``batch_size`` when one is given.
+    Unknown ``kind``: :class:`~fewner.errors.ConfigError` listing the known names.
     """
-    backend = backend_factory(kind)(model, **options)
+    backend = BACKENDS[kind](model, **options)
     if cache is not None:
-        from fewner.backends.cache import CachedBackend
-
         backend = CachedBackend(backend, cache, batch_size=int(options.get("batch_size", 16)))
     return backend

@@ -7,15 +7,15 @@ Choices that matter for correctness, and why:
   column, and the answers are returned in input order. ``generate`` derives position ids from
   the attention mask, so a padded row sees the same positions as it would alone; a test checks
   that greedy output is identical batched and one by one.
-* **Sampling per row.** Sampling is done by :class:`RowSampler`, a logits processor with one
+* **Sampling per row.** Sampling is done by :class:`~fewner.backends.hf_steps.RowSampler`, a logits processor with one
   ``torch.Generator`` per row, seeded from ``(params.seed, prompt)``; it leaves only the sampled
   token finite and ``generate`` then runs greedily. So a sampled answer depends on the seed and
   its prompt only, not on which prompts shared its batch or in what order: reproducible, and safe
   to cache per prompt (:mod:`fewner.backends.cache`).
-* **Stops.** :class:`StopOnStrings` checks the decoded tail of each row after every step, so a
+* **Stops.** :class:`~fewner.backends.hf_steps.StopOnStrings` checks the decoded tail of each row after every step, so a
   row that wrote a stop string finishes early while the others go on; the text is then cut at
-  the stop (:func:`~fewner.backends.base.cut_at_stop`) since a stop may end inside a token. EOS
-  (the tokenizer's and the generation config's) ends a row too.
+  the stop (by :meth:`~fewner.backends.base.Backend.generate`) since a stop may end inside a
+  token. EOS (the tokenizer's and the generation config's) ends a row too.
 * **Only new text** is returned: the decoded prompt+answer minus the decoded prompt, which keeps
   a leading space that decoding the answer tokens alone can lose with some tokenizers.
 * **Shared prefixes** (``prefix_sharing=True``): prompts that share a long token prefix (one
@@ -54,81 +54,16 @@ from transformers import (
     LogitsProcessorList,
     PreTrainedModel,
     PreTrainedTokenizerBase,
-    StoppingCriteria,
     StoppingCriteriaList,
 )
 
-from fewner.backends.base import (
-    DEFAULT_PARAMS,
-    Backend,
-    GenerationParams,
-    cut_at_stop,
-    per_prompt_constraints,
-    register_backend,
-)
+from fewner.backends.base import BACKENDS, Backend, GenerationParams
+from fewner.backends.hf_steps import RowSampler, StopOnStrings, row_seed
 from fewner.backends.prefix import PrefixGroup, group_by_prefix, pack_groups
 from fewner.errors import BackendError, ModelNotAvailableError
 
 if TYPE_CHECKING:
     from fewner.decoding.constraint import Constraint
-
-
-def row_seed(seed: int, prompt: str) -> int:
-    """The sampling seed of one prompt: depends on nothing else in the batch."""
-    digest = hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
-
-
-class RowSampler(LogitsProcessor):
-    """Temperature + nucleus sampling with one generator per row (see the module docstring).
-
-    Returns scores that are ``-inf`` except at the sampled token, so greedy selection picks it.
-    """
-
-    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float) -> None:
-        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
-        self.temperature = temperature
-        self.top_p = top_p
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        probs = torch.softmax(scores.float().cpu() / self.temperature, dim=-1)
-        if self.top_p < 1.0:
-            sorted_p, order = probs.sort(dim=-1, descending=True)
-            # drop a token when the tokens before it already cover top_p (the first always stays)
-            drop = (sorted_p.cumsum(-1) - sorted_p) >= self.top_p
-            sorted_p = sorted_p.masked_fill(drop, 0.0)
-            probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-        out = torch.full_like(scores, float("-inf"))
-        for row, gen in enumerate(self.generators):
-            p = probs[row]
-            if not torch.isfinite(p).all() or p.sum() <= 0:  # every token masked: keep argmax
-                token = int(scores[row].argmax())
-            else:
-                token = int(torch.multinomial(p, 1, generator=gen))
-            out[row, token] = 0.0
-        return out
-
-
-class StopOnStrings(StoppingCriteria):
-    """Marks a row done once the text it generated contains a stop string."""
-
-    def __init__(
-        self, tokenizer: PreTrainedTokenizerBase, stops: Sequence[str], prompt_len: int
-    ) -> None:
-        self.tokenizer = tokenizer
-        self.stops = [s for s in stops if s]
-        self.prompt_len = prompt_len
-        # every token decodes to >= 0 characters; a few extra tokens cover partial bytes
-        self.window = max((len(s) for s in self.stops), default=0) + 4
-
-    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-        new = input_ids[:, self.prompt_len :]
-        tails = new[:, -self.window :].tolist()
-        done = [
-            any(s in self.tokenizer.decode(t, skip_special_tokens=True) for s in self.stops)
-            for t in tails
-        ]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 def _file_digest(folder: Path) -> str:
@@ -290,15 +225,10 @@ class HFBackend(Backend):
 
     # -- generation ---------------------------------------------------------------------------
 
-    def generate(
-        self,
-        prompts: Sequence[str],
-        params: GenerationParams = DEFAULT_PARAMS,
-        constraints: Sequence[Constraint | None] | None = None,
+    def _generate(
+        self, prompts: list[str], params: GenerationParams, constraints: list[Constraint | None]
     ) -> list[str]:
-        prompts = list(prompts)
-        cons = per_prompt_constraints(len(prompts), constraints)
-        for c in cons:  # token steering needs the byte automaton of a substring Constraint
+        for c in constraints:  # token steering needs the byte automaton of a substring Constraint
             if c is not None and not callable(getattr(c, "matcher", None)):
                 raise BackendError(
                     f"the hf backend cannot enforce {type(c).__name__} while decoding; "
@@ -316,12 +246,11 @@ class HFBackend(Backend):
             ]
         for groups in batches:
             idx = [i for g in groups for i in g.rows]
-            batch_cons = None if constraints is None else [cons[i] for i in idx]
             outs = self._generate_batch(
                 [prompts[i] for i in idx],
                 [encoded[i] for i in idx],
                 params,
-                batch_cons,
+                [constraints[i] for i in idx],
                 [g.prefix_len for g in groups for _ in g.rows],
             )
             for i, text in zip(idx, outs, strict=True):
@@ -399,7 +328,7 @@ class HFBackend(Backend):
                 if tok in self.eos_ids:
                     new = new[:j]
                     break
-            texts.append(cut_at_stop(self._new_text(prompt_ids, new), params.stop))
+            texts.append(self._new_text(prompt_ids, new))  # generate() cuts at the stops
         return texts
 
     def _prefill_shared(
@@ -496,9 +425,7 @@ class HFBackend(Backend):
             return p, full[len(p) :]
         return p, list(self.tokenizer(completion, add_special_tokens=False)["input_ids"])
 
-    def logprobs(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
-        if len(prompts) != len(completions):
-            raise ValueError("prompts and completions must have the same length")
+    def _logprobs(self, prompts: list[str], completions: list[str]) -> list[float]:
         pairs = [self.completion_ids(p, c) for p, c in zip(prompts, completions, strict=True)]
         scores = [0.0] * len(pairs)
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
@@ -525,7 +452,7 @@ class HFBackend(Backend):
             torch.cuda.empty_cache()
 
 
-@register_backend("hf")
+@BACKENDS.register("hf")
 def make_hf(model: str, **options: Any) -> HFBackend:
     """Registry entry; ``options``: adapter, device, dtype, batch_size, prefix_sharing."""
     return HFBackend(model, **options)

@@ -46,21 +46,12 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fewner.backends.base import (
-    DEFAULT_PARAMS,
-    Backend,
-    GenerationParams,
-    cut_at_stop,
-    per_prompt_constraints,
-    register_backend,
-)
+from fewner.backends.base import BACKENDS, EnforcingBackend, GenerationParams
 from fewner.errors import BackendError, ModelNotAvailableError
 
 if TYPE_CHECKING:
@@ -100,8 +91,8 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum())
 
 
-@register_backend("llamacpp")
-class LlamaCppBackend(Backend):
+@BACKENDS.register("llamacpp")
+class LlamaCppBackend(EnforcingBackend):
     """A GGUF model run in-process by llama-cpp-python.
 
     ``model``: catalogue name or GGUF path. ``n_ctx``: context length (prompt + answer).
@@ -137,6 +128,7 @@ class LlamaCppBackend(Backend):
             raise BackendError(
                 "the llamacpp backend needs llama-cpp-python (./dev setup builds it)"
             ) from err
+        super().__init__()
         self._llama_cpp = llama_cpp
         self.path = resolve_gguf(model)
         n_threads = n_threads or default_threads()
@@ -159,8 +151,6 @@ class LlamaCppBackend(Backend):
         self.prefix_reuse = prefix_reuse or prompt_cache_mb > 0
         self.logits_all = logits_all
         self._grammars: dict[str, Any] = {}
-        self.filtered_mentions = 0
-        self.filtered: Counter[str] = Counter()
         # llama.cpp contexts are not thread-safe; one call at a time.
         self._lock = threading.Lock()
 
@@ -186,25 +176,13 @@ class LlamaCppBackend(Backend):
         self._grammars[gbnf] = grammar
         return grammar
 
-    def generate(
-        self,
-        prompts: Sequence[str],
-        params: GenerationParams = DEFAULT_PARAMS,
-        constraints: Sequence[Constraint | None] | None = None,
+    def _generate(
+        self, prompts: list[str], params: GenerationParams, constraints: list[Constraint | None]
     ) -> list[str]:
-        cons = per_prompt_constraints(len(prompts), constraints)
-        outputs = []
-        for i, prompt in enumerate(prompts):
-            constraint = cons[i]
-            if constraint is None:
-                outputs.append(self._complete(prompt, params, None))
-                continue
-            text = self._complete(prompt, params, self.grammar(constraint.gbnf()))
-            text, removed = constraint.enforce(text)
-            self.filtered += removed
-            self.filtered_mentions += sum(removed.values())
-            outputs.append(text)
-        return outputs
+        return [
+            self._complete(p, params, None if c is None else self.grammar(c.gbnf()))
+            for p, c in zip(prompts, constraints, strict=True)
+        ]
 
     def _complete(self, prompt: str, params: GenerationParams, grammar: Any) -> str:
         with self._lock:
@@ -225,8 +203,7 @@ class LlamaCppBackend(Backend):
                 )
             except ValueError as err:  # e.g. prompt longer than the context
                 raise BackendError(f"llama.cpp: {err}") from err
-        text = result["choices"][0]["text"]  # type: ignore[index]
-        return cut_at_stop(text, params.stop)
+        return result["choices"][0]["text"]  # type: ignore[index]
 
     # -- scoring --------------------------------------------------------------------------
 
@@ -238,9 +215,7 @@ class LlamaCppBackend(Backend):
             return p_tokens, full[len(p_tokens) :]
         return p_tokens, llm.tokenize(completion.encode("utf-8"), add_bos=False, special=False)
 
-    def logprobs(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
-        if len(prompts) != len(completions):
-            raise ValueError("prompts and completions differ in length")
+    def _logprobs(self, prompts: list[str], completions: list[str]) -> list[float]:
         return [self._score(p, c) for p, c in zip(prompts, completions, strict=True)]
 
     def _score(self, prompt: str, completion: str) -> float:

@@ -59,8 +59,7 @@ import random
 import re
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -68,14 +67,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from fewner.backends.base import (
-    DEFAULT_PARAMS,
-    Backend,
-    GenerationParams,
-    cut_at_stop,
-    per_prompt_constraints,
-    register_backend,
-)
+from fewner.backends.base import BACKENDS, EnforcingBackend, GenerationParams
 from fewner.errors import BackendError, ConfigError
 
 if TYPE_CHECKING:
@@ -147,8 +139,8 @@ class _RetryableError(Exception):
         self.wait = wait
 
 
-@register_backend("openai")
-class OpenAIBackend(Backend):
+@BACKENDS.register("openai")
+class OpenAIBackend(EnforcingBackend):
     """Completions from an OpenAI-compatible server; see the module docstring.
 
     ``timeout`` is the read timeout of one request (a generation), ``connect_timeout`` the time
@@ -202,13 +194,12 @@ class OpenAIBackend(Backend):
             raise ConfigError("concurrency must be >= 1")
         self.concurrency = concurrency
         self.extra_body = dict(extra_body or {})
+        super().__init__()
         self._sleep = sleep
         self._on_close = on_close
         self._model = model or _env("FEWNER_OPENAI_MODEL")
         self._session = requests.Session()
         self._lock = threading.Lock()
-        self.filtered_mentions = 0
-        self.filtered: Counter[str] = Counter()
         self.requests_sent = 0
         self.retries = 0
 
@@ -323,29 +314,16 @@ class OpenAIBackend(Backend):
             raise BackendError(
                 f"unexpected answer from {self.base_url}{path}: {str(answer)[:300]}"
             ) from err
-        text = cut_at_stop(text or "", params.stop)
-        if constraint is not None:
-            text, removed = constraint.enforce(text)
-            with self._lock:
-                self.filtered += removed
-                self.filtered_mentions += sum(removed.values())
-        return text
+        return text or ""
 
-    def generate(
-        self,
-        prompts: Sequence[str],
-        params: GenerationParams = DEFAULT_PARAMS,
-        constraints: Sequence[Constraint | None] | None = None,
+    def _generate(
+        self, prompts: list[str], params: GenerationParams, constraints: list[Constraint | None]
     ) -> list[str]:
-        cons = per_prompt_constraints(len(prompts), constraints)
+        pairs = list(zip(prompts, constraints, strict=True))
         if self.concurrency == 1 or len(prompts) < 2:
-            return [self._complete(p, params, c) for p, c in zip(prompts, cons, strict=True)]
+            return [self._complete(p, params, c) for p, c in pairs]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(
-                pool.map(
-                    lambda pc: self._complete(pc[0], params, pc[1]), zip(prompts, cons, strict=True)
-                )
-            )
+            return list(pool.map(lambda pc: self._complete(pc[0], params, pc[1]), pairs))
 
     def close(self) -> None:
         """Close the HTTP session, then run ``on_close`` (e.g. stop a server this backend owns)."""

@@ -10,7 +10,7 @@ Approximations, documented because tests of other components lean on them:
   (``"a b  c"`` is three tokens: ``"a "``, ``"b  "``, ``"c"``); ``max_new_tokens`` keeps the first
   that many. Real backends count subword tokens, so they stop earlier than this one does.
 * **stop strings** cut the answer at the first occurrence, as every backend does
-  (:func:`fewner.backends.base.cut_at_stop`), after the token limit is applied.
+  (:meth:`fewner.backends.base.Backend.generate`), after the token limit is applied.
 * **constraints** cannot steer a canned answer token by token (``supports_token_constraints``
   is False); the answer is passed through ``Constraint.filter`` after generation instead (what
   it removed is dropped, as a backend without token constraints has nowhere to report it).
@@ -27,14 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fewner.backends.base import (
-    DEFAULT_PARAMS,
-    Backend,
-    GenerationParams,
-    cut_at_stop,
-    per_prompt_constraints,
-    register_backend,
-)
+from fewner.backends.base import BACKENDS, Backend, GenerationParams
 from fewner.errors import BackendError
 
 if TYPE_CHECKING:
@@ -116,30 +109,18 @@ class ScriptedBackend(Backend):
         self._position += 1
         return answer
 
-    def generate(
-        self,
-        prompts: Sequence[str],
-        params: GenerationParams = DEFAULT_PARAMS,
-        constraints: Sequence[Constraint | None] | None = None,
+    def _generate(
+        self, prompts: list[str], params: GenerationParams, constraints: list[Constraint | None]
     ) -> list[str]:
-        prompts = list(prompts)
-        cons = per_prompt_constraints(len(prompts), constraints)
         self.calls.append(Call("generate", prompts, params))
-        out = []
-        for i, prompt in enumerate(prompts):
-            text = cut_at_stop(
-                truncate_tokens(self._answer(prompt), params.max_new_tokens), params.stop
-            )
-            constraint = cons[i]
-            if constraint is not None:
-                text, _removed = constraint.filter(text)
-            out.append(text)
-        return out
+        return [truncate_tokens(self._answer(p), params.max_new_tokens) for p in prompts]
 
-    def logprobs(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
-        if len(prompts) != len(completions):
-            raise ValueError("prompts and completions must have the same length")
-        self.calls.append(Call("logprobs", list(prompts), None, list(completions)))
+    def _constrain(self, text: str, constraint: Constraint) -> str:
+        text, _removed = constraint.filter(text)  # nowhere to report what was removed
+        return text
+
+    def _logprobs(self, prompts: list[str], completions: list[str]) -> list[float]:
+        self.calls.append(Call("logprobs", prompts, None, completions))
         scores = []
         for prompt, completion in zip(prompts, completions, strict=True):
             answers = self._answers
@@ -155,7 +136,7 @@ class ScriptedBackend(Backend):
         return scores
 
 
-@register_backend("scripted")
+@BACKENDS.register("scripted")
 def make_scripted(model: str = "script", **options: object) -> ScriptedBackend:
     """Registry entry: ``model`` names the script; ``answers`` and ``default`` pass through."""
     return ScriptedBackend(model=model, **options)  # type: ignore[arg-type]

@@ -8,9 +8,11 @@ from typing import Any
 
 import click
 
+from fewner.backends.factory import backend_names
 from fewner.models.catalogue import DEFAULT_CAUSAL_MODEL
 
-BACKEND_CHOICES = ("hf", "llamacpp", "openai")
+# from the backend registry (plugins included), so the choices never go stale
+BACKEND_CHOICES = tuple(backend_names())
 
 
 def model_and_backend(model_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

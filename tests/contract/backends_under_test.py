@@ -1,8 +1,10 @@
 """The backends the shared contract suite (``test_backend_contract.py``) runs against.
 
-To put a new backend under the contract: append a :class:`BackendCase` to :data:`BACKEND_CASES`
-whose ``make`` builds it (offline, fast; skip with ``pytest.skip`` inside ``make`` when a
-dependency is missing). ``test_every_registered_backend_has_a_case`` fails until you do.
+To put a new backend under the contract: register it (``@BACKENDS.register("name")`` in
+:mod:`fewner.backends.base`'s registry), then append a :class:`BackendCase` to
+:data:`BACKEND_CASES` whose ``make`` builds it (offline, fast; skip with ``pytest.skip`` inside
+``make`` when a dependency is missing). ``test_every_registered_backend_has_a_case`` walks the
+registry and fails until you do.
 
 Also here: :func:`tiny_llama`, a random Llama with a tokenizer trained in memory, saved to a
 folder so it loads through the same ``from_pretrained`` path as a real model.
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fewner.backends.base import Backend
+from fewner.backends.factory import make_backend
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -96,23 +99,26 @@ def _script(prompt: str) -> str:
     return " ".join(words[b % len(words)] for b in h[:10]) + "\n"
 
 
-def _make_scripted(tmp: Path) -> Backend:
-    from fewner.backends.scripted import ScriptedBackend
+# The cases build their backends by registry name, as configs and the CLI do.
 
-    return ScriptedBackend(_script, model="contract")
+
+def _make_scripted(tmp: Path) -> Backend:
+    return make_backend("scripted", "contract", answers=_script)
 
 
 def _make_hf(tmp: Path) -> Backend:
-    from fewner.backends.hf import HFBackend
-
-    return HFBackend(str(tiny_llama(tmp / "tiny-llama")), device="cpu", batch_size=3)
+    return make_backend("hf", str(tiny_llama(tmp / "tiny-llama")), device="cpu", batch_size=3)
 
 
 def _make_cache(tmp: Path) -> Backend:
-    from fewner.backends.cache import CachedBackend
-    from fewner.backends.scripted import ScriptedBackend
-
-    return CachedBackend(ScriptedBackend(_script, model="contract"), tmp / "cache.sqlite", batch_size=2)
+    return make_backend(
+        "cache",
+        "contract",
+        inner="scripted",
+        path=tmp / "cache.sqlite",
+        cache_batch_size=2,
+        answers=_script,
+    )
 
 
 # Append your backend here (see the module docstring).
@@ -138,9 +144,7 @@ def _smollm2_gguf() -> Path:
 
 
 def _make_llamacpp(tmp: Path) -> Backend:
-    from fewner.backends.llamacpp import LlamaCppBackend
-
-    return LlamaCppBackend(_smollm2_gguf(), n_ctx=512, n_threads=1)
+    return make_backend("llamacpp", str(_smollm2_gguf()), n_ctx=512, n_threads=1)
 
 
 def _make_openai_llama_server(tmp: Path) -> Backend:

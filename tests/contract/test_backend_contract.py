@@ -8,13 +8,16 @@ prefix.
 
 from __future__ import annotations
 
-import importlib
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from fewner.backends.base import BACKENDS, Backend, GenerationParams
-from fewner.backends.factory import BACKEND_MODULES
+from fewner.backends.factory import INTERNAL_BACKENDS, backend_names
+from fewner.errors import BackendError, ConfigError
 from tests.contract.backends_under_test import BACKEND_CASES, BackendCase
 
 PROMPTS = [
@@ -43,16 +46,72 @@ def backend(case: tuple[BackendCase, Backend]) -> Backend:
 
 
 def test_every_registered_backend_has_a_case() -> None:
-    for module in BACKEND_MODULES.values():
+    available = []
+    for name in BACKENDS.names():
         try:
-            importlib.import_module(module)
-        except ImportError:  # optional dependency missing, or module not written yet
+            BACKENDS[name]  # imports its module
+        except ConfigError:  # optional dependency missing
             continue
+        available.append(name)
     covered = {c.registered for c in BACKEND_CASES}
-    missing = sorted(set(BACKENDS) - covered)
+    missing = sorted(set(available) - covered)
     assert not missing, (
         f"registered backends without a contract case: {missing} (see backends_under_test.py)"
     )
+
+
+def test_user_facing_names_come_from_the_registry() -> None:
+    names = backend_names()
+    assert names == sorted(set(BACKENDS.names()) - INTERNAL_BACKENDS)
+    assert {"hf", "llamacpp", "openai"} <= set(names)
+    assert not set(names) & {"cache", "scripted"}
+    assert set(backend_names(user_facing=False)) == set(BACKENDS.names())
+
+
+def test_unknown_backend_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="unknown backend 'nope'; known: .*llamacpp"):
+        BACKENDS["nope"]
+
+
+def test_base_and_factory_import_without_torch() -> None:
+    code = (
+        "import sys, fewner.backends.base, fewner.backends.factory, fewner.cli.options;"
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+class _Echo(Backend):
+    """The smallest backend: only its own decoding, the rest is Backend.generate's."""
+
+    name = "echo"
+
+    def __init__(self, answers: list[str] | None = None) -> None:
+        self.answers = answers
+        self.seen: list[list[str]] = []
+
+    @property
+    def model_id(self) -> str:
+        return "echo"
+
+    def _generate(self, prompts, params, constraints):  # type: ignore[no-untyped-def]
+        self.seen.append(prompts)
+        return list(self.answers) if self.answers is not None else [p + " END" for p in prompts]
+
+
+def test_generate_prologue_is_shared() -> None:
+    echo = _Echo()
+    assert echo.generate([]) == [] and echo.seen == []  # no prompts: no call
+    assert echo.generate(("a", "b"), GenerationParams(stop=(" E",))) == ["a", "b"]
+    assert echo.seen == [["a", "b"]]
+    with pytest.raises(ValueError, match="one per prompt"):
+        echo.generate(["a"], constraints=[None, None])
+    with pytest.raises(BackendError, match="echo returned 1 completions for 2 prompts"):
+        _Echo(["x"]).generate(["a", "b"])
+    with pytest.raises(ValueError, match="same length"):
+        echo.logprobs(["a"], [])
+    with pytest.raises(BackendError, match="cannot score"):
+        echo.logprobs(["a"], ["b"])
 
 
 def test_returns_one_string_per_prompt(backend: Backend) -> None:

@@ -190,3 +190,16 @@ def test_killed_job_resumes_without_repeating_calls(tmp_path: Path) -> None:
         tmp_path, tmp_path / "fresh.sqlite", tmp_path / "fresh.log", n, 0.0, None
     )
     assert resumed == uninterrupted.splitlines() == [f"PROMPT {i}!" for i in range(n)]
+
+
+def test_cache_does_not_import_the_factory() -> None:
+    """The dependency runs one way: factory -> cache (the factory wraps backends in it)."""
+    import ast
+
+    import fewner.backends.cache as cache_module
+
+    tree = ast.parse(Path(cache_module.__file__).read_text(encoding="utf-8"))
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    } | {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    assert "fewner.backends.factory" not in imported

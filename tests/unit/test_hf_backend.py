@@ -13,7 +13,8 @@ pytest.importorskip("transformers")
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from fewner.backends.base import GenerationParams  # noqa: E402
-from fewner.backends.hf import HFBackend, RowSampler, StopOnStrings, row_seed  # noqa: E402
+from fewner.backends.hf import HFBackend  # noqa: E402
+from fewner.backends.hf_steps import RowSampler, StopOnStrings, row_seed  # noqa: E402
 from fewner.errors import BackendError, ModelNotAvailableError  # noqa: E402
 from tests.contract.backends_under_test import tiny_llama  # noqa: E402
 
