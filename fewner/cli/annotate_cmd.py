@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from fewner.cli.common import err, out, progress, report_read
-from fewner.cli.options import answer_cache, run_folder, run_outputs
+from fewner.cli.options import BACKEND_CHOICES, answer_cache, run_folder, run_outputs
 from fewner.models.catalogue import DEFAULT_CAUSAL_MODEL
 
 
@@ -68,7 +68,7 @@ def _read_input(path: Path, fmt: str, limit: int | None, sample_seed: int | None
     "--backend",
     "-b",
     "kind",
-    type=click.Choice(["llamacpp", "hf", "openai"]),
+    type=click.Choice(BACKEND_CHOICES),
     default="llamacpp",
     show_default=True,
     help="llamacpp is the fast CPU path (annotation needs no training).",
@@ -187,7 +187,8 @@ def annotate(
     """
     from fewner.backends.base import GenerationParams
     from fewner.backends.factory import make_backend
-    from fewner.cli.predict_cmd import _backend_options, _gold_for
+    from fewner.cli.predict_cmd import backend_options
+    from fewner.eval.pairing import pair_gold
     from fewner.distill.annotate import AnnotationPrompt, Annotator, pick_demos
     from fewner.prompts.definitions import load_definitions
     from fewner.runs import RunDir
@@ -214,7 +215,7 @@ def annotate(
 
     run = RunDir(run_folder(output, run_dir))
     cache = answer_cache(cache_path, no_cache, run.path)
-    options = _backend_options(raw_options)
+    options = backend_options(raw_options)
     if base_url is not None:
         options["base_url"] = base_url
     if kind == "hf":
@@ -289,7 +290,7 @@ def annotate(
         from fewner.eval.metrics import score
         from fewner.eval.report import scores_json, scores_renderable
 
-        paired, left_out = _gold_for(gold_sentences, annotated, types)
+        paired, left_out = pair_gold(gold_sentences, annotated, types)
         scores = score(paired, annotated)
         metrics["scores"] = scores_json(scores, gold=str(gold), gold_spans_left_out=left_out)
         out.print(

@@ -1,32 +1,25 @@
-"""``fewner predict``: label a data file with a language model, one prompt per entity type.
+"""``fewner predict``: label a data file with any fewner model; a thin layer over the library.
 
-Outputs, all beside ``-o OUT.jsonl``:
-
-* ``OUT.jsonl`` — fewner JSONL, the input sentences with predicted character-offset entities
-  (gold entities in the input are ignored for prompting and not copied);
-* ``OUT.answers.jsonl`` — every raw answer (sentence id, type, prompt length, answer), written
-  as the run goes, for debugging prompts and parsing;
-* ``OUT.run/`` — ``config.json`` (every setting used) and ``metrics.json`` (counts, timing, and
-  the scores when ``--gold`` is given), plus ``cache.sqlite``: every answer is committed there as
-  soon as it is generated, so re-running the same command after a crash or Ctrl-C resumes where
-  it stopped (``--cache PATH`` to put it elsewhere, ``--no-cache`` to turn it off).
-
-The prediction itself is :class:`fewner.predict.Extractor`; this module only resolves options,
-reads and writes files, and reports.
+``--model`` is a saved fewner folder (``fewner.json``: everything that must match training is
+read from it), a distillation student folder, or a language model used as is (catalogue name,
+local folder, hub id, GGUF file) with the prompt options below. The work is
+:func:`fewner.api.load` + :func:`fewner.predictors.files.predict_file`; outputs are described
+there (``OUT.jsonl``, ``OUT.answers.jsonl``, ``OUT.run/``). With a language model, every answer is
+committed to ``OUT.run/cache.sqlite`` as it is generated, so re-running the same command after a
+crash resumes where it stopped (``--cache PATH`` / ``--no-cache``).
 """
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from fewner.cli.common import err, out, progress, report_read
-from fewner.cli.options import answer_cache, model_and_backend, run_folder, run_outputs
+from fewner.cli.common import err, out, report_read
+from fewner.cli.options import answer_cache, run_outputs
+from fewner.models.catalogue import DEFAULT_CAUSAL_MODEL
 
 _TAG = re.compile(r"^[BIES]-(.+)$")
 
@@ -47,7 +40,7 @@ def read_type_file(path: Path) -> list[str]:
     return list(types)
 
 
-def _backend_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+def backend_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     """``KEY=VALUE`` strings to constructor options; values are read as YAML scalars."""
     import yaml
 
@@ -60,233 +53,139 @@ def _backend_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
-def _gold_for(gold_sentences: list, predictions: list, types: list[str]) -> tuple[list, int]:
-    """Gold sentences paired with the predictions (same ids, else the first N) restricted to
-    ``types``; also how many gold spans of other types were left out."""
-    ids = {p.id for p in predictions}
-    by_id = [g for g in gold_sentences if g.id in ids]
-    chosen = by_id if len(by_id) == len(predictions) else gold_sentences[: len(predictions)]
-    wanted = set(types)
-    left_out = sum(1 for g in chosen for s in g.spans if s.label not in wanted)
-    return [g.with_spans(s for s in g.spans if s.label in wanted) for g in chosen], left_out
+def _backend_choices() -> list[str]:
+    from fewner.backends.factory import backend_names
+
+    return backend_names()
 
 
 @click.command("predict")
 @click.argument(
     "input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option(
-    "--output",
-    "-o",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Predictions (fewner JSONL).",
-)
-@model_and_backend("Catalogue name, local folder, hub id (hf), GGUF path (llamacpp) or server model name.")
-@click.option(
-    "--adapter",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="LoRA adapter folder (hf).",
-)
-@click.option(
-    "--types",
-    "types_csv",
-    default=None,
-    help="Entity types, comma-separated (default: every type of --definitions).",
-)
-@click.option(
-    "--types-from",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="File of types, one per line (names or BIO tags, e.g. labels-wnut.txt).",
-)
-@click.option(
-    "--template",
-    default="obp-llm",
-    show_default=True,
-    help="Prompt template: shipped name (obp-llm, cllmfs, ...) or YAML path.",
-)
-@click.option(
-    "--layout",
-    type=click.Choice(["type_first", "sentence_first"]),
-    default=None,
-    help="Override the template's section order (must match training).",
-)
-@click.option(
-    "--definitions",
-    default=None,
-    help="Type definitions: shipped name (wnut17, conll2003, gum, fewnerd) or YAML path "
-    "(required unless --student).",
-)
-@click.option(
-    "--constrain/--no-constrain",
-    default=True,
-    show_default=True,
-    help="Constrain mentions to substrings of the input.",
-)
-@click.option(
-    "--edge-punctuation/--no-edge-punctuation",
-    default=False,
-    show_default=True,
-    help="Allow mentions that start or end with a punctuation-only word.",
-)
-@click.option(
-    "--max-words",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="Longest allowed mention, in words (constrained).",
-)
-@click.option(
-    "--max-mentions",
-    type=click.IntRange(min=1),
-    default=None,
-    help="At most this many mentions per answer (constrained).",
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=16,
-    show_default=True,
-    help="Prompts per backend call.",
-)
-@click.option("--max-new-tokens", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option(
-    "--chat/--no-chat",
-    default=False,
-    show_default=True,
-    help="Wrap prompts in the model's chat template (must match training).",
-)
-@click.option(
-    "--abstain/--no-abstain",
-    default=False,
-    show_default=True,
-    help="Let constrained decoding write the template's refusal answer (for refusal-aware "
-    "adapters, fewner train kind: grait); abstentions go to abstained_types in the output.",
-)
-@click.option(
-    "--limit", type=click.IntRange(min=1), default=None, help="Only the first N sentences."
-)
-@click.option(
-    "--format",
-    "input_format",
-    default="auto",
-    show_default=True,
-    help="Format of INPUT (auto, conll, tags, jsonl, text).",
-)
-@click.option(
-    "--gold",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Score against this file (may be INPUT itself) and print P/R/F1.",
-)
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Predictions (fewner JSONL).")
+@click.option("--model", "-m", default=None,
+              help="A saved fewner model folder, a student folder, or a language model: catalogue "
+              f"name, local folder, hub id, GGUF file [default: {DEFAULT_CAUSAL_MODEL}].")
+@click.option("--student", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Same as --model STUDENT_FOLDER (kept for older scripts).")
+@click.option("--types", "types_csv", default=None,
+              help="Entity types, comma-separated (default: the model's own, else every type of "
+              "--definitions).")
+@click.option("--types-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="File of types, one per line (names or BIO tags, e.g. labels-wnut.txt).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N sentences.")
+@click.option("--format", "input_format", default="auto", show_default=True,
+              help="Format of INPUT (auto, conll, tags, jsonl, text).")
+@click.option("--gold", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Score against this file (may be INPUT itself) and print P/R/F1.")
 @run_outputs()
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Prompts per backend call (LM) or sentences per batch (student).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Torch threads.")
+@click.option("--quantize", is_flag=True, help="int8 dynamic quantization (student, CPU).")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=None,
+              help="Token budget per answer (LM) [default: 64].")
+@click.option("--constrain/--no-constrain", "constrained", default=None,
+              help="Constrain mentions to substrings of the input [default: on].")
+@click.option("--edge-punctuation/--no-edge-punctuation", default=None,
+              help="Allow mentions that start or end with a punctuation-only word [default: off].")
+@click.option("--max-words", type=click.IntRange(min=1), default=None,
+              help="Longest allowed mention, in words (constrained) [default: 8].")
+@click.option("--max-mentions", type=click.IntRange(min=1), default=None,
+              help="At most this many mentions per answer (constrained).")
+@click.option("--abstain/--no-abstain", default=None,
+              help="Let constrained decoding write the template's refusal answer (refusal-aware "
+              "adapters); abstentions go to abstained_types in the output.")
 @click.option("--device", default=None, help="hf: cpu, cuda, auto.")
-@click.option(
-    "--student",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="A distillation student folder (fewner distill RUN/student): predict with it instead "
-    "of a language model; uses --limit, --format, --gold, --batch-size, --run-dir.",
-)
-@click.option(
-    "--threads", type=click.IntRange(min=1), default=None, help="Torch threads (--student)."
-)
-@click.option("--quantize", is_flag=True, help="int8 dynamic quantization of the student (CPU).")
 @click.option("--base-url", default=None, help="Server URL (openai backend).")
-@click.option(
-    "--option",
-    "-O",
-    "raw_options",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Extra backend option, e.g. -O prefix_sharing=true, -O n_threads=2 (repeatable).",
-)
-def predict(
-    input_path: Path,
-    output: Path,
-    model: str,
-    kind: str,
-    adapter: Path | None,
-    types_csv: str | None,
-    types_from: Path | None,
-    template: str,
-    layout: str | None,
-    definitions: str | None,
-    constrain: bool,
-    edge_punctuation: bool,
-    max_words: int,
-    max_mentions: int | None,
-    batch_size: int,
-    max_new_tokens: int,
-    chat: bool,
-    abstain: bool,
-    limit: int | None,
-    input_format: str,
-    gold: Path | None,
-    cache_path: Path | None,
-    no_cache: bool,
-    run_dir: Path | None,
-    device: str | None,
-    student: Path | None,
-    threads: int | None,
-    quantize: bool,
-    base_url: str | None,
-    raw_options: tuple[str, ...],
-) -> None:
+@click.option("--option", "-O", "raw_options", multiple=True, metavar="KEY=VALUE",
+              help="Extra backend option, e.g. -O prefix_sharing=true, -O n_threads=2 (repeatable).")
+@click.option("--backend", "-b", "kind", default=None,
+              type=click.Choice(_backend_choices()),
+              help="Language-model backend (not for saved folders) [default: hf].")
+@click.option("--adapter", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="A LoRA adapter folder for the language model (hf).")
+@click.option("--template", default=None,
+              help="Prompt template: shipped name (obp-llm, cllmfs, ...) or YAML path [default: obp-llm].")
+@click.option("--layout", type=click.Choice(["type_first", "sentence_first"]), default=None,
+              help="Override the template's section order.")
+@click.option("--definitions", default=None,
+              help="Type definitions: shipped name (wnut17, conll2003, gum, fewnerd) or YAML path; "
+              "without them every type gets a generic definition.")
+@click.option("--chat/--no-chat", default=None,
+              help="Wrap prompts in the model's chat template [default: off].")
+def predict(input_path: Path, output: Path, model: str | None, student: Path | None,
+            types_csv: str | None, types_from: Path | None, limit: int | None,
+            input_format: str, gold: Path | None, cache_path: Path | None, no_cache: bool,
+            run_dir: Path | None, batch_size: int | None, threads: int | None, quantize: bool,
+            raw_options: tuple[str, ...], device: str | None, base_url: str | None,
+            **prompt_and_decoding: Any) -> None:
     """Predict the entities of INPUT (any format `fewner data` reads) and write fewner JSONL.
 
-    Example: fewner predict --definitions wnut17 --types-from labels-wnut.txt
-    emerging.test.annotated -o preds.jsonl --gold emerging.test.annotated
-
-    With --student RUN/student a distillation student (fewner distill) predicts instead:
-    fewner predict --student runs/distill-D/student test.txt -o preds.jsonl --gold test.txt
+    \b
+    A saved model folder needs nothing else:
+      fewner predict --model runs/obp-wnut0/model test.txt -o preds.jsonl --gold test.txt
+    A language model as is, with the prompt settings it was trained with:
+      fewner predict -m smollm2-135m-instruct --adapter runs/x/adapter --definitions wnut17 \\
+          --types-from labels-wnut.txt emerging.test.annotated -o preds.jsonl
     """
-    from fewner.backends.base import GenerationParams
-    from fewner.backends.factory import make_backend
-    from fewner.data.formats.jsonl import write_jsonl
-    from fewner.data.io import read_corpus, write_corpus
-    from fewner.errors import ConfigError
-    from fewner.predict import Extractor
-    from fewner.prompts import ExtractionFormat, load_template
-    from fewner.runs import RunDir
+    from fewner.api import load
+    from fewner.data.io import read_corpus
+    from fewner.predictors.files import predict_file, run_folder
 
     if student is not None:
-        from fewner.cli.student_predict import predict_with_student
-
-        predict_with_student(
-            student,
-            input_path,
-            output,
-            input_format=input_format,
-            limit=limit,
-            gold=gold,
-            batch_size=batch_size,
-            run_dir=run_dir,
-            threads=threads,
-            quantize=quantize,
-        )
-        return
-    if definitions is None:
-        raise click.UsageError("--definitions is required (unless --student)")
-    # --- everything that can fail cheaply, before a model loads --------------------------
+        if model is not None:
+            raise click.UsageError("give --model or --student, not both")
+        model = str(student)
     if types_csv is not None and types_from is not None:
         raise click.UsageError("give --types or --types-from, not both")
-    fmt = ExtractionFormat(load_template(template, layout=layout), definitions)
+    labels = None
     if types_csv is not None:
-        types = [t.strip() for t in types_csv.split(",") if t.strip()]
+        labels = [t.strip() for t in types_csv.split(",") if t.strip()]
     elif types_from is not None:
-        types = read_type_file(types_from)
-    else:
-        types = list(fmt.definitions)
-        err.print(f"types (all of {definitions}): {', '.join(types)}")
-    types = list(dict.fromkeys(types))
-    if not types:
+        labels = read_type_file(types_from)
+    if labels is not None and not labels:
         raise click.UsageError("no entity types given")
-    fmt.definitions.require(types)
-    if adapter is not None and kind != "hf":
-        raise ConfigError("--adapter works with the hf backend only")
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+    options = {k: v for k, v in prompt_and_decoding.items() if v is not None}
+    if "kind" in options:
+        options["backend"] = options.pop("kind")
+    extra = backend_options(raw_options)
+    if device is not None:
+        extra["device"] = device
+    if base_url is not None:
+        extra["base_url"] = base_url
+    folder = Path(model).expanduser() if model is not None else None
+    is_student = folder is not None and (
+        (folder / "student.json").is_file() or (folder / "student" / "student.json").is_file()
+    )
+    if is_student:
+        if options or extra:
+            raise click.UsageError(f"{model} is a student: LM options ({', '.join([*options, *extra])}) do not apply")
+        if quantize:
+            options["quantize"] = True
+    else:
+        if quantize:
+            raise click.UsageError("--quantize works with a student model only")
+        if extra:
+            options["backend_options"] = extra
+        options["cache"] = answer_cache(cache_path, no_cache, run_folder(output, run_dir))
+        if batch_size is not None:
+            options["batch_size"] = batch_size
+    predictor = load(model or DEFAULT_CAUSAL_MODEL, **options)
+    if is_student and batch_size is not None:
+        predictor.batch_sentences = batch_size
+    if labels is None and not predictor.labels:
+        raise click.UsageError("no entity types: pass --types, --types-from or --definitions")
+    wanted = predictor.resolve_labels(labels)  # fails before any model or data loads
+    if labels is None:
+        err.print(f"types (the model's): {', '.join(wanted)}")
 
     corpus = read_corpus(input_path, format=input_format)
     report_read(corpus)
@@ -296,107 +195,25 @@ def predict(
         gold_corpus = read_corpus(gold)
         report_read(gold_corpus)
         gold_sentences = gold_corpus.sentences
-
-    run = RunDir(run_folder(output, run_dir))
-    cache = answer_cache(cache_path, no_cache, run.path)
-    options = _backend_options(raw_options)
-    if kind == "hf":
-        options.setdefault("batch_size", batch_size)
-        if adapter is not None:
-            options["adapter"] = adapter
-        if device is not None:
-            options["device"] = device
-    if base_url is not None:
-        options["base_url"] = base_url
-    params = GenerationParams(max_new_tokens=max_new_tokens)
-
-    with err.status(f"loading {model} ({kind})"):
-        backend = make_backend(kind, model, cache=cache, **options)
-    with backend:
-        extractor = Extractor(
-            backend,
-            fmt,
-            constrained=constrain,
-            params=params,
-            batch_size=batch_size,
-            edge_punctuation=edge_punctuation,
-            max_words=max_words,
-            max_mentions=max_mentions,
-            chat=chat,
-            abstain=abstain,
-        )
-        config = {
-            "command": "predict",
-            "input": str(input_path),
-            "input_format": input_format,
-            "output": str(output),
-            "gold": None if gold is None else str(gold),
-            "model": model,
-            "adapter": None if adapter is None else str(adapter),
-            "backend_options": {k: str(v) for k, v in options.items()},
-            "cache": None if cache is None else str(cache),
-            "types": types,
-            "limit": limit,
-            "sentences": len(sentences),
-            **extractor.settings(),
-        }
-        run.write_config(config)
-        answers_path = output.with_name(output.stem + ".answers.jsonl")
-        answers_path.parent.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
-        predictions = []
-        abstained: dict[str, list[str]] = {}
-        stats: Any = None
-        with answers_path.open("w", encoding="utf-8") as sidecar, progress() as bar:
-            task = bar.add_task(f"predicting {len(types)} types", total=len(sentences))
-            for part in extractor.iter_extract(sentences, types):
-                predictions.extend(part.predictions)
-                abstained.update(part.abstained)
-                stats = part.stats if stats is None else stats + part.stats
-                for record in part.answers:
-                    sidecar.write(json.dumps(record, ensure_ascii=False) + "\n")
-                sidecar.flush()
-                bar.advance(task, len(part.predictions))
-        seconds = time.perf_counter() - started
-        hits, misses = getattr(backend, "hits", None), getattr(backend, "misses", None)
-
-    if abstain or abstained:  # the refusal-aware format: abstained_types on every record
-        output.parent.mkdir(parents=True, exist_ok=True)
-        write_jsonl(predictions, output, abstained=abstained)
-    else:
-        write_corpus(predictions, output, "jsonl")
-    stats = dict(sorted((stats or {}).items()))
-    metrics: dict[str, Any] = {
-        "sentences": len(predictions),
-        "prompts": stats.get("prompts", 0),
-        "seconds": round(seconds, 3),
-        "sentences_per_second": round(len(predictions) / seconds, 4) if seconds > 0 else None,
-        "cache_hits": hits,
-        "cache_misses": misses,
-        "stats": stats,
+    run_config = {
+        "command": "predict",
+        "input": str(input_path),
+        "input_format": input_format,
+        "gold": None if gold is None else str(gold),
+        "model": model or DEFAULT_CAUSAL_MODEL,
+        "limit": limit,
     }
-    err.print(
-        f"wrote {output} ({len(predictions)} sentences, {stats.get('spans', 0)} spans) and "
-        f"{answers_path.name} in {seconds:.1f}s"
-        + (f"; cache: {hits} hit(s), {misses} miss(es)" if hits is not None else "")
-    )
-    err.print("counts: " + ", ".join(f"{k}={v}" for k, v in stats.items() if v))
-
-    if gold_sentences is not None:
-        from fewner.eval.metrics import score
-        from fewner.eval.report import scores_json, scores_renderable
-
-        paired_gold, left_out = _gold_for(gold_sentences, predictions, types)
-        if left_out:
-            err.print(
-                f"[yellow]gold: {left_out} span(s) of types not asked for were left out[/yellow]"
-            )
-        scores = score(paired_gold, predictions)
-        metrics["scores"] = scores_json(scores, gold=str(gold), gold_spans_left_out=left_out)
-        out.print(
-            scores_renderable(
-                scores, title=f"{output.name} vs {gold.name} ({scores.sentences} sentences)"
-            )
+    with predictor:
+        metrics, scores = predict_file(
+            predictor, sentences, output, labels=wanted, gold=gold_sentences, run_dir=run_dir,
+            config=run_config, score_meta=None if gold is None else {"gold": str(gold)},
+            log=err.print,
         )
-    run.write_metrics(metrics)
-    err.print(f"run folder: {run.path}")
+    err.print("counts: " + ", ".join(f"{k}={v}" for k, v in metrics["stats"].items() if v))
+    if scores is not None:
+        from fewner.eval.report import scores_renderable
+
+        assert gold is not None
+        title = f"{output.name} vs {gold.name} ({scores.sentences} sentences)"
+        out.print(scores_renderable(scores, title=title))
+    err.print(f"run folder: {run_folder(output, run_dir)}")

@@ -137,6 +137,10 @@ class Predictor(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release models, processes or threads the predictor holds."""
 
+    def runtime_counters(self) -> dict[str, Any]:
+        """Counters of the work done so far that are not predictions (cache hits, ...)."""
+        return {}
+
     # ----- the protocol ------------------------------------------------------------------------
     def resolve_labels(self, labels: Iterable[str] | None) -> list[str]:
         """``labels`` (deduplicated, in order), else the predictor's own; checked."""

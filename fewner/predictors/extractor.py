@@ -6,9 +6,15 @@ line: the base model, the LoRA adapter, the template and layout, the definitions
 chat mode and the constraint policy. The backend is created on first use, so loading a folder
 and reading its settings is instant.
 
-Labels without a definition get a generic one (:data:`GENERIC_DEFINITION`) so any label works
-zero-shot; the definitions actually used are stored in the manifest, so a saved model prompts
+Definitions: when ``definitions`` are given, every label asked must have one (a label missing
+from a definitions file is almost always a typo, and it fails before any model loads); when none
+are given, every label gets a generic one (:data:`GENERIC_DEFINITION`), so any label works
+zero-shot. The definitions actually used are stored in the manifest, so a saved model prompts
 exactly as it did when saved.
+
+Loading a saved folder may change how decoding runs (constraint policy, batch size, cache,
+backend options, token budget) but not what the prompt is (model, adapter, template, layout,
+definitions, chat): those are fixed by training, and overriding them is an error.
 """
 
 from __future__ import annotations
@@ -30,6 +36,11 @@ GENERIC_DEFINITION = "any {label} mentioned"
 
 ADAPTER_DIR = "adapter"
 
+#: Settings that define the prompt a model was trained on: a saved folder's cannot be overridden.
+PROMPT_SETTINGS = {
+    "model", "adapter", "template", "layout", "definitions", "generic_definitions", "chat", "system"
+}
+
 
 class ExtractorPredictor(Predictor):
     """A causal LM (optionally with a LoRA adapter) asked one prompt per label.
@@ -38,7 +49,8 @@ class ExtractorPredictor(Predictor):
     model name (openai); ``backend``: ``hf`` (default), ``llamacpp`` or ``openai``;
     ``definitions``: a shipped name (``wnut17``), a YAML path or a mapping, plus generic ones
     for labels it lacks; ``backend_options``: extra constructor options of the backend;
-    ``cache``: SQLite answer cache (a rerun resumes); ``backend_object``: an already built
+    ``generic_definitions``: give labels without a definition the generic one (default: only
+    when no ``definitions`` are given, module docstring); ``cache``: SQLite answer cache (a rerun resumes); ``backend_object``: an already built
     backend to use instead (tests pass a scripted one; never saved). The remaining keyword arguments are
     :class:`~fewner.predict.Extractor`'s (``constrained``, ``chat``, ``abstain``,
     ``max_words``, ...).
@@ -72,6 +84,7 @@ class ExtractorPredictor(Predictor):
         training: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
         backend_object: Any = None,
+        generic_definitions: bool | None = None,
     ) -> None:
         from fewner.prompts import load_template
 
@@ -89,7 +102,13 @@ class ExtractorPredictor(Predictor):
         self.template_name = str(template)
         self.layout = layout
         self.definitions_source = definitions
+        #: labels without a definition get the generic one (default: when none were given)
+        self.generic_definitions = (
+            definitions is None if generic_definitions is None else generic_definitions
+        )
         self._definitions = _definitions(definitions)
+        if not self.labels and definitions is not None:  # a definitions file names the labels
+            self.labels = list(self._definitions)
         self.options = {
             "chat": chat,
             "system": system,
@@ -110,6 +129,25 @@ class ExtractorPredictor(Predictor):
         self._extractor: Any = None
 
     # ----- the protocol --------------------------------------------------------------------
+    def resolve_labels(self, labels: Any) -> list[str]:
+        wanted = super().resolve_labels(labels)
+        if not self.generic_definitions:
+            from fewner.prompts.definitions import Definitions
+
+            defs = self._definitions
+            if not isinstance(defs, Definitions):
+                defs = Definitions(defs)
+                defs.source = "the given definitions"
+            defs.require(wanted)  # names every missing label at once
+        return wanted
+
+    def runtime_counters(self) -> dict[str, Any]:
+        backend = self._backend
+        return {
+            "cache_hits": getattr(backend, "hits", None),
+            "cache_misses": getattr(backend, "misses", None),
+        }
+
     def definitions_for(self, labels: list[str]) -> dict[str, str]:
         """The definition each label is prompted with (given, else the generic one)."""
         return {
@@ -139,11 +177,19 @@ class ExtractorPredictor(Predictor):
             "layout": self.template.layout,
             "definitions": self.definitions_for(self.labels) if self.labels else {},
             "definitions_source": _describe(self.definitions_source),
+            "generic_definitions": self.generic_definitions,
             **self.options,
             "max_new_tokens": self.max_new_tokens,
             "batch_size": self.batch_size,
             "backend_options": {k: str(v) for k, v in self.backend_options.items()},
+            "params": self._params().as_dict(),
         }
+
+    def _params(self) -> Any:
+        from fewner.backends.base import GenerationParams
+
+        stops = tuple(dict.fromkeys(self.template.stop))
+        return GenerationParams(max_new_tokens=self.max_new_tokens, stop=stops)
 
     def close(self) -> None:
         if self._backend is not None:
@@ -170,6 +216,13 @@ class ExtractorPredictor(Predictor):
 
     @classmethod
     def _from_folder(cls, folder: Path, manifest: Any, **overrides: Any) -> ExtractorPredictor:
+        fixed = sorted(set(overrides) & PROMPT_SETTINGS)
+        if fixed:
+            raise ConfigError(
+                f"{folder}: {', '.join(fixed)} {'is' if len(fixed) == 1 else 'are'} fixed by "
+                "training (see its fewner.json); do not pass "
+                f"{'it' if len(fixed) == 1 else 'them'} when loading a saved model"
+            )
         s = dict(manifest.settings)
         _check_base(folder, manifest.base_model, s["model"])
         adapter = folder / s["adapter"] if s.get("adapter") else None
@@ -185,7 +238,7 @@ class ExtractorPredictor(Predictor):
             "training": manifest.training,
             "metrics": manifest.metrics,
         }
-        for key in ("chat", "system", "constrained", "edge_punctuation", "max_words",
+        for key in ("chat", "system", "generic_definitions", "constrained", "edge_punctuation", "max_words",
                     "max_mentions", "abstain"):
             if key in s:
                 kwargs[key] = s[key]
