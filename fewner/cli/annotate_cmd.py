@@ -188,8 +188,8 @@ def annotate(
     from fewner.backends.base import GenerationParams
     from fewner.backends.factory import make_backend
     from fewner.cli.predict_cmd import backend_options
-    from fewner.eval.pairing import pair_gold
     from fewner.distill.annotate import AnnotationPrompt, Annotator, pick_demos
+    from fewner.eval.pairing import pair_gold
     from fewner.prompts.definitions import load_definitions
     from fewner.runs import RunDir
 
