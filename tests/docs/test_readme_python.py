@@ -1,0 +1,39 @@
+"""Every snippet of the README's Python section runs (tiny random models here; the real ones in
+tests/docs/test_readme_python_real.py, marked slow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.docs.readme_snippets import make_student, python_blocks, run_blocks
+
+pytest.importorskip("torch")
+
+
+def test_the_python_section_has_the_promised_programs() -> None:
+    blocks = "\n".join(python_blocks())
+    for needed in ('fewner.load("smollm2-135m-instruct")', 'recipe="obp-llm"', 'recipe="icl"',
+                   'fewner.load("runs/distill-D/student")', ".save(", 'fewner.load("my-ner")'):
+        assert needed in blocks
+
+
+def test_readme_python_snippets_run_on_tiny_models(tmp_path: Path, capsys) -> None:
+    from tests.unit.distill_tiny import tiny_encoder
+    from tests.unit.train_tiny import tiny_causal_lm
+
+    lm = str(tiny_causal_lm(tmp_path / "lm"))
+    make_student(tmp_path / "runs" / "distill-D" / "student", str(tiny_encoder(tmp_path / "enc")))
+    ns = run_blocks(tmp_path, {
+        '"llamacpp:smollm2-135m-instruct"': f'"hf:{lm}"',
+        '"llamacpp:gemma3-270m"': f'"hf:{lm}"',
+        '"smollm2-135m-instruct"': f'"{lm}"',
+    })
+    printed = capsys.readouterr().out
+    assert "[" in printed  # the predictions were printed
+    assert (tmp_path / "my-ner" / "fewner.json").is_file()
+    assert (tmp_path / "my-ner" / "adapter" / "adapter_config.json").is_file()
+    assert (tmp_path / "my-icl" / "fewner.json").is_file()
+    assert ns["ner"].labels == ["city", "company", "person"]
+    assert ns["student"].labels == ["PER", "LOC", "ORG", "MISC"]
