@@ -1,13 +1,16 @@
-"""``fewner train``: run a staged LoRA training recipe from a YAML config.
+"""``fewner train``: run a staged LoRA training recipe: a packaged recipe or a YAML config.
 
+    fewner train --recipe obp-llm --out runs/obp-wnut0
+    fewner train --list-recipes
     fewner train --config configs/obp-llm.yaml --out runs/obp-wnut0
     fewner train --config configs/obp-llm.yaml --set stages.source.enabled=false --set seed=1
     fewner train --config configs/obp-llm.yaml --out runs/obp-wnut0 --resume   # after a crash
     fewner train --config configs/obp-llm.yaml --out runs/obp-wnut0 --stage dpo  # one stage alone
     accelerate launch --multi_gpu --num_processes 4 -m fewner.cli train --config ... --out runs/x
 
-Every setting and its default: ``configs/README.md``. The run folder gets the resolved config,
-per-stage logs (JSONL), checkpoints and adapters, and the metrics (see
+Every setting and its default: ``configs/README.md``. ``--recipe NAME`` is the config key
+``recipe: NAME`` (a config file's keys are merged over the recipe). The run folder gets the
+resolved config, per-stage logs (JSONL), checkpoints and adapters, and the metrics (see
 :mod:`fewner.train.stages`). Progress goes to stderr; the final metrics summary to stdout.
 """
 
@@ -21,16 +24,27 @@ from pathlib import Path
 import click
 
 from fewner.cli.common import err, out
+from fewner.config_schema import list_presets
+
+RECIPE_CHOICES = tuple(list_presets("recipes"))  # fewner/resources/recipes/*.yaml
 
 
 @click.command("train")
 @click.option(
     "--config",
     "config_path",
-    required=True,
+    default=None,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Run config (YAML), e.g. configs/obp-llm.yaml.",
+    help="Run config (YAML), e.g. configs/obp-llm.yaml; it may start from a recipe (recipe: NAME).",
 )
+@click.option(
+    "--recipe",
+    type=click.Choice(RECIPE_CHOICES),
+    default=None,
+    help="A recipe shipped with fewner (see --list-recipes); with --config, the recipe the "
+    "file's keys are merged over.",
+)
+@click.option("--list-recipes", is_flag=True, help="List the packaged recipes and exit.")
 @click.option(
     "--set",
     "overrides",
@@ -43,7 +57,7 @@ from fewner.cli.common import err, out
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Run folder (default: runs/<config name>-<date-time>).",
+    help="Run folder (default: runs/<config or recipe name>-<date-time>).",
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--stage", default=None, help="Run only this stage (after earlier stages in --out).")
@@ -51,31 +65,45 @@ from fewner.cli.common import err, out
     "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
 )
 def train(
-    config_path: Path,
+    config_path: Path | None,
+    recipe: str | None,
+    list_recipes: bool,
     overrides: tuple[str, ...],
     out_dir: Path | None,
     resume: bool,
     stage: str | None,
     progress: bool,
 ) -> None:
-    """Train a LoRA adapter with the staged recipe in --config (source SFT, target SFT, DPO).
+    """Train a LoRA adapter with a staged recipe (source SFT, target SFT, DPO, ...): a packaged
+    --recipe, or the config in --config.
 
     Several GPUs: start it with `accelerate launch --multi_gpu --num_processes N -m fewner.cli
     train ...` (or torchrun); a step stays the same global step (configs/README.md).
     """
     from fewner.errors import ConfigError
+
+    if list_recipes:
+        from fewner.train.recipes import recipe_description
+
+        for name in RECIPE_CHOICES:
+            out.print(f"{name}: {recipe_description(name)}", markup=False, highlight=False)
+        return
+    if config_path is None and recipe is None:
+        raise ConfigError("give --config FILE or --recipe NAME (fewner train --list-recipes)")
+
     from fewner.train.config import load_config
     from fewner.train.distributed import launched_world_size
     from fewner.train.stages import run_training
 
-    config = load_config(config_path, overrides)
+    config = load_config(config_path, overrides, recipe=recipe)
     world = launched_world_size()
     if out_dir is None:
         if resume:
             raise ConfigError("--resume needs --out: the run folder to continue")
         if world > 1:  # each process would name its own folder after its own clock
             raise ConfigError(f"{world} processes: give the run folder with --out")
-        out_dir = Path("runs") / f"{config_path.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        name = config_path.stem if config_path is not None else recipe
+        out_dir = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     main = int(os.environ.get("RANK", "0") or 0) == 0
     if main:
         err.print(f"run folder: {out_dir}" + (f" ({world} processes)" if world > 1 else ""))

@@ -1,4 +1,7 @@
-"""Running a ``kind: grait`` stage: the work that needs the model as the stage starts.
+"""The ``grait`` stage kind: refusal-aware SFT, and the work that needs the model as the stage
+starts. Importing this module registers the kind (:data:`fewner.train.kinds.STAGE_KINDS` names
+it lazily), so ``fewner.train`` needs no import of ``fewner.grait``; its settings (``refusal:``)
+are :class:`fewner.grait.settings.RefusalSpec`.
 
 Order (all before the first training step of the stage, like a ``kind: dpo`` stage's pairs):
 
@@ -46,10 +49,19 @@ from fewner.grait.knowledge import (
     write_knowledge,
 )
 from fewner.grait.selection import influences, resolve_count, select_unknown
+from fewner.grait.settings import RefusalSpec
 from fewner.grait.split import split_prompts
 from fewner.grait.weights import adaptive_weights, uniform_weights
+from fewner.train.kinds import (
+    STAGE_KINDS,
+    PreparedStage,
+    RunContext,
+    StageKind,
+    TrainingItems,
+    sft_facts,
+)
 
-__all__ = ["FEATURES_FILE", "PreparedRefusal", "prepare", "refusal_example"]
+__all__ = ["FEATURES_FILE", "GRAIT", "PreparedRefusal", "prepare", "refusal_example"]
 
 FEATURES_FILE = "features.pt"
 SUMMARY_FILE = "grait.json"
@@ -152,7 +164,7 @@ def _features(
     from fewner.grait.gradients import gradient_features
     from fewner.train.lora import trainable_parameters
 
-    spec = stage.spec.refusal
+    spec = stage.spec.settings
     path = folder / FEATURES_FILE
     settings = {
         "projection_dim": spec.projection_dim,
@@ -222,7 +234,7 @@ def prepare(
     """The weighted examples of a grait stage; see the module docstring."""
     from fewner.train.collate import encode_answer
 
-    spec = stage.spec.refusal
+    spec = stage.spec.settings
     fmt, sentences, types = stage.fmt, stage.data, stage.types
     prompts = [(s.id, t) for s in sentences for t in types]
 
@@ -383,3 +395,39 @@ def prepare(
     if any(math.isnan(w) for w in weights):  # pragma: no cover - guards the softmax
         raise RuntimeError("GRAIT weights are NaN")
     return PreparedRefusal(items, {"grait": summary})
+
+
+# ----- the stage kind ------------------------------------------------------------------------
+
+
+def _prepare(ctx: RunContext, stage: PreparedStage, folder: Path) -> TrainingItems:
+    """Under several processes rank 0 queries and computes (knowledge.jsonl, features.pt) and
+    the others read the files back once it is done."""
+    from fewner.train.distributed import main_first
+
+    with main_first(ctx.dist):
+        refusal = prepare(
+            stage,
+            ctx.model,
+            ctx.tokenizer,
+            ctx.model_id,
+            folder,
+            seed=ctx.config.stage_seed(stage.name),
+            precision=ctx.config.precision,
+            log=ctx.log,
+        )
+    return TrainingItems(refusal.items, {}, {**refusal.summary, **sft_facts(stage)})
+
+
+GRAIT = STAGE_KINDS.register(
+    "grait",
+    StageKind(
+        "grait",
+        default_lr=2e-4,
+        prepare=_prepare,
+        settings=RefusalSpec,
+        settings_key="refusal",
+        abstains=True,
+        description="refusal-aware SFT: prompts the model cannot answer get the refusal answer",
+    ),
+)

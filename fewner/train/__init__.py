@@ -7,7 +7,9 @@
   evaluation, checkpoints and exact resume (:mod:`fewner.train.checkpoint`,
   :mod:`fewner.train.schedule`);
 * :mod:`fewner.train.config` / :mod:`fewner.train.stages` — YAML run configs and the staged
-  recipes that ``fewner train`` runs.
+  runs that ``fewner train`` runs; :mod:`fewner.train.kinds` — the stage kinds (``sft``,
+  ``dpo``; ``grait`` registers itself from :mod:`fewner.grait`);
+* :mod:`fewner.train.recipes` — the recipes shipped in the package (``recipe_config``).
 
 Names are imported on first use, so ``import fewner.train`` does not load torch.
 """
@@ -26,11 +28,15 @@ _EXPORTS = {
     "wrap": "fewner.train.lora",
     "save_adapter": "fewner.train.lora",
     "load_adapter_weights": "fewner.train.lora",
-    "LoopSettings": "fewner.train.loop",
+    "LoopSettings": "fewner.train.settings",
     "Trainer": "fewner.train.loop",
     "TrainResult": "fewner.train.loop",
     "TrainConfig": "fewner.train.config",
     "load_config": "fewner.train.config",
+    "STAGE_KINDS": "fewner.train.kinds",
+    "StageKind": "fewner.train.kinds",
+    "list_recipes": "fewner.train.recipes",
+    "recipe_config": "fewner.train.recipes",
     "run_training": "fewner.train.stages",
 }
 

@@ -1,37 +1,51 @@
-"""Training run configs: YAML files (``configs/*.yaml``) validated into dataclasses.
+"""Training run configs: YAML files validated into dataclasses.
 
-A config is one YAML mapping (every key and its default: ``configs/README.md``). Command-line
-``--set a.b.c=VALUE`` overrides are applied to the mapping before validation; ``VALUE`` is read
-as YAML (``3``, ``1e-4``, ``false``, ``null``, ``[a, b]``). Validation names the offending key
-and what was expected, and rejects unknown keys (a misspelt key would otherwise silently keep
-its default).
+A config is one YAML mapping (every key and its default: ``configs/README.md``). It may start
+from a recipe shipped in the package (``recipe: obp-llm``: ``fewner/resources/recipes/``; the
+file's keys are deep-merged over it); command-line ``--set a.b.c=VALUE`` overrides are applied
+to the mapping before validation; ``VALUE`` is read as YAML (``3``, ``1e-4``, ``false``, ``null``,
+``[a, b]``). Layering is :func:`fewner.config_schema.load_layered_config`, shared with the other
+commands. Validation names the offending key and what was expected, and rejects unknown keys
+(a misspelt key would otherwise silently keep its default).
 
 Stages are a mapping ``name -> settings`` run in the file's order, each continuing the adapter
-of the one before; ``enabled: false`` skips one. The resolved config (defaults filled in, LoRA
-preset expanded, ``data_root`` made absolute) is what :func:`config_to_dict` returns and what a
-run writes to its folder.
+of the one before; ``enabled: false`` skips one. A stage's ``kind`` (:mod:`fewner.train.kinds`)
+decides its default ``lr``, whether it takes ``loss`` terms and which kind-specific settings
+key it takes (``preference:``, ``refusal:``). A stage's ``data:`` is the shared
+:class:`fewner.data.spec.DataSpec`: a file, or ``inline`` examples (how ``fewner.fit`` trains on
+examples in memory). The resolved config (defaults filled in, LoRA preset expanded,
+``data_root`` made absolute) is what :func:`config_to_dict` returns and what a run writes to
+its folder.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fewner.config_schema import apply_overrides, build_dataclass, read_yaml_mapping
+from fewner.config_schema import (
+    apply_overrides,
+    build_dataclass,
+    load_layered_config,
+    require_positive,
+)
+from fewner.data.spec import DataSpec, default_data_root
 from fewner.errors import ConfigError
+from fewner.train.kinds import STAGE_KINDS, kind_taking, settings_keys
 from fewner.train.lora import PRESETS, LoraSettings
+from fewner.train.settings import STAGE_LOOP_KEYS, LoopSettings
 
 __all__ = [
+    "RECIPES",
     "STAGE_KINDS",
     "DataSpec",
     "EvalSpec",
     "LoraSpec",
-    "PreferenceSpec",
-    "RefusalSpec",
     "StageSpec",
     "TrainConfig",
     "apply_overrides",
@@ -41,38 +55,12 @@ __all__ = [
     "parse_config",
 ]
 
+#: The folder of packaged recipes under ``fewner/resources`` (``recipe: NAME`` in a config).
+RECIPES = "recipes"
+
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _DEVICES = ("auto", "cpu", "cuda")
 _PRECISIONS = ("auto", "bf16", "fp32")
-
-
-def default_data_root() -> str:
-    """``$FEWNER_SHARED_DATA`` when set, else ``../shared/data`` (beside the checkout)."""
-    return os.environ.get("FEWNER_SHARED_DATA") or "../shared/data"
-
-
-@dataclass
-class DataSpec:
-    """A data file (relative to ``data_root`` unless absolute) and which part of it to use.
-
-    ``skip``: drop the first N sentences, then ``limit``: keep the first N of the rest (all when
-    null); so two stages can take disjoint parts of one file (``limit: 100`` and ``skip: 100``).
-    ``types``: the entity types to prompt for (null: every label found in the sentences used,
-    sorted).
-    """
-
-    path: str
-    format: str = "auto"
-    limit: int | None = None
-    types: list[str] | None = None
-    skip: int = 0
-
-    def check(self, where: str) -> None:
-        _positive(self.limit, f"{where}.limit", allow_none=True)
-        if self.skip < 0:
-            raise ConfigError(f"{where}.skip must be >= 0 (sentences to drop first), got {self.skip}")
-        if self.types is not None and not self.types:
-            raise ConfigError(f"{where}.types: give at least one type, or null for all labels")
 
 
 @dataclass
@@ -99,123 +87,17 @@ def _default_losses() -> list[dict[str, Any]]:
     return [{"name": "nll"}]
 
 
-#: Stage kinds and their default learning rates (the OBP-LLM paper's DPO uses 5e-6).
-STAGE_KINDS: dict[str, float] = {"sft": 2e-4, "dpo": 5e-6, "grait": 2e-4}
-
-_WEIGHTINGS = ("adaptive", "uniform")
-_UNSELECTED = ("drop", "gold")
-
-
-@dataclass
-class PreferenceSpec:
-    """Settings of a ``kind: dpo`` stage (pairs: :mod:`fewner.train.pairs`; loss:
-    :mod:`fewner.train.dpo`).
-
-    ``beta``: DPO temperature; ``alpha``: weight of the SFT (NLL) loss on the chosen answers;
-    ``boundary_pairs``: boundary-shifted pairs per prompt with a gold mention (0: none);
-    ``error_feedback``: add pairs from the stage-start model's wrong answers to its training
-    prompts, generated with ``feedback_*`` settings (greedy).
-    """
-
-    beta: float = 0.1
-    alpha: float = 0.2
-    boundary_pairs: int = 2
-    error_feedback: bool = True
-    feedback_batch_size: int = 16
-    feedback_max_new_tokens: int = 64
-    feedback_constrained: bool = True
-
-    def check(self, where: str) -> None:
-        if self.beta <= 0:
-            raise ConfigError(f"{where}.beta must be > 0, got {self.beta}")
-        if self.alpha < 0:
-            raise ConfigError(f"{where}.alpha must be >= 0, got {self.alpha}")
-        if self.boundary_pairs < 0:
-            raise ConfigError(f"{where}.boundary_pairs must be >= 0, got {self.boundary_pairs}")
-        if self.boundary_pairs == 0 and not self.error_feedback:
-            raise ConfigError(
-                f"{where}: no pairs (boundary_pairs is 0 and error_feedback is false)"
-            )
-        _positive(self.feedback_batch_size, f"{where}.feedback_batch_size")
-        _positive(self.feedback_max_new_tokens, f"{where}.feedback_max_new_tokens")
-
-
-@dataclass
-class RefusalSpec:
-    """Settings of a ``kind: grait`` stage (refusal-aware SFT, :mod:`fewner.grait`).
-
-    Knowledge query: the model as the stage starts answers each training prompt greedily and
-    ``samples`` times at ``temperature``; ``threshold``: a prompt whose share of answers equal to
-    gold is at least this is *known* (keeps its gold answer), else *unknown* (refusal answer).
-    ``select``: how many unknown prompts get the refusal answer, chosen by GRAIT's gradient
-    criterion: a count (>= 1), a fraction of the unknown prompts (0 < x < 1), 0 for none, or null
-    for all (no gradients needed). ``weights``: ``adaptive`` (GRAIT's influence softmax with
-    ``weight_temperature``) or ``uniform`` (1). ``select: null`` + ``weights: uniform`` is plain
-    refusal-aware tuning (RAIT). ``warmup_steps`` / ``warmup_lr`` / ``warmup_batch_size``: the
-    short training on the split data before gradient features (undone afterwards);
-    ``projection_dim`` / ``projection_seed``: the random projection of the LoRA gradients;
-    ``query_*``: generation settings of the knowledge query. ``unselected``: what the unknown
-    prompts that were *not* chosen train on: ``drop`` (nothing, as in GRAIT) or ``gold`` (their
-    gold answer, weight 1). On NER the unknown prompts are nearly all the ones with entities, so
-    dropping them teaches the model that entities are rare.
-    """
-
-    samples: int = 4
-    temperature: float = 0.7
-    threshold: float = 0.5
-    select: float | None = None
-    weights: str = "uniform"
-    weight_temperature: float = 0.05
-    warmup_steps: int = 20
-    warmup_lr: float = 2e-4
-    warmup_batch_size: int = 8
-    projection_dim: int = 8192
-    projection_seed: int = 0
-    query_batch_size: int = 16
-    query_max_new_tokens: int = 64
-    query_constrained: bool = True
-    unselected: str = "drop"
-
-    def check(self, where: str) -> None:
-        if self.samples < 0:
-            raise ConfigError(f"{where}.samples must be >= 0 (sampled answers besides greedy)")
-        if self.samples > 0 and self.temperature <= 0:
-            raise ConfigError(f"{where}.temperature must be > 0 when samples > 0")
-        if not 0 < self.threshold <= 1:
-            raise ConfigError(f"{where}.threshold must be in (0, 1], got {self.threshold}")
-        if self.select is not None and (isinstance(self.select, bool) or self.select < 0):
-            raise ConfigError(
-                f"{where}.select: a count >= 1, a fraction in (0, 1), 0, or null for all; "
-                f"got {self.select!r}"
-            )
-        if self.select is not None and self.select >= 1 and self.select != int(self.select):
-            raise ConfigError(f"{where}.select: a count must be a whole number, got {self.select}")
-        if self.weights not in _WEIGHTINGS:
-            raise ConfigError(
-                f"{where}.weights: {self.weights!r}; expected one of {', '.join(_WEIGHTINGS)}"
-            )
-        if self.weight_temperature <= 0:
-            raise ConfigError(f"{where}.weight_temperature must be > 0")
-        if self.unselected not in _UNSELECTED:
-            raise ConfigError(
-                f"{where}.unselected: {self.unselected!r}; expected one of {', '.join(_UNSELECTED)}"
-            )
-        if self.warmup_steps < 0:
-            raise ConfigError(f"{where}.warmup_steps must be >= 0 (0: no warm-up)")
-        if self.warmup_lr <= 0:
-            raise ConfigError(f"{where}.warmup_lr must be > 0")
-        for key in ("warmup_batch_size", "projection_dim", "query_batch_size", "query_max_new_tokens"):
-            _positive(getattr(self, key), f"{where}.{key}")
-
-    @property
-    def needs_gradients(self) -> bool:
-        """Gradient features are computed only for GRAIT's selection or adaptive weights."""
-        return self.select is not None or self.weights == "adaptive"
+_NOT_CONFIG = {"config": False}
 
 
 @dataclass
 class StageSpec:
     """One training stage; see ``configs/README.md`` for each key.
+
+    In YAML a stage is one flat mapping: its own keys (the fields below), the optimization keys
+    of :class:`~fewner.train.settings.LoopSettings` (``epochs``, ``lr``, ...: held in ``loop``),
+    and the settings of its kind under the kind's key (``preference:``, ``refusal:``: held in
+    ``settings``). :meth:`from_config` splits the mapping, :meth:`to_config` writes it back.
 
     ``definitions``: type definitions for this stage's prompts (null: the run's); a source stage
     on CoNLL-2003 needs ``conll2003`` while the run's definitions are the target dataset's.
@@ -224,84 +106,66 @@ class StageSpec:
     data: DataSpec
     enabled: bool = True
     kind: str = "sft"
-    definitions: str | None = None
-    epochs: int = 1
-    batch_size: int = 8
-    grad_accum: int = 1
-    lr: float | None = None
-    weight_decay: float = 0.0
-    schedule: str = "linear"
-    warmup_ratio: float = 0.1
-    warmup_steps: int | None = None
-    min_lr_ratio: float = 0.0
-    max_grad_norm: float = 1.0
+    definitions: str | dict[str, str] | None = None
     max_length: int = 512
     loss: list[dict[str, Any]] | None = None
-    preference: PreferenceSpec | None = None
-    refusal: RefusalSpec | None = None
-    eval_every: int = 0
-    eval_at_end: bool = True
-    checkpoint_every: int = 0
-    keep_checkpoints: int = 2
-    log_every: int = 1
     seed: int | None = None
+    loop: LoopSettings = field(default_factory=LoopSettings, metadata=_NOT_CONFIG)
+    settings: Any = field(default=None, metadata=_NOT_CONFIG)
+
+    @classmethod
+    def from_config(cls, data: Any, where: str) -> StageSpec:
+        """The stage in ``data`` (a flat YAML mapping); errors name ``where.<key>``."""
+        if not isinstance(data, dict):
+            got = "null" if data is None else type(data).__name__
+            raise ConfigError(f"{where}: expected a mapping, got {got}")
+        kind_name = data.get("kind", "sft")
+        if not isinstance(kind_name, str) or kind_name not in STAGE_KINDS:
+            raise ConfigError(
+                f"{where}.kind: {kind_name!r}; expected one of {', '.join(STAGE_KINDS.names())}"
+            )
+        kind = STAGE_KINDS[kind_name]
+        own = [f.name for f in dataclasses.fields(cls) if f.metadata.get("config", True)]
+        allowed = {*own, *STAGE_LOOP_KEYS} | ({kind.settings_key} if kind.settings_key else set())
+        unknown = sorted(set(data) - allowed)
+        for key in unknown:
+            other = kind_taking(key)
+            if other is not None and data[key] is not None:
+                raise ConfigError(f"{where}.{key}: only a kind: {other} stage takes {key}")
+        unknown = [k for k in unknown if kind_taking(k) is None]
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown key(s) {unknown}; expected some of {sorted(allowed)}"
+            )
+        spec = build_dataclass(cls, {k: data[k] for k in own if k in data}, where)
+        loop = {k: data[k] for k in STAGE_LOOP_KEYS if k in data}
+        if loop.get("lr") is None:
+            loop["lr"] = kind.default_lr
+        spec.loop = build_dataclass(LoopSettings, loop, where)
+        if kind.settings is not None and data.get(kind.settings_key) is not None:
+            spec.settings = build_dataclass(
+                kind.settings, data[kind.settings_key], f"{where}.{kind.settings_key}"
+            )
+        return spec
 
     def check(self, where: str) -> None:
-        """Validate, and fill the defaults that depend on ``kind`` (lr, loss, preference)."""
-        from fewner.train.schedule import DECAYS
-
+        """Validate, and fill the defaults that depend on ``kind`` (loss, the kind's settings)."""
+        kind = STAGE_KINDS[self.kind]
         self.data.check(f"{where}.data")
-        if self.kind not in STAGE_KINDS:
-            raise ConfigError(
-                f"{where}.kind: {self.kind!r}; expected one of {', '.join(STAGE_KINDS)}"
-            )
-        if self.lr is None:
-            self.lr = STAGE_KINDS[self.kind]
-        if self.kind == "dpo":
+        if kind.fixed_loss is not None:
             if self.loss is not None:
-                raise ConfigError(
-                    f"{where}.loss: a dpo stage's loss is DPO + alpha x NLL on the chosen "
-                    "answers; set preference.beta / preference.alpha instead"
-                )
-            if self.preference is None:
-                self.preference = PreferenceSpec()
-            self.preference.check(f"{where}.preference")
-        else:
-            if self.preference is not None:
-                raise ConfigError(f"{where}.preference: only a kind: dpo stage takes preference")
-            if self.loss is None:
-                self.loss = _default_losses()
-        if self.kind == "grait":
-            if self.refusal is None:
-                self.refusal = RefusalSpec()
-            self.refusal.check(f"{where}.refusal")
-        elif self.refusal is not None:
-            raise ConfigError(f"{where}.refusal: only a kind: grait stage takes refusal")
-        for key in (
-            "epochs",
-            "batch_size",
-            "grad_accum",
-            "max_length",
-            "keep_checkpoints",
-            "log_every",
-        ):
-            _positive(getattr(self, key), f"{where}.{key}")
-        for key in ("eval_every", "checkpoint_every"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"{where}.{key} must be >= 0 (0 = off), got {getattr(self, key)}")
-        if self.lr <= 0:
-            raise ConfigError(f"{where}.lr must be > 0, got {self.lr}")
-        if self.weight_decay < 0 or self.max_grad_norm < 0:
-            raise ConfigError(f"{where}: weight_decay and max_grad_norm must be >= 0 (0 = off)")
-        if self.schedule not in DECAYS:
-            raise ConfigError(
-                f"{where}.schedule: {self.schedule!r}; expected one of {', '.join(DECAYS)}"
-            )
-        if not 0 <= self.warmup_ratio <= 1 or not 0 <= self.min_lr_ratio <= 1:
-            raise ConfigError(f"{where}: warmup_ratio and min_lr_ratio must be in [0, 1]")
-        if self.warmup_steps is not None and self.warmup_steps < 0:
-            raise ConfigError(f"{where}.warmup_steps must be >= 0")
-        if self.kind == "dpo":
+                raise ConfigError(f"{where}.loss: {kind.fixed_loss}")
+        elif self.loss is None:
+            self.loss = _default_losses()
+        if kind.settings is not None:
+            if self.settings is None:
+                self.settings = kind.settings()
+            self.settings.check(f"{where}.{kind.settings_key}")
+        elif self.settings is not None:
+            raise ConfigError(f"{where}: a kind: {self.kind} stage takes no kind settings")
+        self.loop.check(where)
+        require_positive(self.max_length, f"{where}.max_length")
+        if kind.fixed_loss is not None:
             return
         if not self.loss:
             raise ConfigError(f"{where}.loss: give at least one loss term, e.g. [{{name: nll}}]")
@@ -312,17 +176,41 @@ class StageSpec:
             if isinstance(weight, bool) or not isinstance(weight, int | float):
                 raise ConfigError(f"{where}.loss[{i}].weight must be a number, got {weight!r}")
 
+    def loop_settings(self, *, seed: int, precision: str) -> LoopSettings:
+        """The loop's settings for this stage in a run (its seed, the run's precision)."""
+        return dataclasses.replace(self.loop, seed=seed, precision=precision)
+
+    def to_config(self) -> dict[str, Any]:
+        """The stage as its flat YAML mapping (every kind's settings key: null but its own)."""
+        loop = dataclasses.asdict(self.loop)
+        out: dict[str, Any] = {
+            "data": self.data.to_dict(),
+            "enabled": self.enabled,
+            "kind": self.kind,
+            "definitions": copy.deepcopy(self.definitions),
+            **{k: loop[k] for k in STAGE_LOOP_KEYS},
+            "max_length": self.max_length,
+            "loss": copy.deepcopy(self.loss),
+        }
+        key = STAGE_KINDS[self.kind].settings_key
+        for other in settings_keys():
+            out[other] = None
+        if key is not None and self.settings is not None:
+            out[key] = dataclasses.asdict(self.settings)
+        out["seed"] = self.seed
+        return out
+
 
 @dataclass
 class EvalSpec:
     """Evaluation data and decoding settings (span F1 with :class:`fewner.predict.Extractor`).
 
     ``abstain``: let constrained decoding write the refusal answer (null: when the run has an
-    enabled ``kind: grait`` stage).
+    enabled stage of a kind that teaches abstaining, ``kind: grait``).
     """
 
     data: DataSpec
-    definitions: str | None = None
+    definitions: str | dict[str, str] | None = None
     batch_size: int = 16
     max_new_tokens: int = 64
     constrained: bool = True
@@ -330,19 +218,28 @@ class EvalSpec:
 
     def check(self, where: str) -> None:
         self.data.check(f"{where}.data")
-        _positive(self.batch_size, f"{where}.batch_size")
-        _positive(self.max_new_tokens, f"{where}.max_new_tokens")
+        require_positive(self.batch_size, f"{where}.batch_size")
+        require_positive(self.max_new_tokens, f"{where}.max_new_tokens")
+
+    def to_config(self) -> dict[str, Any]:
+        out = {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {**out, "data": self.data.to_dict()}
 
 
 @dataclass
 class TrainConfig:
-    """A whole run: model, prompt format, LoRA, stages in order, optional dev and test evaluation."""
+    """A whole run: model, prompt format, LoRA, stages in order, optional dev and test evaluation.
+
+    ``definitions``: a name or YAML path, or a mapping ``type -> definition``.
+    ``target_stages``: the stages that train on the target data; ``fewner.fit`` puts the user's
+    examples there (a recipe names them; no effect on how a run trains).
+    """
 
     stages: dict[str, StageSpec]
     model: str = "smollm2-135m-instruct"
     template: str = "obp-llm"
     layout: str | None = None
-    definitions: str = "wnut17"
+    definitions: str | dict[str, str] = "wnut17"
     data_root: str = field(default_factory=default_data_root)
     seed: int = 0
     device: str = "auto"
@@ -351,6 +248,7 @@ class TrainConfig:
     init_adapter: str | None = None
     dev: EvalSpec | None = None
     test: EvalSpec | None = None
+    target_stages: list[str] | None = None
 
     def check(self) -> None:
         if not self.stages:
@@ -379,12 +277,26 @@ class TrainConfig:
         for spec, where in ((self.dev, "dev"), (self.test, "test")):
             if spec is not None:
                 spec.check(where)
+        for name in self.target_stages or []:
+            if name not in self.stages:
+                raise ConfigError(
+                    f"target_stages: {name!r} is not a stage; stages: {', '.join(self.stages)}"
+                )
 
     # ----- derived values ----------------------------------------------------------------
     def data_path(self, spec: DataSpec) -> Path:
         """``spec.path`` resolved against ``data_root`` (absolute paths stay as they are)."""
-        path = Path(spec.path).expanduser()
-        return path if path.is_absolute() else Path(self.data_root) / path
+        return spec.resolve_path(self.data_root)
+
+    def stages_without_data(self) -> list[str]:
+        """Enabled stages whose data file is not there (``fewner.fit`` turns such a recipe
+        stage off, e.g. the source stage when the CoNLL-2003 files are not installed)."""
+        return [
+            name
+            for name in self.enabled_stages()
+            if self.stages[name].data.path is not None
+            and not self.data_path(self.stages[name].data).is_file()
+        ]
 
     def enabled_stages(self) -> list[str]:
         return [name for name, stage in self.stages.items() if stage.enabled]
@@ -398,10 +310,18 @@ class TrainConfig:
 # ----- loading ------------------------------------------------------------------------------
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Read a YAML config, apply ``KEY=VALUE`` overrides, validate, and resolve."""
-    data = read_yaml_mapping(path)
-    return parse_config(apply_overrides(data, overrides), source=str(path))
+def load_config(
+    path: str | Path | None,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    *,
+    recipe: str | None = None,
+) -> TrainConfig:
+    """Read a YAML config (over the packaged recipe it names, or ``recipe``), apply overrides
+    (``KEY=VALUE`` strings or a mapping of dotted keys), validate, and resolve."""
+    if path is None and recipe is None:
+        raise ConfigError("give a config file or a recipe (fewner train --list-recipes)")
+    data = load_layered_config(path, preset_kind=RECIPES, preset=recipe, overrides=overrides)
+    return parse_config(data, source=str(path) if path is not None else f"recipe {recipe}")
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
@@ -432,12 +352,18 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
 
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:
-    """The resolved config as plain data (what a run writes to ``config.json``)."""
-    return dataclasses.asdict(config)
-
-
-def _positive(value: int | None, where: str, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if value is None or value < 1:
-        raise ConfigError(f"{where} must be >= 1, got {value!r}")
+    """The resolved config as plain data (what a run writes to ``config.json``); it reads back
+    as the same config with :func:`parse_config`. Inline examples are written as JSONL records."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.name == "stages":
+            value = {name: stage.to_config() for name, stage in value.items()}
+        elif isinstance(value, EvalSpec):
+            value = value.to_config()
+        elif dataclasses.is_dataclass(value):
+            value = dataclasses.asdict(value)
+        else:
+            value = copy.deepcopy(value)
+        out[f.name] = value
+    return out

@@ -9,8 +9,7 @@ The loss (OBP-LLM's third stage; Rafailov et al.'s sigmoid DPO plus an SFT ancho
 SFT supervised); the NLL term is the per-token mean over the same tokens, as the ``nll`` loss
 term computes it, so ``alpha`` means what it means in SFT. Defaults: beta 0.1, alpha 0.2.
 
-**The reference is the SFT model, frozen** (DESIGN.md, "Lessons already paid for"), not the base
-model. Because it is frozen, its log-probabilities of every pair are constants: they are computed
+**The reference is the SFT model, frozen**, not the base model. Because it is frozen, its log-probabilities of every pair are constants: they are computed
 once, before the first DPO step, from the adapter the stage starts from (eval mode, no dropout,
 the training precision) and stored with the pairs. This is exactly a frozen copy's output and
 costs one forward pass per pair instead of one per pair per epoch, with no second model in memory.
@@ -19,6 +18,9 @@ the reference right although the model then holds later weights.
 
 Batches: ``B`` pairs become ``2B`` rows (the chosen answers first, then the rejected ones, same
 prompt order), right-padded, so one forward pass scores both sides.
+
+:class:`DPOObjective` is the registered objective ``dpo``
+(:data:`fewner.train.losses.OBJECTIVES`), so the gradient contract test covers it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from torch import Tensor, nn
 
 from fewner.prompts import ExtractionFormat
 from fewner.train.collate import encode_answer, encode_prompt
+from fewner.train.losses import register_objective
 from fewner.train.pairs import PreferencePair
 
 __all__ = [
@@ -133,6 +136,7 @@ def dpo_loss(
     return -F.logsigmoid(beta * margin), margin
 
 
+@register_objective
 class DPOObjective:
     """``objective(model, batch) -> (loss, logs)`` for :class:`fewner.train.loop.Trainer`.
 
@@ -141,6 +145,10 @@ class DPOObjective:
     ``chosen_reward`` and ``rejected_reward`` (mean ``beta * (log pi - log ref)``).
     Pair weights scale each pair's DPO and NLL terms (mean over pairs, not renormalised).
     """
+
+    name = "dpo"
+    #: batches of :class:`EncodedPair` items
+    collate = staticmethod(collate_pairs)
 
     def __init__(self, beta: float = 0.1, alpha: float = 0.2) -> None:
         self.beta = float(beta)

@@ -1,4 +1,4 @@
-"""The one training loop fewner owns (DESIGN.md: "Own the training loop").
+"""The one training loop fewner owns (its settings: :mod:`fewner.train.settings`).
 
 Per optimizer step: ``grad_accum`` micro-batches, each ONE forward pass through
 :func:`fewner.train.losses.forward_with_terms` (hidden states only when a term needs them,
@@ -53,6 +53,7 @@ from fewner.train.collate import EncodedExample, collate
 from fewner.train.distributed import SingleProcess, shard
 from fewner.train.lora import trainable_parameters
 from fewner.train.schedule import make_scheduler, warmup_steps
+from fewner.train.settings import LoopSettings
 
 __all__ = ["LoopSettings", "TrainResult", "Trainer", "epoch_order", "resolve_precision"]
 
@@ -60,29 +61,6 @@ Evaluate = Callable[[nn.Module], dict[str, Any]]
 #: ``objective(model, batch) -> (loss, logs)``: a whole step's loss when it is not a sum of
 #: loss terms over one forward pass (DPO: :class:`fewner.train.dpo.DPOObjective`).
 Objective = Callable[[nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]
-
-
-@dataclass(frozen=True)
-class LoopSettings:
-    """Optimization settings of one stage (the stage keys of ``configs/README.md``)."""
-
-    epochs: int = 1
-    batch_size: int = 8
-    grad_accum: int = 1
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    schedule: str = "linear"
-    warmup_ratio: float = 0.1
-    warmup_steps: int | None = None
-    min_lr_ratio: float = 0.0
-    max_grad_norm: float = 1.0
-    eval_every: int = 0
-    eval_at_end: bool = True
-    checkpoint_every: int = 0
-    keep_checkpoints: int = 2
-    log_every: int = 1
-    seed: int = 0
-    precision: str = "auto"
 
 
 @dataclass

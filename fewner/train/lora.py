@@ -1,6 +1,7 @@
 """LoRA through peft: presets, wrapping, saving and loading adapters.
 
-Presets (``PRESETS``) hold the published settings; every field can be overridden in a config:
+Presets (the registry ``PRESETS``) hold the published settings; every field can be overridden
+in a config:
 
 * ``obp-llm``: r=8, alpha=16, dropout 0.05 on the attention projections ``q/k/v/o_proj``;
 * ``cllmfs``: the same rank on the attention projections plus the MLP projections
@@ -27,6 +28,7 @@ from typing import Any
 from torch import nn
 
 from fewner.errors import ConfigError, ModelNotAvailableError
+from fewner.registry import Registry
 
 __all__ = [
     "ADAPTER_FILE",
@@ -85,10 +87,13 @@ class LoraSettings:
         )
 
 
-PRESETS: dict[str, LoraSettings] = {
-    "obp-llm": LoraSettings(r=8, alpha=16, dropout=0.05, target_modules=_ATTENTION),
-    "cllmfs": LoraSettings(r=8, alpha=16, dropout=0.05, target_modules=_ATTENTION + _MLP),
-}
+#: LoRA presets by name (``lora.preset`` in a run config); third-party presets register through
+#: the entry-point group ``fewner.lora_presets``.
+PRESETS: Registry[LoraSettings] = Registry("LoRA preset", group="fewner.lora_presets")
+PRESETS.register("obp-llm", LoraSettings(r=8, alpha=16, dropout=0.05, target_modules=_ATTENTION))
+PRESETS.register(
+    "cllmfs", LoraSettings(r=8, alpha=16, dropout=0.05, target_modules=_ATTENTION + _MLP)
+)
 
 
 def wrap(model: nn.Module, settings: LoraSettings) -> Any:

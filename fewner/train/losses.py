@@ -49,10 +49,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fewner.errors import ConfigError
+from fewner.registry import Registry
 from fewner.train.capture import capture_outputs, decoder_layers, resolve_layer
 
 __all__ = [
     "LOSSES",
+    "OBJECTIVES",
     "AttnContrastive",
     "HiddenContrastive",
     "LossTerm",
@@ -60,22 +62,33 @@ __all__ = [
     "build_loss_terms",
     "forward_with_terms",
     "register_loss",
+    "register_objective",
     "total_loss",
 ]
 
 Batch = Mapping[str, Tensor]
 
-#: Loss terms by config name. Register a new one with :func:`register_loss`; the gradient
-#: contract test (tests/contract/test_loss_gradients.py) then covers it automatically.
-LOSSES: dict[str, type[LossTerm]] = {}
+#: Loss terms by config name. Register a new one with ``@register_loss``; the gradient contract
+#: test (tests/contract/test_loss_gradients.py) then covers it automatically.
+LOSSES: Registry[type[LossTerm]] = Registry("loss term", group="fewner.loss_terms")
+
+#: Whole-step objectives ``objective(model, batch) -> (loss, logs)`` of stage kinds that do not
+#: train on a sum of loss terms over one forward pass (``dpo``: :class:`fewner.train.dpo.
+#: DPOObjective`). Registered with ``@register_objective``; the gradient contract test covers
+#: each registered objective too.
+OBJECTIVES: Registry[type] = Registry(
+    "objective", lazy={"dpo": "fewner.train.dpo"}, group="fewner.objectives"
+)
 
 
 def register_loss(cls: type[LossTerm]) -> type[LossTerm]:
     """Class decorator: add ``cls`` to :data:`LOSSES` under ``cls.name``."""
-    if not cls.name or cls.name in LOSSES:
-        raise ValueError(f"loss term name {cls.name!r} is empty or already registered")
-    LOSSES[cls.name] = cls
-    return cls
+    return LOSSES.register(cls.name, cls)  # an empty or already taken name is a ValueError
+
+
+def register_objective(cls: type) -> type:
+    """Class decorator: add ``cls`` to :data:`OBJECTIVES` under ``cls.name``."""
+    return OBJECTIVES.register(getattr(cls, "name", ""), cls)
 
 
 class LossTerm(abc.ABC):
@@ -406,11 +419,9 @@ def build_loss_terms(specs: Sequence[Mapping[str, Any]], model: nn.Module) -> li
             raise ConfigError(f"loss[{i}]: expected a mapping with a 'name', got {spec!r}")
         options = dict(spec)
         name = options.pop("name")
-        cls = LOSSES.get(name)
+        cls = LOSSES.get(name) if isinstance(name, str) else None
         if cls is None:
-            raise ConfigError(
-                f"loss[{i}]: unknown term {name!r}; known: {', '.join(sorted(LOSSES))}"
-            )
+            raise ConfigError(f"loss[{i}]: unknown term {name!r}; known: {', '.join(LOSSES)}")
         if any(t.name == name for t in terms):
             raise ConfigError(f"loss[{i}]: term {name!r} listed twice")
         allowed = _options(cls)

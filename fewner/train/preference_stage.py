@@ -1,4 +1,5 @@
-"""Running a ``kind: dpo`` stage: the work that needs the model as the stage starts.
+"""The ``dpo`` stage kind: its settings (``preference:``) and the work that needs the model as
+the stage starts.
 
 Order (all before the first DPO step, so the reference is the adapter the stage starts from —
 the target-SFT adapter in ``configs/obp-llm.yaml``):
@@ -11,6 +12,8 @@ the target-SFT adapter in ``configs/obp-llm.yaml``):
 4. reference log-probs of both answers of each pair (:func:`fewner.train.dpo.reference_logps`);
 5. ``pairs.jsonl`` in the stage folder records each pair and its reference values; a resumed
    stage (``--resume``) reads it back instead of repeating 1-4.
+
+Registered as the stage kind ``dpo`` (:mod:`fewner.train.kinds`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from fewner.config_schema import require_positive
 from fewner.errors import ConfigError
 from fewner.train.dpo import (
     DPOObjective,
@@ -33,11 +37,46 @@ from fewner.train.dpo import (
     reference_logps,
     write_pairs_file,
 )
-from fewner.train.pairs import PairSet, PreferencePair, feedback_pairs
+from fewner.train.kinds import STAGE_KINDS, PreparedStage, RunContext, StageKind, TrainingItems
+from fewner.train.pairs import PairSet, PreferencePair, boundary_pairs, feedback_pairs
 
-__all__ = ["PreparedPairs", "prepare"]
+__all__ = ["DPO", "PreferenceSpec", "PreparedPairs", "prepare"]
 
 PAIRS_FILE = "pairs.jsonl"
+
+
+@dataclass
+class PreferenceSpec:
+    """Settings of a ``kind: dpo`` stage (pairs: :mod:`fewner.train.pairs`; loss:
+    :mod:`fewner.train.dpo`).
+
+    ``beta``: DPO temperature; ``alpha``: weight of the SFT (NLL) loss on the chosen answers;
+    ``boundary_pairs``: boundary-shifted pairs per prompt with a gold mention (0: none);
+    ``error_feedback``: add pairs from the stage-start model's wrong answers to its training
+    prompts, generated with ``feedback_*`` settings (greedy).
+    """
+
+    beta: float = 0.1
+    alpha: float = 0.2
+    boundary_pairs: int = 2
+    error_feedback: bool = True
+    feedback_batch_size: int = 16
+    feedback_max_new_tokens: int = 64
+    feedback_constrained: bool = True
+
+    def check(self, where: str) -> None:
+        if self.beta <= 0:
+            raise ConfigError(f"{where}.beta must be > 0, got {self.beta}")
+        if self.alpha < 0:
+            raise ConfigError(f"{where}.alpha must be >= 0, got {self.alpha}")
+        if self.boundary_pairs < 0:
+            raise ConfigError(f"{where}.boundary_pairs must be >= 0, got {self.boundary_pairs}")
+        if self.boundary_pairs == 0 and not self.error_feedback:
+            raise ConfigError(
+                f"{where}: no pairs (boundary_pairs is 0 and error_feedback is false)"
+            )
+        require_positive(self.feedback_batch_size, f"{where}.feedback_batch_size")
+        require_positive(self.feedback_max_new_tokens, f"{where}.feedback_max_new_tokens")
 
 
 @dataclass
@@ -134,7 +173,7 @@ def prepare(
     log: Callable[[str], None],
 ) -> PreparedPairs:
     """Pairs (boundary + feedback), tokenized, with reference log-probs; see the module doc."""
-    spec, pref = stage.spec, stage.spec.preference
+    spec, pref = stage.spec, stage.spec.settings
     path = folder / PAIRS_FILE
     skipped: Counter[str] = Counter(stage.examples.skipped)
     if reuse and path.is_file():
@@ -181,7 +220,7 @@ def prepare(
             model,
             encoded,
             tokenizer.pad_token_id,
-            batch_size=spec.batch_size,
+            batch_size=spec.loop.batch_size,
             autocast=_autocast(precision, device),
         )
         folder.mkdir(parents=True, exist_ok=True)
@@ -204,3 +243,57 @@ def prepare(
             "preference": {"beta": pref.beta, "alpha": pref.alpha},
         },
     )
+
+
+# ----- the stage kind ------------------------------------------------------------------------
+
+
+def _setup(
+    ctx: RunContext, name: str, spec: Any, sentences: list[Any], types: list[str], fmt: Any
+) -> PreparedStage:
+    """Boundary-shifted pairs need no model: built before the run starts."""
+    fmt.definitions.require(types)
+    pairs = boundary_pairs(
+        sentences,
+        types,
+        fmt,
+        per_example=spec.settings.boundary_pairs,
+        seed=ctx.config.stage_seed(name),
+    )
+    return PreparedStage(name, spec, types, len(sentences), pairs, [], fmt, sentences)
+
+
+def _prepare(ctx: RunContext, stage: PreparedStage, folder: Path) -> TrainingItems:
+    """Under several processes rank 0 makes the pairs (pairs.jsonl) and the others read them."""
+    from fewner.train.distributed import main_first
+
+    with main_first(ctx.dist) as first:
+        pairs = prepare(
+            stage,
+            ctx.model,
+            ctx.tokenizer,
+            ctx.model_id,
+            folder,
+            reuse=ctx.resume or not first,
+            precision=ctx.config.precision,
+            log=ctx.log,
+        )
+    return TrainingItems(pairs.items, pairs.trainer_options, pairs.summary)
+
+
+DPO = STAGE_KINDS.register(
+    "dpo",
+    StageKind(
+        "dpo",
+        default_lr=5e-6,  # the OBP-LLM paper's DPO learning rate
+        setup=_setup,
+        prepare=_prepare,
+        settings=PreferenceSpec,
+        settings_key="preference",
+        fixed_loss=(
+            "a dpo stage's loss is DPO + alpha x NLL on the chosen answers; set "
+            "preference.beta / preference.alpha instead"
+        ),
+        description="DPO on boundary-shifted and error-feedback preference pairs",
+    ),
+)

@@ -15,11 +15,9 @@ from collections.abc import Callable
 import torch
 
 from fewner.errors import ConfigError
+from fewner.train.settings import DECAYS
 
 __all__ = ["DECAYS", "lr_factor", "make_scheduler", "warmup_steps"]
-
-DECAYS: tuple[str, ...] = ("linear", "cosine", "constant")
-
 
 def warmup_steps(total: int, ratio: float, steps: int | None) -> int:
     """Warm-up length: ``steps`` when given, else ``ceil(ratio * total)``; at most ``total``."""

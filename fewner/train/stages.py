@@ -1,6 +1,6 @@
 """Staged recipes: stages run in order in one run folder, each continuing the same adapter.
 
-The OBP-LLM and CLLMFS recipes (``configs/obp-llm.yaml``, ``configs/cllmfs.yaml``) are
+The OBP-LLM and CLLMFS recipes (``fewner/resources/recipes/obp-llm.yaml``, ``cllmfs.yaml``) are
 
 1. ``source``: SFT on source-domain data (e.g. a few hundred CoNLL-2003 sentences, all their
    types); optional (``enabled: false``);
@@ -26,6 +26,9 @@ Run folder::
                               (grait) refusal-aware SFT: fewner/grait/stage.py
     RUN/test/predictions.jsonl, RUN/test/metrics.json
 
+What differs between stage kinds (how a stage is prepared, what the loop trains on) is the
+kind's :class:`~fewner.train.kinds.StageKind`; this module runs any registered kind.
+
 Everything a run needs is prepared before the first step (data read, examples encoded, loss
 terms built for every stage), so a typo in the target stage fails in seconds, not after the
 source stage. ``resume=True`` skips completed stages (loading their adapters) and continues the
@@ -34,116 +37,29 @@ interrupted one from its latest checkpoint; the config must equal the one the ru
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from fewner.data.spec import DataSpec
 from fewner.errors import ConfigError
 from fewner.prompts import ExtractionFormat, load_template
 from fewner.runs import RunDir, write_json_atomic
-from fewner.train.config import DataSpec, EvalSpec, StageSpec, TrainConfig, config_to_dict
+from fewner.train.config import EvalSpec, TrainConfig, config_to_dict
+from fewner.train.kinds import STAGE_KINDS, PreparedStage, RunContext, TrainingItems
 from fewner.types import Sentence
 
-__all__ = ["PreparedStage", "run_training"]
+__all__ = ["PreparedStage", "TrainingItems", "read_sentences", "run_training"]
 
 Log = Callable[[str], None]
 
 
-@dataclass
-class PreparedStage:
-    """A stage ready to run. SFT: ``examples`` is an ExampleSet and ``terms`` its loss terms.
-    DPO: ``examples`` is the PairSet of boundary-shifted pairs (error-feedback pairs and reference
-    log-probs need the model as the stage starts: :func:`fewner.train.preference_stage.prepare`)."""
-
-    name: str
-    spec: StageSpec
-    types: list[str]
-    sentences: int
-    examples: Any  # ExampleSet | PairSet
-    terms: list[Any]
-    fmt: ExtractionFormat | None = None
-    data: list[Sentence] | None = None
-
-
-@dataclass
-class TrainingItems:
-    """What the training loop gets for one stage: its items (examples, pairs or weighted
-    examples), extra Trainer options (DPO's reference settings) and facts for metrics.json."""
-
-    items: list[Any]
-    trainer_options: dict[str, Any]
-    summary: dict[str, Any]
-
-
-def _training_items(
-    config: TrainConfig,
-    stage: PreparedStage,
-    model: Any,
-    tokenizer: Any,
-    model_id: str,
-    folder: Path,
-    *,
-    dist: Any,
-    resume: bool,
-    log: Log,
-) -> TrainingItems:
-    """The items of one stage, by kind. DPO pairs and GRAIT's refusal set need the model as the
-    stage starts; under several processes rank 0 makes them (pairs.jsonl; knowledge.jsonl and
-    features.pt) and the other processes read them back once it is done (``main_first``)."""
-    from fewner.train.distributed import main_first
-
-    facts = {"skipped": dict(stage.examples.skipped), "loss": [t.spec() for t in stage.terms]}
-    kind = stage.spec.kind
-    if kind == "sft":
-        log(
-            f"{stage.name}: {stage.sentences} sentences x {len(stage.types)} types = "
-            f"{len(stage.examples)} examples; loss {facts['loss']}"
-        )
-        return TrainingItems(stage.examples.examples, {}, facts)
-    options = {"precision": config.precision, "log": log}
-    if kind == "dpo":
-        from fewner.train import preference_stage
-
-        with main_first(dist) as first:
-            pairs = preference_stage.prepare(
-                stage, model, tokenizer, model_id, folder, reuse=resume or not first, **options
-            )
-        return TrainingItems(pairs.items, pairs.trainer_options, pairs.summary)
-    if kind == "grait":  # refusal-aware SFT: fewner/grait/stage.py (its artifacts are reused)
-        from fewner.grait import stage as grait_stage
-
-        with main_first(dist):
-            refusal = grait_stage.prepare(
-                stage, model, tokenizer, model_id, folder,
-                seed=config.stage_seed(stage.name), **options,
-            )
-        return TrainingItems(refusal.items, {}, {**refusal.summary, **facts})
-    raise ConfigError(f"stage {stage.name}: unknown kind {kind!r}")
-
-
 def read_sentences(config: TrainConfig, spec: DataSpec) -> tuple[list[Sentence], list[str]]:
-    """The first ``limit`` sentences of ``spec.path`` after ``skip`` and the types to prompt for."""
-    from fewner.data.io import read_corpus
-
-    path = config.data_path(spec)
-    if not path.is_file():
-        raise ConfigError(f"data file not found: {path} (data_root: {config.data_root})")
-    corpus = read_corpus(path, format=spec.format)
-    sentences = corpus.sentences[spec.skip :]  # DataSpec.skip: disjoint parts of one file
-    sentences = sentences[: spec.limit] if spec.limit is not None else sentences
-    if not sentences:
-        raise ConfigError(f"no sentences in {path}")
-    types = (
-        list(spec.types)
-        if spec.types is not None
-        else sorted({s.label for x in sentences for s in x.spans})
-    )
-    if not types:
-        raise ConfigError(
-            f"{path}: no entity types given and none found in the data; set data.types"
-        )
-    return sentences, types
+    """The sentences ``spec`` selects (a file under ``data_root`` or inline examples, after
+    ``skip`` and ``limit``) and the types to prompt for."""
+    return spec.sentences_and_types(config.data_root)
 
 
 def _load_model(config: TrainConfig, log: Log, device: Any) -> tuple[Any, Any, str]:
@@ -209,7 +125,7 @@ def _evaluator(
 
 
 #: Keys that do not change what a run trains: they may differ when a run is continued.
-_FREE_KEYS = {"dev", "test", "_run"}
+_FREE_KEYS = {"dev", "test", "target_stages", "_run"}
 _FREE_STAGE_KEYS = {
     "eval_every",
     "eval_at_end",
@@ -243,8 +159,6 @@ def _check_resume(
 ) -> None:
     """Refuse to mix runs: an existing folder needs --resume (or --stage) and the same training
     settings (evaluation, logging and checkpointing settings may change)."""
-    import json
-
     stored = folder / "config.json"
     if stored.exists():
         if not resume and only_stage is None:
@@ -253,7 +167,8 @@ def _check_resume(
             )
         old = _flatten(_trajectory_view(json.loads(stored.read_text(encoding="utf-8"))))
         new = _flatten(_trajectory_view(json.loads(json.dumps(config))))
-        diff = sorted(k for k in set(old) | set(new) if old.get(k, ...) != new.get(k, ...))
+        # a key absent on one side equals null: a run written before the key existed
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if diff:
             raise ConfigError(
                 f"cannot continue {folder}: its config differs in {', '.join(diff)}; "
@@ -283,12 +198,9 @@ def run_training(
     """
     import torch
 
-    from fewner.train.collate import build_examples
     from fewner.train.distributed import current
     from fewner.train.loop import Trainer
     from fewner.train.lora import load_adapter_weights, save_adapter, wrap
-    from fewner.train.losses import build_loss_terms
-    from fewner.train.pairs import boundary_pairs
 
     dist = current()  # several processes under `accelerate launch` (fewner.train.distributed)
     if not dist.is_main:
@@ -303,11 +215,12 @@ def run_training(
     template = load_template(config.template, layout=config.layout)
     formats: dict[str, ExtractionFormat] = {}
 
-    def fmt_for(definitions: str | None) -> ExtractionFormat:
+    def fmt_for(definitions: str | dict[str, str] | None) -> ExtractionFormat:
         name = definitions or config.definitions
-        if name not in formats:
-            formats[name] = ExtractionFormat(template, name)
-        return formats[name]
+        key = name if isinstance(name, str) else json.dumps(name, sort_keys=True)
+        if key not in formats:
+            formats[key] = ExtractionFormat(template, name)
+        return formats[key]
 
     base, tokenizer, model_id = _load_model(config, log, dist.device(config.device))
     torch.manual_seed(config.seed)  # LoRA initialisation
@@ -316,36 +229,13 @@ def run_training(
         load_adapter_weights(model, config.init_adapter)
         log(f"started from the adapter in {config.init_adapter}")
 
+    ctx = RunContext(config, model, tokenizer, model_id, dist, resume=resume, log=log)
     stages: list[PreparedStage] = []
     for name in config.enabled_stages():
         spec = config.stages[name]
         sentences, types = read_sentences(config, spec.data)
-        fmt = fmt_for(spec.definitions)
-        if spec.kind == "dpo":
-            assert spec.preference is not None
-            fmt.definitions.require(types)
-            pairs = boundary_pairs(
-                sentences,
-                types,
-                fmt,
-                per_example=spec.preference.boundary_pairs,
-                seed=config.stage_seed(name),
-            )
-            stages.append(
-                PreparedStage(name, spec, types, len(sentences), pairs, [], fmt, sentences)
-            )
-            continue
-        examples = build_examples(sentences, types, fmt, tokenizer, max_length=spec.max_length)
-        if not examples.examples:
-            raise ConfigError(
-                f"stages.{name}: every example is longer than max_length={spec.max_length}"
-            )
-        for reason, count in examples.skipped.items():
-            log(f"{name}: skipped {count} example(s) {reason} ({spec.max_length} tokens)")
-        terms = build_loss_terms(spec.loss or [], model)
-        stages.append(
-            PreparedStage(name, spec, types, len(sentences), examples, terms, fmt, sentences)
-        )
+        kind = STAGE_KINDS[spec.kind]
+        stages.append(kind.setup(ctx, name, spec, sentences, types, fmt_for(spec.definitions)))
     dev = test = None
     if config.dev is not None:
         dev = _evaluator(
@@ -385,10 +275,10 @@ def run_training(
             last_adapter, summaries[stage.name] = folder / "adapter", done
             log(f"{stage.name}: already completed; continuing from its adapter")
             continue
-        settings = _settings(config, stage)
-        items = _training_items(
-            config, stage, model, tokenizer, model_id, folder, dist=dist, resume=resume, log=log
+        settings = stage.spec.loop_settings(
+            seed=config.stage_seed(stage.name), precision=config.precision
         )
+        items: TrainingItems = STAGE_KINDS[stage.spec.kind].prepare(ctx, stage, folder)
         trainer = Trainer(
             model,
             items.items,
@@ -436,26 +326,14 @@ def run_training(
 
 
 def _abstain(config: TrainConfig, spec: EvalSpec) -> bool:
-    """``spec.abstain``, or (null) whether the run has an enabled ``kind: grait`` stage."""
+    """``spec.abstain``, or (null) whether the run has an enabled stage of a kind that teaches
+    abstaining (``kind: grait``)."""
     if spec.abstain is not None:
         return spec.abstain
-    return any(config.stages[n].kind == "grait" for n in config.enabled_stages())
-
-
-def _settings(config: TrainConfig, stage: PreparedStage) -> Any:
-    from fewner.train.loop import LoopSettings
-
-    names = set(LoopSettings.__dataclass_fields__) - {"seed", "precision"}
-    return LoopSettings(
-        **{k: getattr(stage.spec, k) for k in names},  # lr is resolved by StageSpec.check
-        seed=config.stage_seed(stage.name),
-        precision=config.precision,
-    )
+    return any(STAGE_KINDS[config.stages[n].kind].abstains for n in config.enabled_stages())
 
 
 def _completed(folder: Path) -> dict[str, Any] | None:
-    import json
-
     path = folder / "metrics.json"
     if not path.is_file():
         return None

@@ -1,8 +1,9 @@
-"""THE loss contract: every registered loss term trains the LoRA parameters and nothing else.
+"""THE loss contract: every registered loss term and objective trains the LoRA parameters and
+nothing else.
 
-Why this test exists (DESIGN.md, "Lessons already paid for"): with TRL's ``SFTTrainer`` an extra
-loss term computed on outputs recomputed under ``no_grad`` trained nothing, silently. Here, for
-each term in :data:`fewner.train.losses.LOSSES` (a new term is covered by being registered), on
+Why this test exists: with TRL's ``SFTTrainer`` an extra loss term computed on outputs
+recomputed under ``no_grad`` trained nothing, silently. Here, for each term in
+:data:`fewner.train.losses.LOSSES` (a new term is covered by being registered), on
 a tiny random Llama wrapped with LoRA by :func:`fewner.train.lora.wrap` (the ``obp-llm`` preset,
 attention projections, and the ``cllmfs`` preset, attention + MLP), one forward pass through
 :func:`~fewner.train.losses.forward_with_terms` and one backward give:
@@ -14,6 +15,11 @@ attention projections, and the ``cllmfs`` preset, attention + MLP), one forward 
 
 Batches come from the real training collate (:mod:`fewner.train.collate`) on sentences with
 mentions of the asked type, of other types and of none.
+
+Whole-step objectives (:data:`fewner.train.losses.OBJECTIVES`, e.g. ``dpo``) get the same
+checks on batches of their own items (:data:`OBJECTIVE_BATCHES`: DPO's preference pairs of the
+same sentences, with reference log-probs from the model as it starts); a newly registered
+objective fails :func:`test_every_registered_objective_has_a_batch_here` until it gets one.
 """
 
 from __future__ import annotations
@@ -29,7 +35,12 @@ from fewner.decoding.grammar import AnswerGrammar  # noqa: E402
 from fewner.prompts import ExtractionFormat, PromptTemplate  # noqa: E402
 from fewner.train.collate import build_examples, collate  # noqa: E402
 from fewner.train.lora import PRESETS, wrap  # noqa: E402
-from fewner.train.losses import LOSSES, build_loss_terms, forward_with_terms  # noqa: E402
+from fewner.train.losses import (  # noqa: E402
+    LOSSES,
+    OBJECTIVES,
+    build_loss_terms,
+    forward_with_terms,
+)
 from fewner.types import Sentence  # noqa: E402
 from tests.contract.backends_under_test import tiny_llama  # noqa: E402
 
@@ -68,10 +79,14 @@ def tiny_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def batch(tiny_folder) -> dict[str, torch.Tensor]:
+def tokenizer(tiny_folder):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_folder)
+    return AutoTokenizer.from_pretrained(tiny_folder)
+
+
+@pytest.fixture(scope="module")
+def batch(tokenizer) -> dict[str, torch.Tensor]:
     fmt = ExtractionFormat(TEMPLATE, DEFINITIONS)
     examples = build_examples(SENTENCES, list(DEFINITIONS), fmt, tokenizer).examples
     out = collate(examples, tokenizer.pad_token_id)
@@ -195,3 +210,58 @@ def test_hooks_are_gone_after_the_step(tiny_folder, batch):
     # (transformers leaves its own output-capturing hooks installed; ours must be gone)
     hooks = [h for m in model.modules() for h in m._forward_hooks.values()]
     assert not [h for h in hooks if "capture_outputs" in h.__qualname__]
+
+
+# ----- whole-step objectives -----------------------------------------------------------------
+
+
+def dpo_batch(tokenizer, model) -> dict[str, torch.Tensor]:
+    """Boundary-shifted preference pairs of SENTENCES with ``model``'s reference log-probs."""
+    from fewner.train.dpo import collate_pairs, encode_pair, reference_logps
+    from fewner.train.pairs import boundary_pairs
+
+    fmt = ExtractionFormat(TEMPLATE, DEFINITIONS)
+    pairs = boundary_pairs(SENTENCES, list(DEFINITIONS), fmt, per_example=1, seed=0).pairs
+    assert len(pairs) >= 3
+    encoded = [encode_pair(fmt, tokenizer, p) for p in pairs[:4]]
+    encoded = reference_logps(model, encoded, tokenizer.pad_token_id)
+    return collate_pairs(encoded, tokenizer.pad_token_id)
+
+
+#: How this contract builds a batch for each registered objective.
+OBJECTIVE_BATCHES = {"dpo": dpo_batch}
+
+
+def test_every_registered_objective_has_a_batch_here():
+    assert set(OBJECTIVES.names()) == set(OBJECTIVE_BATCHES)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("preset", ["obp-llm", "cllmfs"])
+@pytest.mark.parametrize("name", OBJECTIVES.names())
+def test_every_objective_trains_lora_and_nothing_else(tiny_folder, tokenizer, name, preset, device):
+    model = lora_model(tiny_folder, preset, device)
+    batch = OBJECTIVE_BATCHES[name](tokenizer, model)
+    objective = OBJECTIVES[name]()
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    loss, logs = objective(model, on(batch, device))
+    assert torch.isfinite(loss) and loss.requires_grad and "loss" in logs
+    loss.backward()
+    check_gradients(model)
+
+    torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1).step()
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(is_lora(k) for k in changed), sorted(changed)[:5]
+    assert {k for k in before if is_lora(k) and ".layers.0." in k} <= changed
+
+
+@pytest.mark.parametrize("name", OBJECTIVES.names())
+def test_every_objective_reaches_lora_b_from_peft_zero_init(tiny_folder, tokenizer, name):
+    model = lora_model(tiny_folder, "obp-llm", "cpu", random_b=False)
+    loss, _ = OBJECTIVES[name]()(model, OBJECTIVE_BATCHES[name](tokenizer, model))
+    loss.backward()
+    b_grads = {n: p.grad for n, p in first_layer_lora(model).items() if "lora_B" in n}
+    assert b_grads and all(g is not None and g.any() for g in b_grads.values())
+    assert all(p.grad is None for n, p in model.named_parameters() if not is_lora(n))

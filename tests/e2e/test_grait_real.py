@@ -1,4 +1,4 @@
-"""The shipped GRAIT recipe (configs/grait.yaml) on the real SmolLM2 and real CoNLL-2003
+"""The packaged GRAIT recipe (``fewner train --recipe grait``) on the real SmolLM2 and real CoNLL-2003
 sentences, shrunk to a few prompts: every artifact of the stage is written, the selection and its
 weights are consistent, and ``fewner evaluate`` on the run's test predictions gives the same
 per-prompt rates as the run's own metrics (two code paths, one answer)."""
@@ -15,9 +15,6 @@ from fewner.cli import cli
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("peft")
-
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def test_grait_recipe_on_smollm2(shared_data: Path, tmp_path: Path) -> None:
     from fewner.data.formats.jsonl import write_jsonl
@@ -40,7 +37,7 @@ def test_grait_recipe_on_smollm2(shared_data: Path, tmp_path: Path) -> None:
         "stages.refusal.refusal.projection_dim": 256,
         "test.data.limit": 2,
     }
-    args = ["train", "--config", str(ROOT / "configs" / "grait.yaml"), "--out", str(out)]
+    args = ["train", "--recipe", "grait", "--out", str(out)]
     args += ["--no-progress"] + [x for k, v in sets.items() for x in ("--set", f"{k}={v}")]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output

@@ -273,3 +273,72 @@ def test_user_errors_are_one_line(
     assert "stages.target.lr" in err
     err = _fails(["train", "--config", config, "--resume"], capsys)
     assert "--resume needs --out" in err
+
+
+def test_list_recipes(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["train", "--list-recipes"])
+    listed = capsys.readouterr().out
+    for name in ("obp-llm", "cllmfs", "grait", "demo"):
+        assert f"{name}: " in listed
+
+
+def test_train_a_packaged_recipe_by_name(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--recipe demo`` with no config file: the recipe's stages and loss, our data and model."""
+    config = yaml.safe_load(_config(tmp_path, model_dir).read_text(encoding="utf-8"))
+    sets = {
+        "model": str(model_dir),
+        "definitions": "conll2003",
+        "data_root": config["data_root"],
+        "stages.target.data.path": "mini.conll",
+        "stages.target.epochs": 1,
+        "test.data.path": "mini.conll",
+        "test.data.limit": 2,
+        "test.max_new_tokens": 6,
+    }
+    run = tmp_path / "run"
+    argv = ["train", "--recipe", "demo", "--out", str(run), "--no-progress"]
+    main(argv + [x for k, v in sets.items() for x in ("--set", f"{k}={v}")])
+    assert json.loads(capsys.readouterr().out)["adapter"] == str(run / "adapter")
+    resolved = json.loads((run / "config.json").read_text())
+    assert list(resolved["stages"]) == ["target"] and resolved["target_stages"] == ["target"]
+    assert resolved["stages"]["target"]["loss"][1]["name"] == "attn_contrastive"
+    assert resolved["stages"]["target"]["lr"] == 3e-4
+    assert (run / "test" / "predictions.jsonl").is_file()
+    err = _fails(["train", "--out", str(run)], capsys)
+    assert "give --config FILE or --recipe NAME" in err
+
+
+def test_train_on_examples_in_memory(model_dir: Path, tmp_path: Path) -> None:
+    """What ``fewner.fit`` does: a recipe, the examples inline in its target stages, the stages
+    whose data files are missing turned off; no data file is read or written."""
+    from fewner.train.recipes import recipe_config
+    from fewner.train.stages import run_training
+    from tests.unit.train_tiny import mini_sentences
+
+    config = recipe_config(
+        "cllmfs",
+        {
+            "stages.target.data": {"inline": mini_sentences(), "types": ["LOC", "PER"]},
+            "stages.target.epochs": 1,
+            "stages.target.batch_size": 4,
+            "dev": None,
+            "test": None,
+        },
+        model=str(model_dir),
+        definitions="conll2003",
+        data_root=str(tmp_path / "no-data-here"),
+    )
+    assert config.target_stages == ["target"]
+    for name in config.stages_without_data():
+        config.stages[name].enabled = False
+    metrics = run_training(config, tmp_path / "run")
+    assert list(metrics["stages"]) == ["target"]
+    assert metrics["stages"]["target"]["sentences"] == 4
+    assert metrics["stages"]["target"]["types"] == ["LOC", "PER"]
+    resolved = json.loads((tmp_path / "run" / "config.json").read_text())
+    inline = resolved["stages"]["target"]["data"]["inline"]
+    assert [r["text"] for r in inline] == [s.text for s in mini_sentences()]
+    assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
+    assert not (tmp_path / "no-data-here").exists()

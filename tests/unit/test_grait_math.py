@@ -168,14 +168,14 @@ def _stage(**extra):
 def test_config_grait_stage_defaults_and_errors() -> None:
     config = parse_config(_stage(kind="grait"))
     spec = config.stages["r"]
-    assert spec.lr == 2e-4 and spec.loss == [{"name": "nll"}]
-    assert spec.refusal is not None and spec.refusal.samples == 4
-    assert spec.refusal.select is None and spec.refusal.weights == "uniform"
-    assert not spec.refusal.needs_gradients
+    assert spec.loop.lr == 2e-4 and spec.loss == [{"name": "nll"}]
+    assert spec.settings is not None and spec.settings.samples == 4
+    assert spec.settings.select is None and spec.settings.weights == "uniform"
+    assert not spec.settings.needs_gradients
     assert (
         parse_config(_stage(kind="grait", refusal={"select": 0.5}))
         .stages["r"]
-        .refusal.needs_gradients
+        .settings.needs_gradients
     )
     bad = [
         ({"kind": "sft", "refusal": {}}, "only a kind: grait"),

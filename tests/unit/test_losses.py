@@ -414,3 +414,31 @@ def test_forward_with_terms_asks_for_hidden_states_only_when_needed(names, hidde
     )
     assert model.kwargs["output_hidden_states"] is hidden and "labels" not in model.kwargs
     assert set(names) <= set(logs) and logs["loss"] == pytest.approx(loss.item())
+
+
+def test_terms_and_objectives_are_registries():
+    from fewner.registry import Registry
+    from fewner.train.losses import NLL, OBJECTIVES, register_loss
+
+    assert isinstance(LOSSES, Registry) and LOSSES["nll"] is NLL
+    assert "nll" in LOSSES.names() and "dpo" in OBJECTIVES.names()
+    assert OBJECTIVES["dpo"].__name__ == "DPOObjective"  # imported when first asked for
+    with pytest.raises(ConfigError, match="unknown loss term 'focal'; known: attn_contrastive"):
+        LOSSES["focal"]
+
+    class Other(NLL):
+        name = "nll"
+
+    with pytest.raises(ValueError, match="registered twice"):
+        register_loss(Other)
+    assert LOSSES["nll"] is NLL
+
+    class Scaled(NLL):
+        name = "scaled_nll_for_test"
+
+    try:  # a registered term is usable by its config name at once
+        register_loss(Scaled)
+        (term,) = build_loss_terms([{"name": "scaled_nll_for_test", "weight": 3}], FakeLM())
+        assert isinstance(term, Scaled) and term.weight == 3.0
+    finally:
+        LOSSES.unregister("scaled_nll_for_test")

@@ -26,9 +26,13 @@ def test_shipped_configs_load(name: str) -> None:
     assert config.enabled_stages() == expected
     if name == "obp-llm":  # the paper's DPO settings
         dpo = config.stages["dpo"]
-        assert (dpo.kind, dpo.lr, dpo.data.path) == ("dpo", 5e-6, config.stages["target"].data.path)
-        assert dpo.preference is not None
-        assert (dpo.preference.beta, dpo.preference.alpha) == (0.1, 0.2)
+        assert (dpo.kind, dpo.loop.lr, dpo.data.path) == (
+            "dpo",
+            5e-6,
+            config.stages["target"].data.path,
+        )
+        assert dpo.settings is not None
+        assert (dpo.settings.beta, dpo.settings.alpha) == (0.1, 0.2)
     assert config.template == name and config.lora.preset == name
     assert config.stages["source"].definitions == "conll2003"
     target = config.stages["target"]
@@ -46,7 +50,8 @@ def test_shipped_configs_load(name: str) -> None:
 def test_defaults_and_resolution() -> None:
     config = parse_config(MINIMAL)
     stage = config.stages["target"]
-    assert (stage.epochs, stage.batch_size, stage.grad_accum, stage.lr) == (1, 8, 1, 2e-4)
+    loop = stage.loop
+    assert (loop.epochs, loop.batch_size, loop.grad_accum, loop.lr) == (1, 8, 1, 2e-4)
     assert stage.loss == [{"name": "nll"}]
     assert config.lora.r == 8 and config.lora.alpha == 16 and config.lora.dropout == 0.05
     assert config.stage_seed("target") == 0
@@ -80,7 +85,7 @@ def test_overrides_are_yaml_values_on_dotted_paths() -> None:
     )
     config = parse_config(data)
     stage = config.stages["target"]
-    assert (stage.epochs, stage.lr, stage.enabled, config.seed) == (3, 1e-4, False, 7)
+    assert (stage.loop.epochs, stage.loop.lr, stage.enabled, config.seed) == (3, 1e-4, False, 7)
     assert stage.data.types == ["a", "b"]
     assert config.dev is not None and config.dev.data.path == "dev.conll"
     assert MINIMAL["stages"]["target"] == {"data": {"path": "x.conll"}}  # not mutated
@@ -96,10 +101,10 @@ def test_stage_kinds_fill_their_own_defaults() -> None:
         }
     )
     sft, dpo = config.stages["target"], config.stages["dpo"]
-    assert (sft.kind, sft.lr, sft.loss, sft.preference) == ("sft", 2e-4, [{"name": "nll"}], None)
-    assert (dpo.lr, dpo.loss) == (5e-6, None)
-    assert dpo.preference is not None
-    assert (dpo.preference.beta, dpo.preference.alpha, dpo.preference.error_feedback) == (
+    assert (sft.kind, sft.loop.lr, sft.loss, sft.settings) == ("sft", 2e-4, [{"name": "nll"}], None)
+    assert (dpo.loop.lr, dpo.loss) == (5e-6, None)
+    assert dpo.settings is not None
+    assert (dpo.settings.beta, dpo.settings.alpha, dpo.settings.error_feedback) == (
         0.1,
         0.2,
         True,

@@ -1,0 +1,185 @@
+"""Stage kinds: what a ``kind:`` of a training stage means, one registry entry per kind.
+
+A :class:`StageKind` carries everything that differs between kinds, so the config validation
+and the run (:mod:`fewner.train.stages`) have no if-chain over kind names:
+
+* ``default_lr``: the stage's ``lr`` when the config gives none;
+* ``settings`` / ``settings_key``: the dataclass of the kind's own settings and the stage key
+  that holds them (``preference:`` of a ``dpo`` stage, ``refusal:`` of a ``grait`` stage);
+  validated with the stage, defaults filled in when the key is absent;
+* ``fixed_loss``: set when the kind computes its own loss (``dpo``); the stage then takes no
+  ``loss`` list and the text says what to set instead;
+* ``setup(ctx, name, spec, sentences, types, fmt) -> PreparedStage``: what can be prepared before
+  the run writes anything (encoded examples, loss terms, DPO's boundary pairs), so that a
+  mistake in a late stage fails before the first step of an early one;
+* ``prepare(ctx, stage, folder) -> TrainingItems``: what needs the model as the stage starts
+  (DPO's error-feedback pairs and reference log-probs, GRAIT's knowledge query), right before
+  the stage trains;
+* ``abstains``: the stage teaches the model to answer "not sure" (evaluation then allows it).
+
+``sft`` is defined here; ``dpo`` in :mod:`fewner.train.preference_stage`; ``grait`` in
+:mod:`fewner.grait.stage`, which registers itself (so ``fewner.train`` never imports
+``fewner.grait``). A new kind is one module that calls ``STAGE_KINDS.register``; third-party
+kinds use the entry-point group ``fewner.stage_kinds``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fewner.errors import ConfigError
+from fewner.registry import Registry
+
+if TYPE_CHECKING:
+    from fewner.prompts import ExtractionFormat
+    from fewner.train.config import StageSpec, TrainConfig
+    from fewner.types import Sentence
+
+__all__ = [
+    "STAGE_KINDS",
+    "PreparedStage",
+    "RunContext",
+    "StageKind",
+    "TrainingItems",
+    "sft_setup",
+]
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class RunContext:
+    """What a stage kind's hooks may use: the run's config, the model being trained (a peft
+    model, continued by every stage), its tokenizer and id, the process group, ``resume``."""
+
+    config: TrainConfig
+    model: Any
+    tokenizer: Any
+    model_id: str
+    dist: Any
+    resume: bool = False
+    log: Log = lambda _m: None
+
+
+@dataclass
+class PreparedStage:
+    """A stage ready to run. SFT-like kinds: ``examples`` is an ExampleSet and ``terms`` its
+    loss terms. DPO: ``examples`` is the PairSet of boundary-shifted pairs."""
+
+    name: str
+    spec: StageSpec
+    types: list[str]
+    sentences: int
+    examples: Any  # ExampleSet | PairSet
+    terms: list[Any]
+    fmt: ExtractionFormat | None = None
+    data: list[Sentence] | None = None
+
+
+@dataclass
+class TrainingItems:
+    """What the training loop gets for one stage: its items (examples, pairs or weighted
+    examples), extra Trainer options (DPO's collate function and objective) and facts for the
+    stage's metrics.json."""
+
+    items: list[Any]
+    trainer_options: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+Setup = Callable[
+    ["RunContext", str, "StageSpec", "list[Sentence]", "list[str]", "ExtractionFormat"],
+    PreparedStage,
+]
+Prepare = Callable[["RunContext", PreparedStage, Path], TrainingItems]
+
+
+def sft_setup(
+    ctx: RunContext,
+    name: str,
+    spec: StageSpec,
+    sentences: list[Sentence],
+    types: list[str],
+    fmt: ExtractionFormat,
+) -> PreparedStage:
+    """Every (sentence, type) prompt encoded with its gold answer, and the stage's loss terms."""
+    from fewner.train.collate import build_examples
+    from fewner.train.losses import build_loss_terms
+
+    examples = build_examples(sentences, types, fmt, ctx.tokenizer, max_length=spec.max_length)
+    if not examples.examples:
+        raise ConfigError(
+            f"stages.{name}: every example is longer than max_length={spec.max_length}"
+        )
+    for reason, count in examples.skipped.items():
+        ctx.log(f"{name}: skipped {count} example(s) {reason} ({spec.max_length} tokens)")
+    terms = build_loss_terms(spec.loss or [], ctx.model)
+    return PreparedStage(name, spec, types, len(sentences), examples, terms, fmt, sentences)
+
+
+def sft_facts(stage: PreparedStage) -> dict[str, Any]:
+    """The stage summary's ``skipped`` examples and resolved ``loss`` terms."""
+    return {"skipped": dict(stage.examples.skipped), "loss": [t.spec() for t in stage.terms]}
+
+
+def _sft_prepare(ctx: RunContext, stage: PreparedStage, folder: Path) -> TrainingItems:
+    facts = sft_facts(stage)
+    ctx.log(
+        f"{stage.name}: {stage.sentences} sentences x {len(stage.types)} types = "
+        f"{len(stage.examples)} examples; loss {facts['loss']}"
+    )
+    return TrainingItems(stage.examples.examples, {}, facts)
+
+
+@dataclass(frozen=True)
+class StageKind:
+    """One ``kind:`` of training stage (see the module docstring for each field)."""
+
+    name: str
+    default_lr: float
+    prepare: Prepare
+    setup: Setup = sft_setup
+    settings: type | None = None
+    settings_key: str | None = None
+    fixed_loss: str | None = None
+    abstains: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.settings is None) != (self.settings_key is None):
+            raise ValueError(f"stage kind {self.name!r}: give settings and settings_key together")
+
+
+#: Stage kinds by name; ``grait`` registers itself when :mod:`fewner.grait.stage` is imported.
+STAGE_KINDS: Registry[StageKind] = Registry(
+    "stage kind",
+    lazy={"dpo": "fewner.train.preference_stage", "grait": "fewner.grait.stage"},
+    group="fewner.stage_kinds",
+)
+
+STAGE_KINDS.register(
+    "sft",
+    StageKind(
+        "sft",
+        default_lr=2e-4,
+        prepare=_sft_prepare,
+        description="supervised fine-tuning on the gold answers with the stage's loss terms",
+    ),
+)
+
+
+def kind_taking(key: str) -> str | None:
+    """The kind whose settings live under stage key ``key`` (None: no kind's)."""
+    for name, kind in STAGE_KINDS.load_all().items():
+        if kind.settings_key == key:
+            return name
+    return None
+
+
+def settings_keys() -> list[str]:
+    """Every kind's settings key (a resolved stage lists them all, null but its own)."""
+    keys = [k.settings_key for k in STAGE_KINDS.load_all().values() if k.settings_key]
+    return sorted(set(keys), key=keys.index)
