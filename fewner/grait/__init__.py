@@ -8,8 +8,9 @@ can route such sentences to a person or a stronger model. A ``kind: grait`` trai
    greedily and several times by sampling; correctness = share of answers equal to gold;
 2. :mod:`~fewner.grait.split`: known prompts (correctness >= threshold) keep the gold answer,
    unknown ones get the refusal answer;
-3. :mod:`~fewner.grait.gradients`: after a short warm-up on the split data (undone afterwards),
-   per-prompt LoRA gradients, randomly projected (CountSketch) to a fixed dimension;
+3. :mod:`~fewner.grait.features` / :mod:`~fewner.grait.gradients`: after a short warm-up on
+   the split data (undone afterwards), per-prompt LoRA gradients, randomly projected
+   (CountSketch) to a fixed dimension;
 4. :mod:`~fewner.grait.selection`: unknown prompts chosen greedily by gradient influence;
 5. :mod:`~fewner.grait.weights`: each chosen refusal sample weighted by a softmax of its
    influence on the unknown set minus its conflict with the known set (mean 1);
@@ -17,4 +18,8 @@ can route such sentences to a person or a stronger model. A ``kind: grait`` trai
 
 ``select: null`` with ``weights: uniform`` is plain refusal-aware tuning (RAIT): every unknown
 prompt gets the refusal answer with weight 1 and no gradients are computed.
+
+The stage's settings (the ``refusal:`` key) are :class:`~fewner.grait.settings.RefusalSpec`;
+:mod:`~fewner.grait.stage` registers the stage kind ``grait`` with :mod:`fewner.train.kinds`
+(this package uses ``fewner.train``; ``fewner.train`` never imports it).
 """

@@ -1,8 +1,7 @@
 """Record the outputs of chosen modules during one forward pass.
 
-Why hooks and not a second pass: DESIGN.md ("Lessons already paid for") — a loss term that
-recomputes activations in its own pass (TRL's ``SFTTrainer`` does it under ``no_grad``) silently
-trains nothing. A forward hook keeps the very tensor the model computed, with its autograd
+Why hooks and not a second pass: a loss term that recomputes activations in its own pass (TRL's
+``SFTTrainer`` does it under ``no_grad``) silently trains nothing. A forward hook keeps the very tensor the model computed, with its autograd
 history, so a loss on it back-propagates into whatever produced it. Through a peft-wrapped model
 the hooked module is the LoRA wrapper (``lora.Linear``), whose output is ``base(x) + delta(x)``:
 gradients of a loss on it reach ``lora_A``/``lora_B``.

@@ -22,8 +22,8 @@ How ids are built
     prompt at inference (special tokens added unless the text already starts with BOS), so a
     trained adapter sees the same prompt tokens when it is served. The answer is encoded on its
     own (no special tokens) and followed by ``tokenizer.eos_token_id``; the answer tokens and the
-    EOS are supervised, everything else is ``-100``. The end-of-answer token must be learned
-    (DESIGN.md, "Lessons already paid for").
+    EOS are supervised, everything else is ``-100``. The end-of-answer token must be learned,
+    or the tuned model never stops after its answer.
 
 Truncation policy
     An example longer than ``max_length`` tokens is *skipped and counted*

@@ -33,9 +33,8 @@ from typing import TYPE_CHECKING, Any
 from fewner.errors import ConfigError
 from fewner.registry import Registry
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (the config module imports this one: its classes are typed Any here)
     from fewner.prompts import ExtractionFormat
-    from fewner.train.config import StageSpec, TrainConfig
     from fewner.types import Sentence
 
 __all__ = [
@@ -55,7 +54,7 @@ class RunContext:
     """What a stage kind's hooks may use: the run's config, the model being trained (a peft
     model, continued by every stage), its tokenizer and id, the process group, ``resume``."""
 
-    config: TrainConfig
+    config: Any  # TrainConfig
     model: Any
     tokenizer: Any
     model_id: str
@@ -70,7 +69,7 @@ class PreparedStage:
     loss terms. DPO: ``examples`` is the PairSet of boundary-shifted pairs."""
 
     name: str
-    spec: StageSpec
+    spec: Any  # StageSpec
     types: list[str]
     sentences: int
     examples: Any  # ExampleSet | PairSet
@@ -91,8 +90,7 @@ class TrainingItems:
 
 
 Setup = Callable[
-    ["RunContext", str, "StageSpec", "list[Sentence]", "list[str]", "ExtractionFormat"],
-    PreparedStage,
+    ["RunContext", str, Any, "list[Sentence]", "list[str]", "ExtractionFormat"], PreparedStage
 ]
 Prepare = Callable[["RunContext", PreparedStage, Path], TrainingItems]
 
@@ -100,7 +98,7 @@ Prepare = Callable[["RunContext", PreparedStage, Path], TrainingItems]
 def sft_setup(
     ctx: RunContext,
     name: str,
-    spec: StageSpec,
+    spec: Any,
     sentences: list[Sentence],
     types: list[str],
     fmt: ExtractionFormat,
