@@ -37,6 +37,7 @@ __all__ = [
     "list_presets",
     "load_layered_config",
     "preset_description",
+    "read_preset",
     "read_yaml_mapping",
     "require_positive",
 ]
@@ -180,6 +181,13 @@ def _preset_mapping(preset_kind: str, name: str, key: str, seen: tuple[str, ...]
     if parent is not None:
         data = deep_merge(_preset_mapping(preset_kind, parent, key, (*seen, name)), data)
     return data
+
+
+def read_preset(preset_kind: str, name: str, *, key: str | None = None) -> dict[str, Any]:
+    """The mapping of shipped preset ``name`` (``fewner/resources/<preset_kind>/<name>.yaml``),
+    layered over the preset its ``key`` names, if any (as :func:`load_layered_config` does)."""
+    key = key or preset_kind.rstrip("s")
+    return _preset_mapping(preset_kind, name, key, ())
 
 
 def load_layered_config(

@@ -311,28 +311,23 @@ def test_train_a_packaged_recipe_by_name(
 
 
 def test_train_on_examples_in_memory(model_dir: Path, tmp_path: Path) -> None:
-    """What ``fewner.fit`` does: a recipe, the examples inline in its target stages, the stages
-    whose data files are missing turned off; no data file is read or written."""
-    from fewner.train.recipes import recipe_config
+    """What ``fewner.fit`` trains (``fit_config``): a recipe, the examples inline in its target
+    stages, the stages whose data files are missing turned off; no data file is read or
+    written."""
+    from fewner.train.recipes import fit_config
     from fewner.train.stages import run_training
     from tests.unit.train_tiny import mini_sentences
 
-    config = recipe_config(
+    config = fit_config(
         "cllmfs",
-        {
-            "stages.target.data": {"inline": mini_sentences(), "types": ["LOC", "PER"]},
-            "stages.target.epochs": 1,
-            "stages.target.batch_size": 4,
-            "dev": None,
-            "test": None,
-        },
+        mini_sentences(),
+        ["LOC", "PER"],
         model=str(model_dir),
-        definitions="conll2003",
+        definitions={"LOC": "a place", "PER": "a person"},
         data_root=str(tmp_path / "no-data-here"),
+        overrides={"stages.target.epochs": 1, "stages.target.batch_size": 4},
     )
-    assert config.target_stages == ["target"]
-    for name in config.stages_without_data():
-        config.stages[name].enabled = False
+    assert config.target_stages == ["target"] and config.enabled_stages() == ["target"]
     metrics = run_training(config, tmp_path / "run")
     assert list(metrics["stages"]) == ["target"]
     assert metrics["stages"]["target"]["sentences"] == 4
@@ -340,5 +335,6 @@ def test_train_on_examples_in_memory(model_dir: Path, tmp_path: Path) -> None:
     resolved = json.loads((tmp_path / "run" / "config.json").read_text())
     inline = resolved["stages"]["target"]["data"]["inline"]
     assert [r["text"] for r in inline] == [s.text for s in mini_sentences()]
+    assert resolved["definitions"] == {"LOC": "a place", "PER": "a person"}
     assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
     assert not (tmp_path / "no-data-here").exists()

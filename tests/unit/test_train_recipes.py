@@ -12,7 +12,7 @@ import pytest
 from fewner.config_schema import apply_overrides, deep_merge, load_layered_config
 from fewner.errors import ConfigError
 from fewner.train.config import config_to_dict, load_config, parse_config
-from fewner.train.recipes import list_recipes, recipe_config, recipe_description
+from fewner.train.recipes import fit_config, list_recipes, recipe_config, recipe_description
 from fewner.train.stages import read_sentences
 from fewner.types import Sentence
 from tests.unit.train_tiny import mini_sentences
@@ -97,6 +97,37 @@ def test_recipe_config_trains_on_examples_in_memory(tmp_path: Path) -> None:
         config, config.stages["target"].data
     )[0]
     assert config_to_dict(again) == resolved
+
+
+@pytest.mark.parametrize("recipe", ["obp-llm", "cllmfs", "grait"])
+def test_fit_config_puts_the_examples_into_the_target_stages(recipe: str, tmp_path: Path) -> None:
+    sentences = mini_sentences()
+    config = fit_config(
+        recipe,
+        sentences,
+        ["PER", "LOC"],
+        model="some/model",
+        definitions={"PER": "a person", "LOC": "a place"},
+        data_root=str(tmp_path),
+        seed=5,
+        overrides={"stages.target.epochs": 2} if recipe != "grait" else None,
+    )
+    targets = TARGETS[recipe]
+    assert config.target_stages == targets and config.enabled_stages() == targets
+    assert (config.dev, config.test, config.model, config.seed) == (None, None, "some/model", 5)
+    assert config.definitions == {"PER": "a person", "LOC": "a place"}
+    for name in targets:
+        data = config.stages[name].data
+        assert data.path is None and data.inline == sentences and data.types == ["PER", "LOC"]
+    if recipe != "grait":
+        assert config.stages["target"].loop.epochs == 2
+    # with the source data present, the recipe's source stage stays on
+    if "source" in config.stages:
+        source = tmp_path / config.stages["source"].data.path
+        source.parent.mkdir(parents=True)
+        source.write_text("EU B-ORG\n", encoding="utf-8")
+        again = fit_config(recipe, sentences, ["PER"], data_root=str(tmp_path))
+        assert again.enabled_stages() == ["source", *targets]
 
 
 def test_recipe_config_errors_name_the_recipe_and_the_key() -> None:
