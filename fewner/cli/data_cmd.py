@@ -13,12 +13,14 @@ from typing import Any
 
 import click
 
-from fewner.data.formats import FORMATS
+from fewner.data.formats import FORMATS, format_names
 from fewner.data.io import ReadResult, read_corpus_detailed, write_corpus
+from fewner.data.schemes import POLICIES, SCHEMES
 
-_READ_FORMATS = click.Choice(["auto", *FORMATS])
-_WRITE_FORMATS = click.Choice([name for name, info in FORMATS.items() if info.writable])
-_SCHEMES = click.Choice(["auto", "io", "bio", "bioes"])
+# CLI choices come from the registries, so a registered format or scheme is offered at once.
+_READ_FORMATS = click.Choice(["auto", *format_names()])
+_WRITE_FORMATS = click.Choice(format_names(writable=True))
+_SCHEMES = click.Choice(["auto", *SCHEMES])
 
 
 def _read_options(scheme_flag: str):
@@ -30,7 +32,7 @@ def _add_read_options(func, scheme_flag: str):
     options = [
         click.option(scheme_flag, "scheme", type=_SCHEMES, default="auto", show_default=True,
                      help="Tag scheme of the input's tags (column files); auto detects it over the whole file."),
-        click.option("--policy", type=click.Choice(["repair", "strict"]), default="repair", show_default=True,
+        click.option("--policy", type=click.Choice(list(POLICIES)), default="repair", show_default=True,
                      help="Invalid tag sequences: repair (conlleval/seqeval default) or strict (drop malformed chunks). Both are counted."),
         click.option("--encoding", default="utf-8", show_default=True, help="Text encoding, e.g. latin-1."),
         click.option("--encoding-errors", type=click.Choice(["strict", "replace", "ignore"]), default="strict",
@@ -53,17 +55,16 @@ def _read(path: Path, fmt: str, scheme: str, policy: str, encoding: str, encodin
     return result
 
 
-@click.group()
-def data() -> None:
-    """Read, inspect and convert NER data files.
+def _group_help() -> str:
+    """The group's help: what it does and every registered format with its description."""
+    width = max(len(name) for name in format_names())
+    rows = [f"  {name:<{width}}  {FORMATS[name].description}" for name in format_names()]
+    return "Read, inspect and convert NER data files.\n\n\b\nFormats:\n" + "\n".join(rows)
 
-    \b
-    Formats:
-      conll  CoNLL-2003 columns `token POS chunk NER`; -DOCSTART- lines mark documents
-      tags   two columns `token<TAB>tag` (WNUT-17, GUM, Few-NERD), BIO / IO / BIOES
-      jsonl  fewner JSONL: {"id", "text", "entities": [{"start","end","label"}], "tokens"?}
-      text   plain text, one sentence or document per line (no entities)
-    """
+
+@click.group(help=_group_help())
+def data() -> None:
+    """Read, inspect and convert NER data files (the formats: fewner.data.formats.FORMATS)."""
 
 
 @data.command()
@@ -141,8 +142,9 @@ def _print_table(summary: dict[str, Any]) -> None:
 @click.option("--from", "from_fmt", type=_READ_FORMATS, default="auto", show_default=True,
               help="Input format; auto guesses from extension and content.")
 @click.option("--to", "to_fmt", type=_WRITE_FORMATS, default=None,
-              help="Output format; default: jsonl for .jsonl outputs, else tags.")
-@click.option("--scheme", "out_scheme", type=click.Choice(["io", "bio", "bioes"]), default="bio", show_default=True,
+              help="Output format [default: the writable format OUT's extension names "
+                   "(jsonl for .jsonl), else tags].")
+@click.option("--scheme", "out_scheme", type=click.Choice(list(SCHEMES)), default="bio", show_default=True,
               help="Tag scheme written to conll/tags outputs (IO merges adjacent mentions of one type).")
 @_read_options("--in-scheme")
 def convert(src: Path, dst: Path, from_fmt: str, to_fmt: str | None, out_scheme: str, scheme: str,
@@ -158,9 +160,18 @@ def convert(src: Path, dst: Path, from_fmt: str, to_fmt: str | None, out_scheme:
       fewner data convert big_test.txt io.txt --to tags --scheme io --fewnerd-labels
     """
     result = _read(src, from_fmt, scheme, policy, encoding, encoding_errors, fewnerd_labels)
-    target = to_fmt or ("jsonl" if dst.suffix.lower() in FORMATS["jsonl"].extensions else "tags")
+    target = to_fmt or _format_for(dst)
     write_corpus(result.corpus, dst, target, out_scheme)
     from fewner.cli.common import err
 
     err.print(f"wrote {len(result.corpus):,} sentences to {dst} ({target}"
               + (f", {out_scheme.upper()}" if target in ("conll", "tags") else "") + ")")
+
+
+def _format_for(path: Path) -> str:
+    """The writable format whose extensions include ``path``'s (jsonl for .jsonl), else tags."""
+    suffix = path.suffix.lower()
+    for name in format_names(writable=True):
+        if suffix in FORMATS[name].extensions:
+            return name
+    return "tags"

@@ -2,8 +2,9 @@
 
 ``read_corpus`` turns any supported file into a :class:`~fewner.types.Corpus`, ``write_corpus``
 writes one back; ``read_episodes`` / ``write_episodes`` handle Few-NERD episode JSONL. The formats
-themselves live in :mod:`fewner.data.formats` (see each module for its exact rules); this module
-only resolves options (``auto`` format and scheme, label maps) and dispatches.
+themselves live in :mod:`fewner.data.formats` (see each module for its exact rules), each
+registered in :data:`fewner.data.formats.FORMATS`; this module only resolves options (``auto``
+format, label maps) and dispatches through that registry.
 
 Encoding policy: files are decoded strictly as UTF-8 by default, so a stray byte is reported (file,
 line, byte offset) instead of silently becoming garbage. ``encoding_errors="replace"`` loads such a
@@ -14,18 +15,13 @@ with one U+FFFD, ``latin-1`` loads it with "£".)
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from fewner.data.formats import FORMATS
+from fewner.data.formats import FORMATS, ReadOptions, Sample
 from fewner.data.formats._source import Source, read_lines
-from fewner.data.formats.columns import DOCSTART, read_columns, write_columns
 from fewner.data.formats.fewnerd import fewnerd_label, read_episode_lines, write_episode_file
-from fewner.data.formats.jsonl import read_jsonl, write_jsonl
-from fewner.data.formats.text import read_text, write_text
 from fewner.data.schemes import POLICIES, SCHEMES
 from fewner.errors import DataFormatError
 from fewner.types import Corpus, Episode, Sentence
@@ -43,7 +39,6 @@ __all__ = [
 
 LabelMap = Callable[[str], str] | Mapping[str, str]
 _SNIFF_LINES = 200
-_TAG_HINT = re.compile(r"^(O|[BIES]-\S+)$")
 
 
 @dataclass
@@ -68,7 +63,8 @@ def read_corpus(
 ) -> Corpus:
     """Read a data file into a :class:`Corpus`.
 
-    ``format``: ``auto`` (from extension and content), ``conll``, ``tags``, ``jsonl`` or ``text``.
+    ``format``: ``auto`` (from extension and content) or a registered format name (``conll``,
+    ``tags``, ``jsonl``, ``text``, ...: :data:`fewner.data.formats.FORMATS`).
     ``scheme``: ``auto`` (detected over the whole file), ``io``, ``bio`` or ``bioes``; column
     formats only. ``policy``: ``repair`` or ``strict`` for invalid tag sequences (see
     :mod:`fewner.data.schemes`); repairs are counted in ``Corpus.repaired``.
@@ -95,7 +91,9 @@ def read_corpus_detailed(
 ) -> ReadResult:
     """Like :func:`read_corpus`, also telling which format and scheme ``auto`` resolved to."""
     if format != "auto" and format not in FORMATS:
-        raise DataFormatError(str(path), f"unknown format {format!r}; expected auto, {', '.join(FORMATS)}")
+        raise DataFormatError(
+            str(path), f"unknown format {format!r}; expected auto, {', '.join(FORMATS.names())}"
+        )
     if scheme != "auto" and scheme not in SCHEMES:
         raise DataFormatError(str(path), f"unknown tag scheme {scheme!r}; expected auto, {', '.join(SCHEMES)}")
     if policy not in POLICIES:
@@ -103,12 +101,9 @@ def read_corpus_detailed(
     mapper = _label_mapper(label_map, normalize_fewnerd)
     source = read_lines(path, encoding, encoding_errors)
     fmt = _sniff(source) if format == "auto" else format
-    if fmt in ("conll", "tags"):
-        corpus, resolved = read_columns(source, columns=fmt, scheme=scheme, policy=policy, label_map=mapper)  # type: ignore[arg-type]
-        return ReadResult(corpus, fmt, resolved)
-    if fmt == "jsonl":
-        return ReadResult(read_jsonl(source, mapper), fmt, None)
-    return ReadResult(read_text(source), fmt, None)
+    options = ReadOptions(scheme=scheme, policy=policy, label_map=mapper)
+    corpus, resolved = FORMATS[fmt].read(source, options)
+    return ReadResult(corpus, fmt, resolved)
 
 
 def _label_mapper(label_map: LabelMap | None, normalize_fewnerd: bool) -> Callable[[str], str] | None:
@@ -128,27 +123,23 @@ def detect_format(path: str | Path, encoding: str = "utf-8", encoding_errors: st
 
 
 def _sniff(source: Source) -> str:
-    """Extension first (``.jsonl``), then the first 200 non-blank lines: a JSON object -> jsonl;
-    ``-DOCSTART-`` -> conll; at least half the lines with one column count (2 -> tags, 3+ -> conll)
-    and some last column holding ``O`` or a ``B-/I-/E-/S-`` tag -> that column format; else text.
-    A heuristic: pass the format explicitly when it guesses wrong."""
+    """Extension first (``.jsonl``), then the first 200 non-blank lines, shown to each format's
+    ``sniff`` in ``sniff_rank`` order (jsonl: a JSON object; conll: ``-DOCSTART-`` or 3+
+    columns ending in tags; tags: 2 such columns; text: anything). A heuristic: pass the format
+    explicitly when it guesses wrong."""
+    formats = sorted((FORMATS[n] for n in FORMATS.names()), key=lambda f: (f.sniff_rank, f.name))
     suffix = source.path.suffix.lower()
-    for info in FORMATS.values():
+    for info in formats:
         if suffix in info.extensions:
             return info.name
     sample = [ln.rstrip() for ln in source.lines[: _SNIFF_LINES * 3] if ln.strip()][:_SNIFF_LINES]
     if not sample:
         raise source.error("the file is empty")
-    if sample[0].lstrip().startswith("{"):
-        return "jsonl"
-    rows = [ln.split("\t") if "\t" in ln else ln.split() for ln in sample]
-    if any(row[0] == DOCSTART for row in rows):
-        return "conll"
-    width, count = Counter(len(row) for row in rows).most_common(1)[0]
-    if width >= 2 and 2 * count >= len(rows) and any(_TAG_HINT.match(row[-1].strip()) for row in rows):
-        # A column file even if some lines deviate: the reader then reports the bad line.
-        return "tags" if width == 2 else "conll"
-    return "text"
+    shown = Sample(suffix, sample)
+    for info in formats:
+        if info.sniff is not None and info.sniff(shown):
+            return info.name
+    raise source.error("cannot tell the file's format; pass it explicitly (--format)")
 
 
 def write_corpus(
@@ -158,21 +149,21 @@ def write_corpus(
     scheme: str = "bio",
 ) -> None:
     """Write sentences as ``conll`` (``token _ _ TAG`` with -DOCSTART- per ``doc`` meta), ``tags``
-    (``token<TAB>tag``), ``jsonl`` (with tokens and meta, lossless) or ``text`` (one text per line,
-    entities dropped). ``scheme`` (io, bio, bioes) applies to the two column formats."""
+    (``token<TAB>tag``), ``jsonl`` (with tokens and meta, lossless), ``text`` (one text per line,
+    entities dropped) or any other writable registered format. ``scheme`` (io, bio, bioes)
+    applies to the column formats."""
     p = Path(path)
-    if format not in FORMATS:
-        raise DataFormatError(str(p), f"cannot write format {format!r}; expected one of {', '.join(FORMATS)}")
+    info = FORMATS.get(format) if isinstance(format, str) else None
+    if info is None or info.write is None:
+        writable = [n for n in FORMATS.names() if FORMATS[n].writable]
+        raise DataFormatError(
+            str(p), f"cannot write format {format!r}; expected one of {', '.join(writable)}"
+        )
     if scheme not in SCHEMES:
         raise DataFormatError(str(p), f"unknown tag scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
     sentences = list(corpus_or_sentences)
     p.parent.mkdir(parents=True, exist_ok=True)
-    if format in ("conll", "tags"):
-        write_columns(sentences, p, columns=format, scheme=scheme)  # type: ignore[arg-type]
-    elif format == "jsonl":
-        write_jsonl(sentences, p)
-    else:
-        write_text(sentences, p)
+    info.write(sentences, p, scheme)
 
 
 def read_episodes(path: str | Path, encoding: str = "utf-8", encoding_errors: str = "strict") -> list[Episode]:

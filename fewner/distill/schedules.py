@@ -19,8 +19,11 @@ by default each epoch *samples* ``round(w * N)`` examples from a set of ``N`` (c
 per epoch, the sets' shares follow the weights); ``mix: loss`` instead trains on every example
 with a non-zero weight and multiplies its loss by the weight.
 
-Schedules are registered by name (:data:`SCHEDULES`), so configs name them and the tests iterate
-over the registry. :data:`PAPER_VARIANTS` lists the variants of the study, for plots.
+Schedules are registered by name in :data:`SCHEDULES` (a :class:`~fewner.registry.Registry` of
+:class:`ScheduleKind`: the weight function and its parameters with their defaults), so configs
+name them, the tests iterate over the registry, and a new schedule is one
+``SCHEDULES.register("name", ScheduleKind(fn, {"param": default}))`` (or an entry point in the
+group ``fewner.schedules``). :data:`PAPER_VARIANTS` lists the variants of the study, for plots.
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fewner.errors import ConfigError
+from fewner.registry import Registry
 
 __all__ = [
     "PAPER_VARIANTS",
     "SCHEDULES",
     "Schedule",
+    "ScheduleKind",
     "make_schedule",
     "weights_over",
 ]
@@ -79,16 +84,30 @@ def _full_blend(t: int, total: int) -> Weights:
     return 1.0, 1.0
 
 
-# name -> (function, its parameters with defaults)
-SCHEDULES: dict[str, tuple[Callable[..., Weights], dict[str, float]]] = {
-    "distilled": (_distilled, {}),
-    "original": (_original, {}),
-    "simple_mix": (_simple_mix, {}),
-    "sigmoid": (_sigmoid, {"k": 8.0}),
-    "cosine": (_cosine, {}),
-    "power": (_power, {"n": 1.0}),
-    "full_blend": (_full_blend, {}),
-}
+@dataclass(frozen=True)
+class ScheduleKind:
+    """A registered schedule: ``fn(t, T, **params) -> (w_distilled, w_original)`` and the
+    parameters it takes with their defaults; ``check(params)`` raises ConfigError for values
+    outside the schedule's domain (optional)."""
+
+    fn: Callable[..., Weights]
+    defaults: dict[str, float] = field(default_factory=dict)
+    check: Callable[[dict[str, float]], None] | None = None
+
+
+def _check_power(params: dict[str, float]) -> None:
+    if params["n"] <= 0:
+        raise ConfigError(f"schedule power: n must be > 0, got {params['n']:g}")
+
+
+SCHEDULES: Registry[ScheduleKind] = Registry("schedule")
+SCHEDULES.register("distilled", ScheduleKind(_distilled))
+SCHEDULES.register("original", ScheduleKind(_original))
+SCHEDULES.register("simple_mix", ScheduleKind(_simple_mix))
+SCHEDULES.register("sigmoid", ScheduleKind(_sigmoid, {"k": 8.0}))
+SCHEDULES.register("cosine", ScheduleKind(_cosine))
+SCHEDULES.register("power", ScheduleKind(_power, {"n": 1.0}, _check_power))
+SCHEDULES.register("full_blend", ScheduleKind(_full_blend))
 
 PAPER_VARIANTS: list[dict[str, Any]] = [
     {"name": "distilled"},
@@ -111,8 +130,7 @@ class Schedule:
     def __call__(self, t: int, total: int) -> Weights:
         if total < 1 or not 0 <= t < total:
             raise ValueError(f"epoch {t} outside 0..{total - 1}")
-        fn, _ = SCHEDULES[self.name]
-        return fn(t, total, **self.params)
+        return SCHEDULES[self.name].fn(t, total, **self.params)
 
     @property
     def label(self) -> str:
@@ -130,18 +148,26 @@ def make_schedule(spec: str | dict[str, Any] | Schedule) -> Schedule:
         name, sep, value = spec.partition(":")
         data: dict[str, Any] = {"name": name.strip()}
         if sep:
-            defaults = SCHEDULES.get(data["name"], (None, {}))[1]
+            kind = SCHEDULES.get(data["name"])
+            defaults = kind.defaults if kind is not None else {}
             if len(defaults) != 1:
-                raise ConfigError(f"schedule {spec!r}: only sigmoid:K and power:N take a value")
+                one = [n for n in SCHEDULES.names() if len(SCHEDULES[n].defaults) == 1]
+                raise ConfigError(
+                    f"schedule {spec!r}: only one-parameter schedules take NAME:VALUE "
+                    f"({', '.join(one)})"
+                )
             data[next(iter(defaults))] = value
     elif isinstance(spec, dict):
         data = dict(spec)
     else:
         raise ConfigError(f"schedule: expected a name or a mapping, got {type(spec).__name__}")
     name = data.pop("name", None)
-    if name not in SCHEDULES:
-        raise ConfigError(f"unknown schedule {name!r}; expected one of {', '.join(SCHEDULES)}")
-    defaults = SCHEDULES[name][1]
+    if not isinstance(name, str) or name not in SCHEDULES:
+        raise ConfigError(
+            f"unknown schedule {name!r}; expected one of {', '.join(SCHEDULES.names())}"
+        )
+    kind = SCHEDULES[name]
+    defaults = kind.defaults
     unknown = set(data) - set(defaults)
     if unknown:
         raise ConfigError(f"schedule {name}: unknown parameter(s) {', '.join(sorted(unknown))}")
@@ -153,8 +179,8 @@ def make_schedule(spec: str | dict[str, Any] | Schedule) -> Schedule:
             raise ConfigError(
                 f"schedule {name}: {key} must be a number, got {data[key]!r}"
             ) from None
-    if name == "power" and params["n"] <= 0:
-        raise ConfigError(f"schedule power: n must be > 0, got {params['n']:g}")
+    if kind.check is not None:
+        kind.check(params)
     return Schedule(name, params)
 
 

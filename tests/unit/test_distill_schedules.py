@@ -104,3 +104,23 @@ def test_plot_writes_a_png(tmp_path):
     path = tmp_path / "s.png"
     plot_schedules([make_schedule(v) for v in PAPER_VARIANTS], 10, str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_registered_schedule_is_made_by_name_with_its_parameters():
+    """Schedules are a Registry: a new one is one registration, with its defaults and check."""
+    from fewner.distill.schedules import ScheduleKind
+
+    def check(params):
+        if not 0 <= params["w"] <= 1:
+            raise ConfigError("schedule constant: w must be in [0, 1]")
+
+    SCHEDULES.register("constant", ScheduleKind(lambda t, T, w=0.5: (w, 1 - w), {"w": 0.5}, check))
+    try:
+        assert make_schedule("constant")(0, 3) == (0.5, 0.5)
+        assert make_schedule("constant:0.25").params == {"w": 0.25}
+        with pytest.raises(ConfigError, match="w must be"):
+            make_schedule({"name": "constant", "w": 2})
+    finally:
+        SCHEDULES.unregister("constant")
+    with pytest.raises(ConfigError, match="unknown schedule 'constant'"):
+        make_schedule("constant")

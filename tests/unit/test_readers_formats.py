@@ -383,3 +383,38 @@ def test_every_writable_format_round_trips(data_dir: Path, tmp_path: Path, fmt: 
 def test_writer_unknown_format(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match="cannot write format"):
         write_corpus([], tmp_path / "x", "xml")
+
+
+def test_a_registered_format_is_read_written_and_recognised(tmp_path: Path) -> None:
+    """The format registry is the only dispatch: a format registered from outside fewner is
+    read, written, chosen by ``auto`` from its extension and offered by ``format_names``."""
+    from fewner.data.formats import DataFormat, format_names
+    from fewner.data.formats.jsonl import read_jsonl
+
+    def read(source, options):
+        return read_jsonl(source, options.label_map), None
+
+    def write_pipe(sentences, path, scheme):
+        write_corpus(sentences, path, "jsonl")
+
+    FORMATS.register("pipe", DataFormat("pipe", "test", read, write_pipe, extensions=(".pipe",)))
+    try:
+        assert "pipe" in format_names() and "pipe" in format_names(writable=True)
+        sentences = [Sentence.from_words(["Rome", "is", "far"], [(0, 1, "LOC")], id="r1")]
+        path = tmp_path / "x.pipe"
+        write_corpus(sentences, path, "pipe")
+        assert detect_format(path) == "pipe"
+        result = read_corpus_detailed(path, label_map={"LOC": "place"})
+        assert result.format == "pipe" and result.scheme is None
+        assert mentions(result.corpus.sentences[0]) == [("Rome", "place")]
+    finally:
+        FORMATS.unregister("pipe")
+    assert "pipe" not in format_names()
+
+
+def test_every_builtin_format_registers_itself_with_its_module() -> None:
+    infos = FORMATS.load_all()
+    assert {"conll", "tags", "jsonl", "text"} <= set(infos)
+    for name, info in infos.items():
+        assert info.name == name and info.description and info.sniff is not None
+        assert info.read.__module__.startswith("fewner.data.formats.")

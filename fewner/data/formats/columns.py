@@ -25,16 +25,22 @@ Writing: ``tags`` writes ``token<TAB>tag``. ``conll`` writes ``token _ _ TAG`` (
 ``_`` = unknown POS/chunk, the CoNLL-U convention) so that four-column CoNLL-2003 readers accept
 the file; sentences whose meta has a ``doc`` get a ``-DOCSTART- -X- -X- O`` line and a blank line
 whenever the document changes. Both end every sentence with a blank line.
+
+Recognising (``format: auto``): a ``-DOCSTART-`` line means ``conll``; otherwise, when at least
+half the sampled lines have one column count and some last column holds ``O`` or a
+``B-/I-/E-/S-`` tag, 2 columns mean ``tags`` and 3 or more ``conll``.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from itertools import accumulate
 from operator import add
 from pathlib import Path
 
+from fewner.data.formats import FORMATS, DataFormat, ReadOptions, Sample
 from fewner.data.formats._source import Source
 from fewner.data.schemes import OUTSIDE, Policy, Scheme, detect_scheme, split_tag, tags_to_spans
 from fewner.errors import DataFormatError, SpanAlignmentError
@@ -45,6 +51,7 @@ EXTRA_BLANK = "empty sentence (extra blank line)"
 DOCSTART_SKIP = "-DOCSTART- line"
 
 LabelMap = Callable[[str], str]
+_TAG_HINT = re.compile(r"^(O|[BIES]-\S+)$")
 
 
 class _Block:
@@ -248,3 +255,65 @@ def write_columns(
             out.append(f"{token.text}{sep}{middle}{tag}\n")
         out.append("\n")
     path.write_text("".join(out), encoding="utf-8", newline="\n")
+
+
+# ----- registration ---------------------------------------------------------------------------
+
+
+def _reader(columns: str) -> Callable[[Source, ReadOptions], tuple[Corpus, str | None]]:
+    def read(source: Source, options: ReadOptions) -> tuple[Corpus, str | None]:
+        return read_columns(
+            source,
+            columns=columns,
+            scheme=options.scheme,
+            policy=options.policy,  # type: ignore[arg-type]
+            label_map=options.label_map,
+        )
+
+    return read
+
+
+def _writer(columns: str) -> Callable[[Iterable[Sentence], Path, str], None]:
+    def write(sentences: Iterable[Sentence], path: Path, scheme: str) -> None:
+        write_columns(sentences, path, columns=columns, scheme=scheme)  # type: ignore[arg-type]
+
+    return write
+
+
+def _is_tag(text: str) -> bool:
+    return _TAG_HINT.match(text) is not None
+
+
+def _sniff_conll(sample: Sample) -> bool:
+    if any(row[0] == DOCSTART for row in sample.rows):
+        return True
+    width = sample.column_width(_is_tag)
+    return width is not None and width >= 3
+
+
+def _sniff_tags(sample: Sample) -> bool:
+    return sample.column_width(_is_tag) == 2
+
+
+FORMATS.register(
+    "conll",
+    DataFormat(
+        "conll",
+        "CoNLL-2003 columns `token POS chunk NER`; -DOCSTART- lines mark documents",
+        _reader("conll"),
+        _writer("conll"),
+        sniff=_sniff_conll,
+        sniff_rank=20,
+    ),
+)
+FORMATS.register(
+    "tags",
+    DataFormat(
+        "tags",
+        "two columns `token<TAB>tag` (WNUT-17, GUM, Few-NERD), BIO / IO / BIOES",
+        _reader("tags"),
+        _writer("tags"),
+        sniff=_sniff_tags,
+        sniff_rank=30,
+    ),
+)

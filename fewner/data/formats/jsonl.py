@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fewner.data.formats import FORMATS, DataFormat, ReadOptions, Sample
 from fewner.data.formats._source import Source
 from fewner.data.tokenize import tokenize
 from fewner.errors import SpanAlignmentError
@@ -190,3 +191,29 @@ def read_abstentions(path: str | Path) -> dict[str, list[str]] | None:
             found = {} if found is None else found
             found[str(record.get("id", f"{path.name}:{lineno}"))] = types
     return found
+
+
+def _read(source: Source, options: ReadOptions) -> tuple[Corpus, None]:
+    return read_jsonl(source, options.label_map), None
+
+
+def _write(sentences: Iterable[Sentence], path: Path, scheme: str) -> None:
+    write_jsonl(sentences, path)
+
+
+def _sniff(sample: Sample) -> bool:
+    return bool(sample.lines) and sample.lines[0].lstrip().startswith("{")
+
+
+FORMATS.register(
+    "jsonl",
+    DataFormat(
+        "jsonl",
+        'fewner JSONL: {"id", "text", "entities": [{"start","end","label"}], "tokens"?}',
+        _read,
+        _write,
+        extensions=(".jsonl", ".ndjson"),
+        sniff=_sniff,
+        sniff_rank=10,
+    ),
+)

@@ -1,6 +1,7 @@
 """Plain text: one sentence (or document) per line, no entities.
 
-Used for unlabeled text to annotate (e.g. the BBC News articles). Each non-blank line becomes a
+Used for unlabeled text to annotate (e.g. the BBC News articles), and what ``format: auto``
+takes a file for when no other format recognises it. Each non-blank line becomes a
 sentence tokenized by :func:`fewner.data.tokenize.tokenize`, with leading/trailing whitespace
 removed; its id is ``<file name>:<line>``. Blank lines are skipped and counted.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from fewner.data.formats import FORMATS, DataFormat, ReadOptions, Sample
 from fewner.data.formats._source import Source
 from fewner.data.tokenize import sentence_from_text
 from fewner.errors import DataFormatError
@@ -40,3 +42,28 @@ def write_text(sentences: Iterable[Sentence], path: Path) -> None:
             raise DataFormatError(str(path), f"sentence {sentence.id} contains a line break")
         out.append(sentence.text + "\n")
     path.write_text("".join(out), encoding="utf-8", newline="\n")
+
+
+def _read(source: Source, options: ReadOptions) -> tuple[Corpus, None]:
+    return read_text(source), None
+
+
+def _write(sentences: Iterable[Sentence], path: Path, scheme: str) -> None:
+    write_text(sentences, path)
+
+
+def _sniff(sample: Sample) -> bool:
+    return True  # the fallback: any text is text
+
+
+FORMATS.register(
+    "text",
+    DataFormat(
+        "text",
+        "plain text, one sentence or document per line (no entities)",
+        _read,
+        _write,
+        sniff=_sniff,
+        sniff_rank=1000,
+    ),
+)
