@@ -208,3 +208,19 @@ def test_definitions_may_be_a_mapping() -> None:
     assert parse_config(data).definitions == {"PER": "a person"}
     with pytest.raises(ConfigError, match="definitions: expected a string"):
         parse_config({**data, "definitions": 5})
+
+
+def test_a_run_written_before_the_recipes_moved_can_be_continued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its config.json lacks the keys added since (``inline``, ``target_stages``): an absent key
+    equals null, and target_stages does not change what a run trains."""
+    from fewner.train.stages import _check_resume
+
+    monkeypatch.setenv("FEWNER_SHARED_DATA", "/fixed/data-root")
+    (tmp_path / "config.json").write_text(json.dumps(BEFORE["obp-llm"]), encoding="utf-8")
+    resolved = config_to_dict(load_config(REPO / "configs" / "obp-llm.yaml"))
+    _check_resume(tmp_path, resolved, resume=True, only_stage=None)
+    changed = config_to_dict(load_config(None, ["stages.dpo.lr=1e-5"], recipe="obp-llm"))
+    with pytest.raises(ConfigError, match="differs in stages.dpo.lr"):
+        _check_resume(tmp_path, changed, resume=True, only_stage=None)
