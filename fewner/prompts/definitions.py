@@ -9,6 +9,9 @@ Why a file and not code: definitions are prompt text that users tune for their d
 text a model was fine-tuned with should be the one it is served with; a file can be versioned
 beside the run config.
 
+The shipped files are registered by name in :data:`DEFINITIONS` (:mod:`fewner.prompts.files`),
+so :func:`available_definitions` and CLI help list what ships, and a package can add its own.
+
 Few-NERD types also resolve from their underscore spelling (``person_actor``), the spelling of the
 unofficial BIO re-tagging of its INTER test split.
 """
@@ -16,7 +19,6 @@ unofficial BIO re-tagging of its INTER test split.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,20 @@ import yaml
 
 from fewner.data.formats.fewnerd import fewnerd_label
 from fewner.errors import ConfigError
+from fewner.prompts.files import PromptFile, register_packaged
+from fewner.registry import Registry
 
-__all__ = ["Definitions", "MissingDefinitionError", "available_definitions", "load_definitions"]
+__all__ = [
+    "DEFINITIONS",
+    "Definitions",
+    "MissingDefinitionError",
+    "available_definitions",
+    "load_definitions",
+]
+
+#: Definition files by name (``conll2003``, ``wnut17``, ...): the shipped ones, then any registered.
+DEFINITIONS: Registry[PromptFile] = Registry("definitions", group="fewner.definitions")
+register_packaged(DEFINITIONS, "definitions")
 
 
 class MissingDefinitionError(ConfigError, KeyError):
@@ -94,15 +108,9 @@ class Definitions(dict[str, str]):
         return {self.canonical(t): self[t] for t in types}
 
 
-def _definitions_dir():
-    return resources.files("fewner").joinpath("resources", "definitions")
-
-
 def available_definitions() -> list[str]:
-    """Names of the shipped definition files."""
-    return sorted(
-        p.name[: -len(".yaml")] for p in _definitions_dir().iterdir() if p.name.endswith(".yaml")
-    )
+    """Names of the registered definition files (the shipped ones and any added), sorted."""
+    return DEFINITIONS.names()
 
 
 def load_definitions(
@@ -141,8 +149,8 @@ def _read(src: str | Path | Mapping[str, str]) -> dict[str, str]:
                 f"unknown definitions {name!r}: give a YAML path or one of "
                 f"{', '.join(available_definitions())}"
             )
-        text = _definitions_dir().joinpath(f"{name}.yaml").read_text(encoding="utf-8")
-        where = f"fewner:resources/definitions/{name}.yaml"
+        entry = DEFINITIONS[name]
+        text, where = entry.read_text(), entry.source
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:

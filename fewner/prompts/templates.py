@@ -18,6 +18,10 @@ the sentence). ``sentence_first`` puts the sentence before the type instruction 
 prompts of one sentence share a long prefix (preamble + sentence) that a backend with KV-cache
 reuse encodes once; the sentence's hidden states then cannot depend on the type. See the
 comments in ``obp-llm-v1.yaml``.
+
+The shipped files are registered by name in :data:`TEMPLATES` (:mod:`fewner.prompts.files`):
+:func:`available_templates` and :func:`template_families` (for CLI help) list the registry, and a
+package registers its own templates there by name.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ import dataclasses
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +37,21 @@ import yaml
 
 from fewner.decoding.grammar import AnswerGrammar
 from fewner.errors import ConfigError
+from fewner.prompts.files import PromptFile, register_packaged
+from fewner.registry import Registry
 
-__all__ = ["LAYOUTS", "PromptTemplate", "available_templates", "load_template"]
+__all__ = [
+    "LAYOUTS",
+    "TEMPLATES",
+    "PromptTemplate",
+    "available_templates",
+    "load_template",
+    "template_families",
+]
+
+#: Template files by versioned name (``obp-llm-v1``): the shipped ones, then any registered.
+TEMPLATES: Registry[PromptFile] = Registry("template")
+register_packaged(TEMPLATES, "templates")
 
 #: Section orders by layout name.
 LAYOUTS: dict[str, tuple[str, ...]] = {
@@ -143,15 +159,19 @@ def _placeholders(text: str, where: str) -> set[str]:
 # ----- loading ------------------------------------------------------------------------------
 
 
-def _template_dir():
-    return resources.files("fewner").joinpath("resources", "templates")
-
-
 def available_templates() -> list[str]:
-    """Names (``obp-llm-v1``, ...) of the shipped templates."""
-    return sorted(
-        p.name[: -len(".yaml")] for p in _template_dir().iterdir() if p.name.endswith(".yaml")
-    )
+    """Versioned names (``obp-llm-v1``, ...) of every registered template, sorted."""
+    return TEMPLATES.names()
+
+
+def template_families() -> list[str]:
+    """Template names without version (``cllmfs``, ``obp-llm``): each loads its highest version."""
+    return sorted({_family(name) for name in available_templates()})
+
+
+def _family(name: str) -> str:
+    head, sep, version = name.rpartition("-v")
+    return head if sep and version[:1].isdigit() else name
 
 
 def load_template(name_or_path: str | Path, *, layout: str | None = None) -> PromptTemplate:
@@ -176,16 +196,16 @@ def _read_template_text(name: str) -> tuple[str, str]:
         if not path.is_file():
             raise ConfigError(f"template file not found: {path}")
         return path.read_text(encoding="utf-8"), str(path)
-    shipped = available_templates()
-    if name not in shipped:
-        versions = [s for s in shipped if s.rpartition("-v")[0] == name]
+    known = available_templates()
+    if name not in known:
+        versions = [s for s in known if s.rpartition("-v")[0] == name]
         if not versions:
             raise ConfigError(
-                f"unknown template {name!r}: give a YAML path or one of {', '.join(shipped)}"
+                f"unknown template {name!r}: give a YAML path or one of {', '.join(known)}"
             )
         name = max(versions, key=lambda s: _version_key(s.rpartition("-v")[2]))
-    resource = _template_dir().joinpath(f"{name}.yaml")
-    return resource.read_text(encoding="utf-8"), f"fewner:resources/templates/{name}.yaml"
+    entry = TEMPLATES[name]
+    return entry.read_text(), entry.source
 
 
 def _version_key(version: str) -> tuple[int, ...]:

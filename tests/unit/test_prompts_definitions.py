@@ -108,3 +108,20 @@ def test_bad_definition_files(tmp_path: Path, content: str, message: str) -> Non
 def test_unknown_name_lists_the_shipped_ones() -> None:
     with pytest.raises(ConfigError, match="conll2003, fewnerd, gum, wnut17"):
         load_definitions("ontonotes")
+
+
+def test_definitions_are_a_registry_of_files(tmp_path: Path) -> None:
+    from fewner.prompts.definitions import DEFINITIONS
+    from fewner.prompts.files import PromptFile
+
+    assert {"conll2003", "fewnerd", "gum", "wnut17"} <= set(available_definitions())
+    path = tmp_path / "house.yaml"
+    path.write_text("gadget: a named device\n")
+    DEFINITIONS.register("house", PromptFile.at(path))
+    try:
+        assert "house" in available_definitions()
+        defs = load_definitions("house")
+        assert defs == {"gadget": "a named device"} and defs.source == "house"
+    finally:
+        DEFINITIONS.unregister("house")
+    assert "house" not in available_definitions()

@@ -146,3 +146,32 @@ def test_package_data_ships_the_yaml_resources() -> None:
         f"definitions/{n}.yaml" for n in ("conll2003", "wnut17", "gum", "fewnerd")
     ]:
         assert (shipped / rel).is_file(), rel
+
+
+def test_templates_are_a_registry_of_files_listed_by_name_and_family(tmp_path: Path) -> None:
+    """Listings follow the registry (the shipped files, then any registered), never a
+    hard-coded list: a registered template loads by name, unversioned name included."""
+    from fewner.prompts.files import PromptFile
+    from fewner.prompts.templates import TEMPLATES, template_families
+
+    assert set(available_templates()) == {
+        p.name[: -len(".yaml")]
+        for p in (resources.files("fewner") / "resources/templates").iterdir()
+        if p.name.endswith(".yaml")
+    }
+    assert {"obp-llm", "cllmfs"} <= set(template_families())
+    data = yaml.safe_load(
+        (resources.files("fewner") / "resources/templates/obp-llm-v1.yaml").read_text()
+    )
+    path = tmp_path / "house-v2.yaml"
+    path.write_text(yaml.safe_dump({**data, "name": "house", "version": 2}))
+    TEMPLATES.register("house-v2", PromptFile.at(path))
+    try:
+        assert "house-v2" in available_templates() and "house" in template_families()
+        t = load_template("house")
+        assert (t.id, t.source) == ("house-v2", str(path))
+    finally:
+        TEMPLATES.unregister("house-v2")
+    with pytest.raises(ConfigError, match="unknown template 'house'"):
+        load_template("house")
+    assert load_template("obp-llm-v1").source == "fewner:resources/templates/obp-llm-v1.yaml"
