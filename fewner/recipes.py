@@ -107,17 +107,25 @@ def _train(
     """Train ``recipe`` with the examples as its target stage's inline data, then wrap the
     adapter in an :class:`~fewner.predictors.extractor.ExtractorPredictor` with the exact
     prompt settings of training."""
+    from fewner.config_schema import read_preset
     from fewner.predictors.extractor import ExtractorPredictor
+    from fewner.train.config import RECIPES as RECIPE_KIND
     from fewner.train.recipes import fit_config
     from fewner.train.stages import run_training
 
+    preset = read_preset(RECIPE_KIND, recipe)
+    targets = preset.get("target_stages") or []
+    values = flatten(dict(overrides or {}))
+    for name in preset.get("stages", {}):  # other stages (a source stage) only when asked for
+        if name not in targets and f"stages.{name}.enabled" not in values:
+            values[f"stages.{name}.enabled"] = False
     config = fit_config(
         recipe,
         sentences,
         labels,
         model=model,
         definitions=_definitions_for(labels, definitions),
-        overrides=dict(overrides or {}),
+        overrides=values,
         **options,
     )
     folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix=f"fewner-{recipe}-"))
@@ -132,7 +140,8 @@ def _train(
         template=config.template,
         layout=config.layout,
         definitions=config.definitions,
-        abstain=recipe == "grait",
+        generic_definitions=definitions is None,
+        abstain=_abstains(config),
         training={
             "recipe": recipe,
             "examples": len(sentences),
@@ -156,6 +165,30 @@ def _definitions_for(labels: list[str], definitions: Any) -> dict[str, str]:
     return {
         lab: given[lab] if lab in given else GENERIC_DEFINITION.format(label=lab) for lab in labels
     }
+
+
+def flatten(overrides: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested overrides as dotted keys (``{"stages": {"target": {"epochs": 8}}}`` ->
+    ``{"stages.target.epochs": 8}``), so an override changes one key and keeps its siblings."""
+    flat: dict[str, Any] = {}
+    for key, value in overrides.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _abstains(config: Any) -> bool:
+    """Whether an enabled stage teaches the refusal answer (its kind says so)."""
+    from fewner.train.kinds import STAGE_KINDS
+
+    return any(
+        getattr(STAGE_KINDS[spec.kind], "abstains", False)
+        for spec in config.stages.values()
+        if spec.enabled
+    )
 
 
 def _short(summary: Any) -> Any:

@@ -38,7 +38,7 @@ class Registry(Generic[T], Mapping[str, T]):
         self, name: str, *, lazy: Mapping[str, str] | None = None, group: str | None = None
     ) -> None:
         self.name = name  # singular, for messages: "unknown backend 'x'"
-        self.group = group or f"fewner.{name}s"  # entry-point group
+        self.group = group or f"fewner.{name.replace(' ', '_')}s"  # entry-point group
         self._items: dict[str, T] = {}
         self._lazy: dict[str, str] = dict(lazy or {})
         self._entry_points_loaded = False
