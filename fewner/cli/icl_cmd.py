@@ -1,15 +1,19 @@
 """``fewner icl``: label a file with an in-context ensemble of small LLMs (EL4NER), no training.
 
-    fewner icl --config configs/el4ner.yaml --pool samples-wnut-5shot/0.txt \\
-        --definitions wnut17 emerging.test.annotated --limit 200 --gold emerging.test.annotated \\
-        -o runs/icl/wnut.jsonl
+    fewner icl --pool samples-wnut-5shot/0.txt --definitions wnut17 emerging.test.annotated \\
+        --limit 200 --gold emerging.test.annotated -o runs/icl/wnut.jsonl     # the el4ner preset
+    fewner icl --config configs/el4ner.yaml ...                             # a file over it
+    fewner icl --list-recipes
 
-The work is :func:`fewner.icl.runner.run_icl`; this module resolves options (config file, then
-flags, then ``--set`` overrides), reads the files and prints the tables.
+The work is :func:`fewner.icl.runner.run_icl`; this module resolves the config
+(:func:`fewner.icl.config.resolve_icl_config`: packaged preset, config file, then each flag as
+the config key it stands for, then ``--set`` overrides), reads the files and prints the tables.
 """
 
 from __future__ import annotations
 
+import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +21,48 @@ import click
 
 from fewner.cli.common import err, out, progress, report_read
 from fewner.cli.options import answer_cache, run_outputs
-from fewner.icl.config import icl_backend_names
+from fewner.data.formats import format_names
+from fewner.icl.config import DEFAULT_RECIPE, icl_backend_names, icl_recipes
 from fewner.icl.retrieval import RETRIEVERS
+from fewner.icl.voting import VOTERS
+from fewner.prompts.definitions import available_definitions
 
 
 def _csv(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _list_recipes(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--list-recipes``: eager, so INPUT, --pool and -o are not asked for."""
+    if not value or ctx.resilient_parsing:
+        return
+    from fewner.icl.config import icl_recipe_description
+
+    for name in icl_recipes():
+        click.echo(f"{name}: {icl_recipe_description(name)}")
+    ctx.exit()
+
+
+@cache
+def _default_preset() -> dict[str, Any]:
+    from fewner.config_schema import load_layered_config
+
+    return load_layered_config(None, preset_kind="icl", preset=DEFAULT_RECIPE)
+
+
+def _preset_default(key: str) -> str:
+    """``[config: KEY; el4ner: VALUE]`` for a flag's help: the key the flag sets and its value
+    in the default preset (read from the packaged file, so the help cannot go stale)."""
+    node: Any = _default_preset()
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, bool):
+        text = "on" if node else "off"
+    elif isinstance(node, list):
+        text = ", ".join(str(x) for x in node)
+    else:
+        text = "none" if node is None else str(node)
+    return f"[config: {key}; {DEFAULT_RECIPE}: {text}]"
 
 
 @click.command("icl")
@@ -48,21 +88,37 @@ def _csv(text: str | None) -> list[str]:
     "config_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="Run config (YAML), e.g. configs/el4ner.yaml [default: built-in defaults, the same values].",
+    help="Run config (YAML), e.g. configs/el4ner.yaml; `recipe: NAME` in it starts from a "
+    f"packaged preset [default: the {DEFAULT_RECIPE} preset alone].",
+)
+@click.option(
+    "--recipe",
+    type=click.Choice(icl_recipes()),
+    default=None,
+    help=f"Packaged preset (fewner/resources/icl/) [default: {DEFAULT_RECIPE} without --config]; "
+    "with --config, the preset the file's keys are merged over.",
+)
+@click.option(
+    "--list-recipes",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_list_recipes,
+    help="List the packaged presets and exit.",
 )
 @click.option(
     "--models",
     "models_csv",
     default=None,
-    help="Ensemble, comma-separated [BACKEND:]MODEL (catalogue name, GGUF path, hub id or server model); "
-    "overrides the config's models. E.g. smollm2-135m-instruct,gemma3-270m,qwen2.5-coder-0.5b-instruct.",
+    help="Ensemble, comma-separated [BACKEND:]MODEL (catalogue name, GGUF path, hub id or server "
+    f"model) {_preset_default('models')}.",
 )
 @click.option(
     "--backend",
     "-b",
     type=click.Choice(icl_backend_names()),
     default=None,
-    help="Backend of models that name none [config: llamacpp].",
+    help=f"Backend of models that name none {_preset_default('backend')}.",
 )
 @click.option(
     "--types",
@@ -79,43 +135,50 @@ def _csv(text: str | None) -> list[str]:
 @click.option(
     "--definitions",
     default=None,
-    help="One-line type definitions in the prompt: shipped name (conll2003, wnut17, gum, fewnerd) or YAML path [default: type names only].",
+    help="One-line type definitions in the prompt (none: type names only): shipped name "
+    f"({', '.join(available_definitions())}) or YAML path {_preset_default('definitions')}.",
 )
 @click.option(
     "--retrieval",
     type=click.Choice(RETRIEVERS.names()),
     default=None,
-    help="Demonstration retrieval: span-level similarity, sentence kNN or random [config: span].",
+    help="Demonstration retrieval: span-level similarity, sentence kNN or random "
+    f"{_preset_default('retrieval.method')}.",
 )
 @click.option(
     "-k",
     "k",
     type=click.IntRange(min=1),
     default=None,
-    help="Demonstrations per sentence [config: 4].",
+    help=f"Demonstrations per sentence {_preset_default('retrieval.k')}.",
 )
 @click.option(
     "--span-threshold",
     type=click.FloatRange(0, 1, min_open=True),
     default=None,
-    help="Share of answering models that must propose a span [config: 0.5].",
+    help="Share of answering models that must propose a span "
+    f"{_preset_default('extract.threshold')}.",
 )
 @click.option(
     "--validate/--no-validate",
     default=None,
-    help="Stage 3 self-validation [config: on]; when on, predictions before and after it are both scored.",
+    help=f"Stage 3 self-validation {_preset_default('validate.enabled')}; when on, predictions "
+    "before and after it are both scored.",
 )
 @click.option(
     "--parallel/--no-parallel",
     default=None,
-    help="Models answer each stage at the same time, one thread each [config: off].",
+    help="Models answer each stage at the same time, one thread each "
+    f"{_preset_default('parallel')}.",
 )
 @click.option(
     "--set",
     "overrides",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Override a config key (dotted, YAML value), e.g. extract.constrained=true; repeatable.",
+    help="Override a config key (dotted, YAML value), e.g. extract.constrained=true or "
+    f"classify.voter=weighted (voters: {', '.join(VOTERS.names())}); repeatable, applied after "
+    "the flags.",
 )
 @click.option(
     "--limit", type=click.IntRange(min=1), default=None, help="Only the first N sentences of INPUT."
@@ -131,9 +194,10 @@ def _csv(text: str | None) -> list[str]:
 @click.option(
     "--format",
     "input_format",
+    type=click.Choice(["auto", *format_names()]),
     default="auto",
     show_default=True,
-    help="Format of INPUT and --pool (auto, conll, tags, jsonl, text).",
+    help="Format of INPUT and --pool; auto guesses from extension and content.",
 )
 @click.option(
     "--gold",
@@ -152,6 +216,7 @@ def icl(
     pool_path: Path,
     output: Path,
     config_path: Path | None,
+    recipe: str | None,
     models_csv: str | None,
     backend: str | None,
     types_csv: str | None,
@@ -181,25 +246,24 @@ def icl(
     answer is cached, so a rerun is free and a run that changes only thresholds, voters or the
     model list reuses every answer it can.
 
+    The config: the packaged el4ner preset (--list-recipes), or --config FILE (which may start
+    from a preset with `recipe: NAME`); each flag sets the config key named in its help, and
+    --set sets any key.
+
     Outputs: OUT.jsonl (final), OUT.unvalidated.jsonl (before stage 3), OUT.answers.jsonl
     (every answer), OUT.run/ (config.json, metrics.json, cache.sqlite).
     """
     from fewner.cli.predict_cmd import read_type_file
     from fewner.data.io import read_corpus
-    from fewner.icl.config import (
-        apply_overrides,
-        load_icl_config,
-        parse_model_spec,
-        read_config_file,
-    )
+    from fewner.icl.config import parse_model_spec, resolve_icl_config
     from fewner.icl.runner import IclOutputs, run_icl
 
     if types_csv is not None and types_from is not None:
         raise click.UsageError("give --types or --types-from, not both")
-    data: dict[str, Any] = read_config_file(config_path)
     flags: list[str] = []
     if models_csv is not None:
-        data["models"] = [vars(parse_model_spec(m)) for m in _csv(models_csv)]
+        models = [vars(parse_model_spec(m)) for m in _csv(models_csv)]
+        flags.append(f"models={json.dumps(models)}")  # JSON is YAML
     for key, value in (
         ("backend", backend),
         ("definitions", definitions),
@@ -211,9 +275,7 @@ def icl(
     ):
         if value is not None:
             flags.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
-    config = load_icl_config(
-        apply_overrides(data, [*flags, *overrides]), source=str(config_path or "<defaults>")
-    )
+    config = resolve_icl_config(config_path, recipe=recipe, overrides=[*flags, *overrides])
 
     pool_corpus = read_corpus(pool_path, format=input_format)
     report_read(pool_corpus)
@@ -261,6 +323,8 @@ def icl(
             gold=gold_sentences,
             cache=cache,
             extra_config={
+                "config_file": None if config_path is None else str(config_path),
+                "recipe": recipe or (DEFAULT_RECIPE if config_path is None else None),
                 "input": str(input_path),
                 "pool": str(pool_path),
                 "gold": None if gold is None else str(gold),
@@ -272,8 +336,6 @@ def icl(
             log=lambda m: bar.update(task, description=m),
         )
     if as_json:
-        import json
-
         click.echo(json.dumps(metrics, indent=2))
     else:
         out.print(_tables(metrics))

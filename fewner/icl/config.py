@@ -1,11 +1,16 @@
-"""The ``fewner icl`` run config: a YAML file (``configs/el4ner.yaml``) validated into dataclasses.
+"""The ``fewner icl`` run config: a packaged preset, a YAML file and overrides, validated into
+dataclasses.
 
-Command-line flags and ``--set a.b=VALUE`` overrides are applied to the mapping before
-validation. Validation rejects unknown keys (a misspelt key would silently keep its default) and
-names the key and what was expected; backend, retrieval and voter names are checked against
-their registries (:data:`fewner.backends.base.BACKENDS`, :data:`fewner.icl.retrieval.RETRIEVERS`,
-:data:`fewner.icl.voting.VOTERS`), so a plugin's names are accepted like the built-in ones. Every key and its default is documented in
-``configs/el4ner.yaml`` itself.
+Layers (:func:`fewner.config_schema.load_layered_config`): a preset shipped in the package
+(``fewner/resources/icl/NAME.yaml``, chosen by ``--recipe NAME`` or the file's ``recipe: NAME``;
+``el4ner`` when no file is given), the YAML file's keys deep-merged over it, then command-line
+flags and ``--set a.b=VALUE`` overrides. :func:`resolve_icl_config` does all of it;
+:func:`load_icl_config` validates a mapping. Validation rejects unknown keys (a misspelt key would
+silently keep its default) and names the key and what was expected; backend, retrieval and voter
+names are checked against their registries (:data:`fewner.backends.base.BACKENDS`,
+:data:`fewner.icl.retrieval.RETRIEVERS`, :data:`fewner.icl.voting.VOTERS`), so a plugin's names
+are accepted like the built-in ones. Every key and its default is documented in the ``el4ner``
+preset itself.
 
 A model entry is a mapping (``{model: NAME, backend: llamacpp, weight: 1.0, options: {...}}``)
 or a string ``[BACKEND:]NAME`` (``llamacpp:gemma3-270m``, ``openai:Qwen/Qwen2.5-7B-Instruct``).
@@ -15,26 +20,43 @@ Several vLLM endpoints: one entry each, with ``options: {base_url: http://host:8
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fewner.backends.factory import backend_names
 from fewner.config_schema import apply_overrides as _apply_overrides
-from fewner.config_schema import build_dataclass, read_yaml_mapping
+from fewner.config_schema import (
+    build_dataclass,
+    list_presets,
+    load_layered_config,
+    preset_description,
+    read_yaml_mapping,
+)
 from fewner.errors import ConfigError
 from fewner.icl.pipeline import PipelineSettings
 from fewner.icl.retrieval import RETRIEVERS
 from fewner.icl.voting import VOTERS
 
 __all__ = [
+    "DEFAULT_RECIPE",
     "IclConfig",
     "ModelSpec",
     "apply_overrides",
     "icl_backend_names",
+    "icl_recipe_description",
+    "icl_recipes",
     "load_icl_config",
     "parse_model_spec",
+    "resolve_icl_config",
 ]
+
+#: Presets live in ``fewner/resources/icl/``; a config file names one with ``recipe: NAME``.
+PRESETS = "icl"
+PRESET_KEY = "recipe"
+#: The preset ``fewner icl`` uses when it is given no config file.
+DEFAULT_RECIPE = "el4ner"
 
 
 def icl_backend_names() -> list[str]:
@@ -180,3 +202,47 @@ def load_icl_config(data: dict[str, Any], source: str = "<config>") -> IclConfig
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
     return config
+
+
+def icl_recipes() -> list[str]:
+    """Names of the packaged ICL presets (sorted)."""
+    return list_presets(PRESETS)
+
+
+def icl_recipe_description(name: str) -> str:
+    """A preset's one-line description (the first comment line of its file)."""
+    return preset_description(PRESETS, name)
+
+
+def resolve_icl_config(
+    path: str | Path | None = None,
+    *,
+    recipe: str | None = None,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+) -> IclConfig:
+    """The validated config of a run: preset, then the file at ``path``, then ``overrides``.
+
+    ``recipe``: a packaged preset (:func:`icl_recipes`); default: the file's ``recipe:`` key,
+    and :data:`DEFAULT_RECIPE` when there is no file (and no ``recipe`` override).
+    ``overrides``: ``a.b=VALUE`` strings (as ``--set``) or a mapping of dotted keys to Python
+    values; each replaces the value at its path.
+    """
+    if path is None and recipe is None and not _names_key(overrides, PRESET_KEY):
+        recipe = DEFAULT_RECIPE
+    data = load_layered_config(
+        path,
+        preset_kind=PRESETS,
+        preset=recipe,
+        overrides=overrides,
+        key=PRESET_KEY,
+        example="retrieval.k=3",
+    )
+    source = str(path) if path is not None else f"recipe {recipe}" if recipe else "<defaults>"
+    return load_icl_config(data, source=source)
+
+
+def _names_key(overrides: Sequence[str] | Mapping[str, Any], key: str) -> bool:
+    if isinstance(overrides, Mapping):
+        return key in overrides
+    items = [overrides] if isinstance(overrides, str) else overrides
+    return any(item.partition("=")[0].strip() == key for item in items)

@@ -96,7 +96,9 @@ def test_bad_config_key_is_one_line_error(files, tmp_path, capsys):
 
 
 def test_preset_config_parses_with_three_models():
-    config = load_icl_config(read_config_file(REPO / "configs" / "el4ner.yaml"))
+    from fewner.icl.config import resolve_icl_config
+
+    config = resolve_icl_config(REPO / "configs" / "el4ner.yaml")
     assert [m.model for m in config.models] == [
         "smollm2-135m-instruct",
         "gemma3-270m",
@@ -213,3 +215,54 @@ def test_start_and_limit_shard_the_input_and_the_shards_add_up(files, tmp_path):
 def test_start_past_the_end_is_a_usage_error(files, tmp_path):
     result = CliRunner().invoke(cli, _args(files, tmp_path / "p.jsonl", "--start", "3"))
     assert result.exit_code == 2 and "past the end of INPUT (3 sentences)" in result.output
+
+
+#: The resolved configs of configs/el4ner.yaml and configs/distill.yaml before the presets moved
+#: into the package (captured from the previous loaders).
+BEFORE = json.loads((Path(__file__).with_name("icl_distill_resolved_configs.json")).read_text())
+
+
+def test_example_config_and_packaged_preset_resolve_as_before():
+    from fewner.icl.config import resolve_icl_config
+
+    example = REPO / "configs" / "el4ner.yaml"
+    assert yaml.safe_load(example.read_text()) == {"recipe": "el4ner"}  # an example over the preset
+    expected = BEFORE["icl"]["el4ner"]
+    assert resolve_icl_config(example).to_dict() == expected
+    assert resolve_icl_config().to_dict() == expected  # no file: the el4ner preset
+    assert resolve_icl_config(recipe="el4ner").to_dict() == expected
+    # the packaged file holds every key: read alone (no layering) it is the same config
+    preset = REPO / "fewner" / "resources" / "icl" / "el4ner.yaml"
+    assert load_icl_config(read_config_file(preset)).to_dict() == expected
+
+
+def test_config_file_is_merged_over_its_recipe_then_flags_then_set(tmp_path):
+    from fewner.icl.config import resolve_icl_config
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("recipe: el4ner\nretrieval: {k: 6}\nmodels: [scripted:a]\n")
+    config = resolve_icl_config(path, overrides=["retrieval.k=2", "extract.voter=weighted"])
+    assert config.retrieval.k == 2 and config.retrieval.method == "span"  # merged key by key
+    assert [m.model for m in config.models] == ["a"] and config.extract.voter == "weighted"
+    assert config.backend_options == {"n_threads": 1, "n_ctx": 4096}  # from the preset
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("models: [scripted:a]\n")  # no recipe: the built-in defaults
+    assert resolve_icl_config(plain).backend_options == {}
+    assert resolve_icl_config(plain, recipe="el4ner").backend_options == {"n_threads": 1, "n_ctx": 4096}
+    with pytest.raises(ConfigError, match="unknown recipe 'nope'; known: el4ner"):
+        resolve_icl_config(overrides=["recipe=nope"])
+
+
+def test_list_recipes_and_a_run_without_config_uses_the_default_preset(files, tmp_path):
+    listed = CliRunner().invoke(cli, ["icl", "--list-recipes"])  # no INPUT, --pool, -o needed
+    assert listed.exit_code == 0 and listed.output.startswith("el4ner: EL4NER preset")
+    out = tmp_path / "p.jsonl"
+    args = ["icl", str(files["input"]), "--pool", str(files["pool"]), "-o", str(out),
+            "--models", "scripted:s1", "--retrieval", "random", "--json"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "p.run" / "config.json").read_text())
+    assert config["recipe"] == "el4ner" and config["config_file"] is None
+    assert config["config"]["backend_options"] == {"n_threads": 1, "n_ctx": 4096}
+    assert config["config"]["models"][0]["backend"] == "scripted"
+    assert config["config"]["retrieval"]["method"] == "random"
