@@ -25,8 +25,17 @@ __all__ = ["RECIPES", "TRAINING_RECIPES"]
 Recipe = Callable[..., Predictor]
 RECIPES: Registry[Recipe] = Registry("recipe")
 
+
+def _training_recipes() -> tuple[str, ...]:
+    """Every recipe config shipped in ``fewner/resources/recipes/`` (obp-llm, cllmfs, grait,
+    demo, ...): each is a LoRA fine-tuning recipe of fewner.train."""
+    from fewner.config_schema import list_presets
+
+    return tuple(list_presets("recipes"))  # fewner.train.config.RECIPES, without importing torch
+
+
 #: Recipes that fine-tune a causal LM with LoRA through fewner.train (packaged recipe configs).
-TRAINING_RECIPES = ("obp-llm", "cllmfs", "grait")
+TRAINING_RECIPES = _training_recipes()
 
 
 @RECIPES.register("dictionary")
@@ -124,7 +133,7 @@ def _train(
         sentences,
         labels,
         model=model,
-        definitions=_definitions_for(labels, definitions),
+        definitions=_definitions_for(labels, definitions, preset.get("definitions")),
         overrides=values,
         **options,
     )
@@ -155,13 +164,18 @@ def _train(
     return predictor
 
 
-def _definitions_for(labels: list[str], definitions: Any) -> dict[str, str]:
+def _definitions_for(labels: list[str], definitions: Any, recipe_default: Any) -> dict[str, str]:
     """Every label's definition: the given ones (a mapping, a shipped name or a path), else the
-    generic one the extractor uses at prediction time, so training and serving prompt alike."""
+    recipe's, else the generic one the extractor uses at prediction time, so training and
+    serving prompt alike. Given definitions must cover every label (a typo fails here)."""
     from fewner.predictors.extractor import GENERIC_DEFINITION
     from fewner.prompts.definitions import load_definitions
 
-    given = dict(load_definitions(definitions)) if definitions is not None else {}
+    if definitions is not None:
+        given = load_definitions(definitions)
+        given.require(labels)
+        return {lab: given[lab] for lab in labels}
+    given = dict(load_definitions(recipe_default)) if recipe_default is not None else {}
     return {
         lab: given[lab] if lab in given else GENERIC_DEFINITION.format(label=lab) for lab in labels
     }

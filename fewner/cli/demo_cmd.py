@@ -4,8 +4,9 @@ It reads the bundled Few-NERD sample (800 sentences, 17 types, CC BY-SA 4.0), sa
 K~2K-shot episodes, labels each query set with the support-set dictionary baseline and scores
 every episode (mean ± std over episodes, the Few-NERD protocol). Then (unless ``--no-lm``) the
 few-shot pipeline proper runs on the first episode: LoRA SFT of SmolLM2 on its support set with
-the attention contrastive term (``configs/demo.yaml``), and constrained extraction on its query
-set, printed with character offsets and scored.
+the attention contrastive term (``fewner.fit`` with the packaged ``demo`` recipe), saved as a
+model folder (``runs/demo/lm/model``, loads with ``fewner.load``), and constrained extraction of
+its query set by the reloaded model, printed with character offsets and scored.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from fewner.baselines.dictionary import DictionaryMatcher
 from fewner.cli.common import err, out, progress, report_read
 from fewner.data.episodes import EpisodeSampler, sample_episodes
 from fewner.data.io import read_corpus, write_corpus, write_episodes
 from fewner.eval.metrics import aggregate_episodes, score
 from fewner.eval.report import episodes_table
+from fewner.predictors.dictionary import DictionaryPredictor
 from fewner.runs import RunDir
 
 DEMO_FILE = "fewnerd_inter_test_sample.txt"
@@ -57,7 +58,7 @@ def demo_data_path() -> Path:
     "--lm-config",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=None,
-    help="Training config for the LM part [default: configs/demo.yaml].",
+    help="YAML keys over the packaged demo recipe for the LM part (like configs/demo.yaml).",
 )
 @click.option("--lm-epochs", type=click.IntRange(min=1), default=None, help="Override the LM part's epochs.")
 def demo(
@@ -101,8 +102,8 @@ def demo(
     with progress() as bar:
         task = bar.add_task("predicting + scoring", total=len(episodes))
         for episode in episodes:
-            matcher = DictionaryMatcher(episode.support, episode.types)
-            predicted = [matcher.predict(s) for s in episode.query]
+            matcher = DictionaryPredictor(episode.support, episode.types)
+            predicted = matcher.predict_sentences(episode.query).sentences
             predictions.extend(predicted)
             scores.append(score(episode.query, predicted, pair="order"))
             bar.advance(task)
@@ -125,45 +126,48 @@ def demo(
 
 
 def _lm_part(episode, folder: Path, config_path: Path | None, epochs: int | None, show: int) -> dict:
-    """LoRA SFT on the episode's support set, then constrained extraction of its query set."""
-    from fewner.data.io import read_corpus
-    from fewner.eval.metrics import score as score_spans
+    """``fewner.fit`` on the episode's support set (the packaged ``demo`` recipe, or
+    ``--lm-config``'s keys over it), saved as a model folder, then reloaded and run on the query
+    set: what a user does with their own five examples."""
+    import fewner
+    from fewner.config_schema import read_yaml_mapping
     from fewner.eval.report import scores_renderable
-    from fewner.train.config import load_config
-    from fewner.train.stages import run_training
+    from fewner.predictors.files import predict_file
 
-    folder.mkdir(parents=True, exist_ok=True)
-    write_corpus(list(episode.support), folder / "support.txt", "tags")
-    write_corpus(list(episode.query), folder / "query.txt", "tags")
     types = list(episode.types)
-    overrides = [
-        f"data_root={folder.resolve()}",
-        f"stages.target.data.types={types!r}",
-        f"test.data.types={types!r}",
-    ]
+    overrides = read_yaml_mapping(config_path)
+    recipe = overrides.pop("recipe", "demo")
     if epochs is not None:
-        overrides.append(f"stages.target.epochs={epochs}")
-    config = load_config(config_path or _default_lm_config(), overrides)
+        overrides.setdefault("stages", {}).setdefault("target", {})["epochs"] = epochs
     err.print(
         f"LM part: LoRA on {len(episode.support)} support sentences x {len(types)} types, "
-        f"then {len(episode.query)} query sentences (run folder {folder})"
+        f"then {len(episode.query)} query sentences (folder {folder})"
     )
-    metrics = run_training(config, folder / "run", progress=True, log=lambda m: err.print(m))
-    predicted = read_corpus(folder / "run" / "test" / "predictions.jsonl", format="jsonl").sentences
+    ner = fewner.fit(
+        list(episode.support), types, recipe=recipe, out=folder, overrides=overrides,
+        log=lambda m: err.print(m),
+    )
+    model = folder / "model"
+    with fewner.load(model) as reloaded:  # the saved folder is all a user needs later
+        metrics, scores = predict_file(
+            reloaded, list(episode.query), folder / "query.jsonl", labels=types,
+            gold=list(episode.query), config={"command": "demo", "model": str(model)},
+            log=lambda m: err.print(m),
+        )
+    predicted = read_corpus(folder / "query.jsonl", format="jsonl").sentences
     _print_examples(episode.query[:show], predicted[:show], title="LoRA-tuned SmolLM2 on the query set")
-    scores = score_spans(episode.query, predicted, pair="order")
     out.print(scores_renderable(scores, per_type=True, title="LoRA-tuned SmolLM2, query set of episode 0"))
-    return {"test": metrics.get("test"), "types": types}
-
-
-def _default_lm_config() -> Path:
-    """configs/demo.yaml of the checkout (the demo runs from a source tree via ./dev)."""
-    here = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
-    if not here.is_file():
-        from fewner.errors import ConfigError
-
-        raise ConfigError(f"{here} not found: pass --lm-config FILE or --no-lm")
-    return here
+    out.print(
+        f"saved model: {model} (fewner.load({str(model)!r}).predict(text, labels={types[:2]!r}) "
+        f"or fewner predict --model {model} FILE -o OUT.jsonl)"
+    )
+    return {
+        "test": metrics["scores"]["micro"],
+        "types": types,
+        "model": str(model),
+        "labels": ner.labels,
+        "seconds_per_sentence": round(metrics["seconds"] / max(1, len(episode.query)), 3),
+    }
 
 
 def _print_examples(gold, predicted, title: str = "dictionary baseline") -> None:

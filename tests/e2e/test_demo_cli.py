@@ -35,11 +35,8 @@ def test_demo_lm_part_trains_and_extracts_with_a_tiny_model(tmp_path):
     from tests.unit.train_tiny import tiny_causal_lm
 
     model = tiny_causal_lm(tmp_path / "tiny")
-    config = (REPO / "configs" / "demo.yaml").read_text().replace(
-        "model: smollm2-135m-instruct", f"model: {model}"
-    )
     config_path = tmp_path / "demo.yaml"
-    config_path.write_text(config.replace("max_new_tokens: 48", "max_new_tokens: 8"))
+    config_path.write_text(f"recipe: demo\nmodel: {model}\n")
     out = tmp_path / "demo"
     result = CliRunner().invoke(
         cli,
@@ -49,10 +46,13 @@ def test_demo_lm_part_trains_and_extracts_with_a_tiny_model(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["lm"]["types"]) == 5
     assert 0.0 <= metrics["lm"]["test"]["f1"] <= 1.0
-    predictions = (out / "lm" / "run" / "test" / "predictions.jsonl").read_text().splitlines()
+    predictions = (out / "lm" / "query.jsonl").read_text().splitlines()
     query = [json.loads(line) for line in predictions]
     for sentence in query:  # constrained decoding: every predicted span is a slice of its text
         for entity in sentence["entities"]:
             assert 0 <= entity["start"] < entity["end"] <= len(sentence["text"])
             assert entity["label"] in metrics["lm"]["types"]
     assert (out / "lm" / "run" / "config.json").is_file()
+    manifest = json.loads((out / "lm" / "model" / "fewner.json").read_text())
+    assert manifest["kind"] == "extractor" and manifest["labels"] == metrics["lm"]["types"]
+    assert manifest["training"]["recipe"] == "demo" and manifest["training"]["examples"] > 0
