@@ -118,6 +118,7 @@ def _train(
     prompt settings of training."""
     from fewner.config_schema import read_preset
     from fewner.predictors.extractor import ExtractorPredictor
+    from fewner.predictors.manifest import Manifest
     from fewner.train.config import RECIPES as RECIPE_KIND
     from fewner.train.recipes import fit_config
     from fewner.train.stages import run_training
@@ -139,29 +140,73 @@ def _train(
     )
     folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix=f"fewner-{recipe}-"))
     metrics = run_training(config, folder / "run", progress=progress, log=log or (lambda _m: None))
-    adapter = folder / "run" / "adapter"
+    model = save_trained_model(
+        config, folder / "run", metrics, recipe=recipe, labels=labels, examples=sentences,
+        generic_definitions=definitions is None, model_folder=folder / "model",
+    )
+    return ExtractorPredictor._from_folder(model, Manifest.read(model))
+
+
+def save_trained_model(
+    config: Any,
+    run: Path,
+    metrics: Mapping[str, Any],
+    *,
+    recipe: str | None = None,
+    labels: list[str] | None = None,
+    examples: list[Sentence] | None = None,
+    generic_definitions: bool = False,
+    model_folder: Path | None = None,
+) -> Path:
+    """Save the adapter a training run left in ``RUN/adapter`` as a self-describing model folder
+    (``RUN/model`` by default) with the exact prompt settings of training, and return it.
+
+    ``labels``: the label set (default: the types of the last enabled target stage);
+    ``examples``: the sentences it learned from, for the manifest's data summary.
+    """
+    from fewner.predictors.extractor import ExtractorPredictor
+
+    adapter = run / "adapter"
     if not adapter.is_dir():
-        raise ConfigError(f"training {recipe!r} produced no adapter in {adapter}")
+        raise ConfigError(f"training produced no adapter in {adapter}")
+    stage = _last_target_stage(config)
+    if labels is None or examples is None:
+        sentences, types = stage.data.sentences_and_types(config.data_root)
+        labels = labels if labels is not None else types
+        examples = examples if examples is not None else sentences
+    definitions = stage.definitions or config.definitions
     predictor = ExtractorPredictor(
         config.model,
         labels,
         adapter=adapter,
         template=config.template,
         layout=config.layout,
-        definitions=config.definitions,
-        generic_definitions=definitions is None,
+        definitions=definitions,
+        generic_definitions=generic_definitions,
         abstain=_abstains(config),
         training={
-            "recipe": recipe,
-            "examples": len(sentences),
-            "mentions": sum(len(s.spans) for s in sentences),
+            "recipe": recipe or getattr(config, "recipe", None),
+            "examples": len(examples),
+            "mentions": sum(len(s.spans) for s in examples),
             "labels": labels,
-            "run": str(folder / "run"),
+            "run": str(run),
+            "stages": [n for n, spec in config.stages.items() if spec.enabled],
         },
-        metrics={"stages": {k: _short(v) for k, v in metrics.get("stages", {}).items()}},
+        metrics={
+            "stages": {k: _short(v) for k, v in metrics.get("stages", {}).items()},
+            **({"test": metrics["test"]} if "test" in metrics else {}),
+        },
     )
-    predictor.save(folder / "model")
-    return predictor
+    return predictor.save(model_folder or run / "model")
+
+
+def _last_target_stage(config: Any) -> Any:
+    targets = [n for n in (getattr(config, "target_stages", None) or []) if n in config.stages]
+    enabled = [n for n in config.stages if config.stages[n].enabled]
+    names = [n for n in enabled if n in targets] or enabled
+    if not names:
+        raise ConfigError("the run has no enabled stage")
+    return config.stages[names[-1]]
 
 
 def _definitions_for(labels: list[str], definitions: Any, recipe_default: Any) -> dict[str, str]:

@@ -118,6 +118,11 @@ def train(
     if not main:
         return
     summary = {"run": str(out_dir), "adapter": metrics.get("adapter")}
+    if metrics.get("adapter"):  # a folder that loads with one call: fewner.load / predict --model
+        from fewner.recipes import save_trained_model
+
+        name = recipe or (config_path.stem if config_path is not None else None)
+        summary["model"] = str(save_trained_model(config, Path(out_dir), metrics, recipe=name))
     if "test" in metrics:
         summary["test"] = {
             k: metrics["test"][k] for k in ("f1", "precision", "recall", "sentences")

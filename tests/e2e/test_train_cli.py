@@ -87,6 +87,18 @@ def test_train_runs_the_stages_and_writes_the_run_folder(
     assert len(predictions) == 2 and "entities" in json.loads(predictions[0])
     assert json.loads((run / "test" / "metrics.json").read_text())["scores"]["sentences"] == 2
 
+    # RUN/model: the adapter with its manifest, served with nothing else
+    import fewner
+
+    assert summary["model"] == str(run / "model")
+    manifest = json.loads((run / "model" / "fewner.json").read_text())
+    assert manifest["kind"] == "extractor" and manifest["training"]["stages"] == ["source", "target"]
+    assert manifest["settings"]["template"] == resolved["template"] + "-v1"
+    assert manifest["metrics"]["test"]["sentences"] == 2
+    with fewner.load(run / "model") as ner:
+        assert ner.labels == manifest["labels"] and ner.adapter == run / "model" / "adapter"
+        assert isinstance(ner.predict("EU rejects German call .", ner.labels[:1]), list)
+
 
 def test_crash_in_the_target_stage_then_resume_matches_an_uninterrupted_run(
     model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
