@@ -1,7 +1,12 @@
 """``fewner distill``: train a small token classifier on distilled (+ original) data.
 
-A thin layer over :func:`fewner.distill.pipeline.run_distill`; the config format is
-:mod:`fewner.distill.config` (every key with its default: ``configs/distill.yaml``).
+    fewner distill --group D --out runs/distill-D          # the packaged `distill` preset
+    fewner distill --config configs/distill.yaml --group B --set epochs=4
+    fewner distill --list-recipes
+
+A thin layer over :func:`fewner.distill.pipeline.run_distill`; the config is
+:mod:`fewner.distill.config` (every key with its default: the preset
+``fewner/resources/distill/distill.yaml``).
 """
 
 from __future__ import annotations
@@ -12,21 +17,76 @@ from pathlib import Path
 import click
 
 from fewner.cli.common import err, out, progress
+from fewner.distill.config import DEFAULT_RECIPE, MIXES, distill_recipes
+from fewner.distill.schedules import SCHEDULES
 
 
-@click.command("distill")
+def _list_recipes(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from fewner.distill.config import distill_recipe_description, distill_recipe_groups
+
+    for name in distill_recipes():
+        groups = ", ".join(distill_recipe_groups(name)) or "none"
+        click.echo(f"{name}: {distill_recipe_description(name).rstrip('.')} (groups: {groups})")
+    ctx.exit()
+
+
+def _schedule_names() -> str:
+    """Each registered schedule, with its parameters and their defaults."""
+    names = []
+    for name in SCHEDULES.names():
+        defaults = SCHEDULES[name].defaults
+        params = ", ".join(f"{k}={v:g}" for k, v in defaults.items())
+        names.append(f"{name} ({params})" if params else name)
+    return ", ".join(names)
+
+
+HELP = f"""Train a student (default: the MiniLM-L6 encoder) under a blending schedule of distilled
+and original data, then score it on the test file.
+
+The config: the packaged `{DEFAULT_RECIPE}` preset (--list-recipes), or --config FILE (which
+may start from a preset with `recipe: NAME`); then the --group's keys, then --set overrides.
+
+The weight w0 of distilled data at epoch t of T comes from `schedule`: {_schedule_names()};
+original data gets 1 - w0 (full_blend: 1). `mix`: {" or ".join(MIXES)}; sample (default)
+draws round(w * N) examples of each set per epoch, loss trains on all of them with the loss
+multiplied by w.
+
+Example: fewner distill --group D --set epochs=4 --out runs/distill-D
+"""
+
+
+@click.command("distill", help=HELP)
 @click.option(
     "--config",
     "config_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="YAML config (configs/distill.yaml) [default: built-in defaults].",
+    help="YAML config, e.g. configs/distill.yaml; `recipe: NAME` in it starts from a packaged "
+    f"preset [default: the {DEFAULT_RECIPE} preset alone].",
+)
+@click.option(
+    "--recipe",
+    type=click.Choice(distill_recipes()),
+    default=None,
+    help=f"Packaged preset (fewner/resources/distill/) [default: {DEFAULT_RECIPE} without "
+    "--config]; with --config, the preset the file's keys are merged over.",
+)
+@click.option(
+    "--list-recipes",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_list_recipes,
+    help="List the packaged presets and their groups, and exit.",
 )
 @click.option(
     "--group",
     default=None,
-    help="Preset from the config's `groups:` (the study's A-E: A original, B distilled, "
-    "C distilled + BBC, D simple mix, E simple mix + BBC).",
+    help="A group from the config's `groups:`, whose keys replace the top-level ones; the "
+    "distill preset's are the study's A-E: A original, B distilled, C distilled + BBC, "
+    "D simple mix, E simple mix + BBC [config: group; default: none].",
 )
 @click.option(
     "--set",
@@ -67,6 +127,7 @@ from fewner.cli.common import err, out, progress
 )
 def distill(
     config_path: Path | None,
+    recipe: str | None,
     group: str | None,
     overrides: tuple[str, ...],
     out_dir: Path | None,
@@ -75,16 +136,7 @@ def distill(
     plot_path: Path | None,
     plot_epochs: int,
 ) -> None:
-    """Train a student (default: the MiniLM-L6 encoder) under a blending schedule of distilled
-    and original data, then score it on the test file.
-
-    The weight w0 of distilled data at epoch t of T comes from `schedule` (distilled, original,
-    simple_mix, sigmoid, cosine, power, full_blend; original data gets 1 - w0, full_blend 1).
-    `mix: sample` (default) draws round(w * N) examples of each set per epoch; `mix: loss`
-    trains on all of them with the loss multiplied by w.
-
-    Example: fewner distill --config configs/distill.yaml --group D --set epochs=4 --out runs/distill-D
-    """
+    """``fewner distill`` (its help is :data:`HELP`)."""
     from fewner.distill.schedules import PAPER_VARIANTS, make_schedule, plot_schedules, weights_over
 
     if plot_path is not None:
@@ -94,7 +146,7 @@ def distill(
         return
     from fewner.distill.config import config_dict, load_distill_config
 
-    config = load_distill_config(config_path, group, overrides)
+    config = load_distill_config(config_path, group, overrides, recipe=recipe)
     if dry_run:
         import json
 

@@ -45,9 +45,9 @@ def _list_recipes(ctx: click.Context, _param: click.Parameter, value: bool) -> N
 
 @cache
 def _default_preset() -> dict[str, Any]:
-    from fewner.config_schema import load_layered_config
+    from fewner.config_schema import read_preset
 
-    return load_layered_config(None, preset_kind="icl", preset=DEFAULT_RECIPE)
+    return read_preset("icl", DEFAULT_RECIPE, key="recipe")
 
 
 def _preset_default(key: str) -> str:

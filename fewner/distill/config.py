@@ -1,14 +1,18 @@
-"""Distillation run configs: one YAML file (``configs/distill.yaml``) validated into dataclasses.
+"""Distillation run configs: a packaged preset, a YAML file, a group and overrides, validated
+into dataclasses.
 
-The file holds the defaults of a run and, under ``groups:``, named presets (the study's groups
-A-E) that override top-level keys. ``group: B`` in the file or ``--group B`` on the command line
-picks one; ``--set a.b=VALUE`` overrides are applied after the group. Validation reuses the
-training configs' rules (:mod:`fewner.train.config`): unknown keys and wrong types are errors
-naming the key.
+Layers (:func:`fewner.config_schema.load_layered_config`): a preset shipped in the package
+(``fewner/resources/distill/NAME.yaml``, chosen by ``--recipe NAME`` or the file's
+``recipe: NAME``; ``distill`` when no file is given), the file's keys deep-merged over it, then
+the chosen group (``groups:`` holds named presets, the study's groups A-E: ``group: B`` in the
+file or ``--group B``), whose keys *replace* top-level keys, then ``--set a.b=VALUE`` overrides.
+Validation reuses the shared rules (:func:`fewner.config_schema.build_dataclass`): unknown keys
+and wrong types are errors naming the key.
 
-Paths: ``original``, ``dev`` and ``test`` are data files relative to ``data_root`` (like the
-training configs); ``distilled`` files are outputs of ``fewner annotate``, relative to the
-working directory.
+Data: ``original``, ``dev`` and ``test`` are the shared data spec
+(:class:`fewner.data.spec.DataSpec`: ``path`` relative to ``data_root`` or ``inline`` examples,
+``format``, ``skip``, ``limit``, ``types``); ``distilled`` files are outputs of
+``fewner annotate``, relative to the working directory, filtered by status.
 """
 
 from __future__ import annotations
@@ -19,24 +23,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fewner.config_schema import apply_overrides, build_dataclass, read_yaml_mapping
+from fewner.config_schema import (
+    apply_overrides,
+    build_dataclass,
+    list_presets,
+    load_layered_config,
+    preset_description,
+    read_preset,
+)
+from fewner.data.spec import DataSpec, default_data_root
 from fewner.distill.answers import STATUSES
 from fewner.distill.schedules import Schedule, make_schedule
 from fewner.errors import ConfigError
-from fewner.train.config import default_data_root
 
-__all__ = ["DataFile", "DistillConfig", "DistilledFile", "StudentSpec", "load_distill_config"]
+__all__ = [
+    "DEFAULT_RECIPE",
+    "DistillConfig",
+    "DistilledFile",
+    "StudentSpec",
+    "config_dict",
+    "distill_recipe_description",
+    "distill_recipe_groups",
+    "distill_recipes",
+    "load_distill_config",
+]
 
 MIXES = ("sample", "loss")
-
-
-@dataclass
-class DataFile:
-    """A labelled data file (relative to ``data_root``); ``limit``: its first N sentences."""
-
-    path: str
-    limit: int | None = None
-    format: str = "auto"
+#: Presets live in ``fewner/resources/distill/``; a config file names one with ``recipe: NAME``.
+PRESETS = "distill"
+PRESET_KEY = "recipe"
+#: The preset ``fewner distill`` uses when it is given no config file.
+DEFAULT_RECIPE = "distill"
 
 
 @dataclass
@@ -59,12 +76,12 @@ class StudentSpec:
 
 @dataclass
 class DistillConfig:
-    """A whole distillation run; every key and its default is in ``configs/distill.yaml``."""
+    """A whole distillation run; every key and its default: the ``distill`` preset."""
 
     student: StudentSpec = field(default_factory=StudentSpec)
     types: list[str] = field(default_factory=lambda: ["PER", "LOC", "ORG", "MISC"])
     data_root: str = field(default_factory=default_data_root)
-    original: DataFile | None = None
+    original: DataSpec | None = None
     distilled: list[DistilledFile] = field(default_factory=list)
     schedule: Any = "distilled"
     mix: str = "sample"
@@ -76,17 +93,22 @@ class DistillConfig:
     seed: int = 0
     threads: int | None = None
     checkpoint: bool = True
-    dev: DataFile | None = None
-    test: DataFile | None = None
+    dev: DataSpec | None = None
+    test: DataSpec | None = None
     predict_batch_size: int = 16
     group: str | None = None
 
     def resolved_schedule(self) -> Schedule:
         return make_schedule(self.schedule)
 
-    def data_path(self, spec: DataFile) -> Path:
-        path = Path(spec.path).expanduser()
-        return path if path.is_absolute() else Path(self.data_root) / path
+    def data_path(self, spec: DataSpec) -> Path:
+        """Where a path spec's file is (relative paths: under ``data_root``)."""
+        return spec.resolve_path(self.data_root)
+
+    def labelled_specs(self) -> dict[str, DataSpec]:
+        """The labelled data specs that are set: ``original``, ``dev``, ``test``."""
+        specs = {"original": self.original, "dev": self.dev, "test": self.test}
+        return {key: spec for key, spec in specs.items() if spec is not None}
 
     def check(self) -> None:
         schedule = self.resolved_schedule()
@@ -104,6 +126,8 @@ class DistillConfig:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
         if not self.types:
             raise ConfigError("types: give at least one entity type")
+        for key, spec in self.labelled_specs().items():
+            _check_spec(spec, key, self.types)
         if self.student.max_length < 8:
             raise ConfigError(f"student.max_length must be >= 8, got {self.student.max_length}")
         for i, d in enumerate(self.distilled):
@@ -124,12 +148,30 @@ class DistillConfig:
 
 
 def load_distill_config(
-    path: str | Path | None, group: str | None = None, overrides: tuple[str, ...] | list[str] = ()
+    path: str | Path | None,
+    group: str | None = None,
+    overrides: tuple[str, ...] | list[str] = (),
+    *,
+    recipe: str | None = None,
 ) -> DistillConfig:
-    """Read the YAML (or start from defaults when ``path`` is None), apply the group preset and
-    the ``--set`` overrides, validate, and resolve ``data_root``."""
-    data = read_yaml_mapping(path)
-    source = "<defaults>" if path is None else str(path)
+    """Layer the preset (``recipe``, else the file's ``recipe:``, else :data:`DEFAULT_RECIPE`
+    when ``path`` is None), the YAML at ``path``, the group and the ``--set`` overrides (module
+    docstring), validate, and resolve ``data_root``."""
+    overrides = list(overrides)
+    # `--set recipe=NAME` chooses the preset like --recipe; every other override comes last
+    chosen_recipe = [o for o in overrides if o.partition("=")[0].strip() == PRESET_KEY]
+    overrides = [o for o in overrides if o not in chosen_recipe]
+    if path is None and recipe is None and not chosen_recipe:
+        recipe = DEFAULT_RECIPE
+    data = load_layered_config(
+        path,
+        preset_kind=PRESETS,
+        preset=recipe,
+        overrides=chosen_recipe,
+        key=PRESET_KEY,
+        example="epochs=3",
+    )
+    source = str(path) if path is not None else f"recipe {recipe}" if recipe else "<defaults>"
     groups = data.pop("groups", None) or {}
     if not isinstance(groups, dict):
         raise ConfigError(f"{source}: groups: expected a mapping of name -> overrides")
@@ -142,7 +184,7 @@ def load_distill_config(
         if not isinstance(preset, dict):
             raise ConfigError(f"{source}: groups.{chosen}: expected a mapping of overrides")
         data = {**copy.deepcopy(data), **copy.deepcopy(preset), "group": str(chosen)}
-    data = apply_overrides(data, overrides)
+    data = apply_overrides(data, overrides, example="epochs=3")
     try:
         config = build_dataclass(DistillConfig, data)
         config.check()
@@ -150,6 +192,37 @@ def load_distill_config(
         raise ConfigError(f"{source}: {err}") from None
     config.data_root = str(Path(config.data_root).expanduser().resolve())
     return config
+
+
+def distill_recipes() -> list[str]:
+    """Names of the packaged distillation presets (sorted)."""
+    return list_presets(PRESETS)
+
+
+def distill_recipe_description(name: str) -> str:
+    """A preset's one-line description (the first comment line of its file)."""
+    return preset_description(PRESETS, name)
+
+
+def distill_recipe_groups(name: str) -> list[str]:
+    """The group names a packaged preset defines."""
+    groups = read_preset(PRESETS, name, key=PRESET_KEY).get("groups") or {}
+    return [str(g) for g in groups] if isinstance(groups, dict) else []
+
+
+def _check_spec(spec: DataSpec, key: str, types: list[str]) -> None:
+    from fewner.data.formats import FORMATS
+
+    spec.check(key)
+    if spec.format != "auto" and spec.format not in FORMATS:
+        raise ConfigError(
+            f"{key}.format: unknown format {spec.format!r}; expected auto, "
+            f"{', '.join(FORMATS.names())}"
+        )
+    if spec.types is not None:
+        extra = sorted(set(spec.types) - set(types))
+        if extra:
+            raise ConfigError(f"{key}.types: {extra} not among the run's types {types}")
 
 
 def config_dict(config: DistillConfig) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fewner.distill.config import DataFile, DistillConfig, DistilledFile, config_dict
+from fewner.data.spec import DataSpec
+from fewner.distill.config import DistillConfig, DistilledFile, config_dict
 from fewner.errors import ConfigError
 from fewner.runs import RunDir, write_json_atomic
 from fewner.types import Sentence
@@ -31,16 +32,11 @@ __all__ = ["read_distilled", "read_labelled", "run_distill"]
 Log = Callable[[str], None]
 
 
-def read_labelled(config: DistillConfig, spec: DataFile) -> list[Sentence]:
-    """The first ``limit`` sentences of a labelled file, spans restricted to the types."""
-    from fewner.data.io import read_corpus
-
-    path = config.data_path(spec)
-    if not path.is_file():
-        raise ConfigError(f"data file not found: {path} (data_root: {config.data_root})")
-    corpus = read_corpus(path, format=spec.format)
-    sentences = corpus.sentences[: spec.limit] if spec.limit is not None else corpus.sentences
-    wanted = set(config.types)
+def read_labelled(config: DistillConfig, spec: DataSpec) -> list[Sentence]:
+    """The sentences a labelled data spec selects (``skip``, then ``limit``), spans restricted
+    to the spec's ``types`` (default: the run's)."""
+    wanted = set(spec.types if spec.types is not None else config.types)
+    sentences = spec.sentences(config.data_root)
     return [s.with_spans(x for x in s.spans if x.label in wanted) for s in sentences]
 
 
@@ -94,8 +90,7 @@ def run_distill(
     run = RunDir(out)
     resolved = config_dict(config)
     if resume and previous.is_file():
-        old = json.loads(previous.read_text(encoding="utf-8"))
-        old.pop("_run", None)
+        old = _normalised(json.loads(previous.read_text(encoding="utf-8")))
         if old != json.loads(json.dumps(resolved)):
             raise ConfigError(f"--resume: the config differs from the one {out} started with")
     run.write_config(resolved)
@@ -186,7 +181,9 @@ def run_distill(
 
         write_corpus(predictions, run.file("test") / "predictions.jsonl", "jsonl")
         scores = score(test, predictions)
-        metrics["test"] = scores_json(scores, path=str(config.data_path(config.test)))  # type: ignore[arg-type]
+        assert config.test is not None
+        where = config.test.describe() if config.test.path is None else config.data_path(config.test)
+        metrics["test"] = scores_json(scores, path=str(where))
         metrics["test_inference"] = {
             "sentences": len(test),
             "seconds": round(seconds, 3),
@@ -200,3 +197,15 @@ def run_distill(
         )
     run.write_metrics(metrics)
     return metrics
+
+
+def _normalised(old: dict[str, Any]) -> dict[str, Any]:
+    """A stored ``config.json`` as the current loader resolves it: a run started before a key
+    got a default (e.g. a data spec's ``skip``) still resumes when nothing else changed."""
+    from fewner.config_schema import build_dataclass
+
+    old.pop("_run", None)
+    try:
+        return json.loads(json.dumps(config_dict(build_dataclass(DistillConfig, old))))
+    except ConfigError:
+        return old  # compared as stored: the run's config differs
