@@ -118,21 +118,15 @@ def sentences_from_records(records: list[Any], prefix: str = "inline") -> list[S
     from fewner.data.formats.jsonl import read_jsonl
 
     out: list[Sentence] = []
-    pending: list[tuple[int, Any]] = []
     for i, item in enumerate(records):
         if isinstance(item, Sentence):
             out.append(item)
         elif isinstance(item, dict):
-            pending.append((i, item))
-            out.append(None)  # type: ignore[arg-type] - filled below
+            line = json.dumps({"id": f"{prefix}-{i}", **item}, ensure_ascii=False)
+            out.extend(read_jsonl(Source(Path(f"{prefix}[{i}]"), [line])).sentences)
         else:
             raise ConfigError(
                 f"{prefix}[{i}]: expected a Sentence or a mapping with text and entities, "
                 f"got {type(item).__name__}"
             )
-    if pending:
-        lines = [json.dumps({"id": f"{prefix}-{i}", **rec}, ensure_ascii=False) for i, rec in pending]
-        corpus = read_jsonl(Source(Path(f"<{prefix}>"), lines))
-        for (i, _), sentence in zip(pending, corpus.sentences, strict=True):
-            out[i] = sentence
     return out
