@@ -21,11 +21,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("fewner.cli.demo_cmd:demo", "Run the main job on the bundled sample data."),
     "models": ("fewner.cli.models_cmd:models", "List and prepare the embedded model catalogue."),
     "generate": ("fewner.cli.generate_cmd:generate", "Generate text with a language-model backend."),
-    "train": ("fewner.cli.train_cmd:train", "Train a LoRA adapter with a staged recipe (configs/*.yaml)."),
+    "train": ("fewner.cli.train_cmd:train", "Train a LoRA adapter with a staged recipe (--recipe obp-llm, ... or --config FILE); saves RUN/model."),
     "predict": ("fewner.cli.predict_cmd:predict", "Label a data file with a language model (one prompt per entity type)."),
     "icl": ("fewner.cli.icl_cmd:icl", "Label a file with an in-context ensemble of small LLMs (EL4NER), no training."),
     "annotate": ("fewner.cli.annotate_cmd:annotate", "Annotate sentences with a language model (teacher) for distillation."),
-    "distill": ("fewner.cli.distill_cmd:distill", "Train a small token classifier on distilled + original data (configs/distill.yaml)."),
+    "distill": ("fewner.cli.distill_cmd:distill", "Train a small token classifier on distilled + original data (--recipe distill, groups A-E)."),
 }
 
 

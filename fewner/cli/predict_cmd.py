@@ -53,6 +53,18 @@ def backend_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
+def _format_names() -> list[str]:
+    from fewner.data.formats import format_names
+
+    return format_names()
+
+
+def _template_names() -> list[str]:
+    from fewner.prompts.templates import template_families
+
+    return template_families()
+
+
 def _backend_choices() -> list[str]:
     from fewner.backends.factory import backend_names
 
@@ -77,7 +89,7 @@ def _backend_choices() -> list[str]:
               default=None, help="File of types, one per line (names or BIO tags, e.g. labels-wnut.txt).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N sentences.")
 @click.option("--format", "input_format", default="auto", show_default=True,
-              help="Format of INPUT (auto, conll, tags, jsonl, text).")
+              help=f"Format of INPUT (auto, {', '.join(_format_names())}).")
 @click.option("--gold", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Score against this file (may be INPUT itself) and print P/R/F1.")
 @run_outputs()
@@ -108,7 +120,8 @@ def _backend_choices() -> list[str]:
 @click.option("--adapter", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, help="A LoRA adapter folder for the language model (hf).")
 @click.option("--template", default=None,
-              help="Prompt template: shipped name (obp-llm, cllmfs, ...) or YAML path [default: obp-llm].")
+              help=f"Prompt template: shipped name ({', '.join(_template_names())}) or YAML path "
+              "[default: obp-llm].")
 @click.option("--layout", type=click.Choice(["type_first", "sentence_first"]), default=None,
               help="Override the template's section order.")
 @click.option("--definitions", default=None,

@@ -12,7 +12,7 @@
   ``majority``, ``weighted``;
 * :mod:`fewner.icl.pipeline` — the three stages (span extraction, type classification,
   self-validation) across the models, with per-model parse-failure counts;
-* :mod:`fewner.icl.config` — the YAML config (``configs/el4ner.yaml``) as dataclasses;
+* :mod:`fewner.icl.config` — the YAML config (packaged preset ``fewner/resources/icl/el4ner.yaml``) as dataclasses;
 * :mod:`fewner.icl.runner` — one ``fewner icl`` run: models from the config, outputs, metrics.
 
 No torch at import time: only the sentence-transformers encoder loads it, on first use.

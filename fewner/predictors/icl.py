@@ -23,7 +23,7 @@ POOL_FILE = "pool.jsonl"
 
 class IclPredictor(Predictor):
     """An in-context ensemble over ``pool``; ``config``: an :class:`~fewner.icl.config.IclConfig`
-    or a mapping validated into one (``configs/el4ner.yaml`` keys). ``definitions``: a mapping,
+    or a mapping validated into one (the keys of the packaged ``el4ner`` preset, ``fewner/resources/icl/el4ner.yaml``). ``definitions``: a mapping,
     a shipped name or a path (labels without one are asked by name). ``cache``: SQLite answer
     cache shared by the members. ``make`` / ``encoder``: a backend factory and a retrieval
     encoder to use instead of the configured ones (tests pass scripted models and a tiny
