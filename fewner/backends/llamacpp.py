@@ -1,8 +1,9 @@
 """``llamacpp``: llama-cpp-python on a GGUF file, fewner's fast CPU path.
 
-Why this backend exists: on the project's 2-core CPUs llama.cpp decodes SmolLM2-135M at
-~90-140 tok/s where transformers manages ~12, so inference-only methods (in-context ensembles,
-distillation teachers, evaluation) run here; training stays on the ``hf`` backend.
+Why this backend exists: on CPUs llama.cpp decodes small quantized models many times faster
+than transformers, so inference-only methods (in-context ensembles, distillation teachers,
+evaluation) run here; training stays on the ``hf`` backend (measurements: docs/design-notes.md,
+fewner/backends/llamacpp.py).
 
 Design notes
 ------------
@@ -32,14 +33,13 @@ Design notes
 * **Shared prefixes**: llama-cpp-python reuses the KV cache of the longest common prefix with
   the *previous* call (``prefix_reuse=True``, the default), and ``prompt_cache_mb > 0`` adds a
   ``LlamaRAMCache`` that keeps the states of earlier prompts too, which pays off when a few long
-  few-shot prefixes alternate. Measured on SmolLM2, 1 thread, a 252-token few-shot prompt:
-  36 ms per call with reuse against 1.2 s without (shared machine under load). The price: llama.cpp's logits differ
-  slightly between evaluating a prompt in one batch and evaluating its suffix on top of a cached
-  prefix (batch-size dependent kernels; ~0.005 nats per token here), so a greedy near-tie could
-  in principle resolve differently depending on the previous prompt. On 12 NER prompts with a
-  shared prefix the outputs were identical forwards, backwards and without reuse; pass
-  ``prefix_reuse=False`` to evaluate every prompt from scratch when bit-exact order
-  independence matters more than speed.
+  few-shot prefixes alternate. Reuse is on by default because a few-shot prompt then costs
+  only its new suffix. The price: llama.cpp's logits differ slightly between evaluating a prompt
+  in one batch and evaluating its suffix on top of a cached prefix (batch-size dependent
+  kernels), so a greedy near-tie could in principle resolve differently depending on the
+  previous prompt; pass ``prefix_reuse=False`` to evaluate every prompt from scratch when
+  bit-exact order independence matters more than speed (measurements: docs/design-notes.md,
+  fewner/backends/llamacpp.py).
 """
 
 from __future__ import annotations
@@ -75,9 +75,8 @@ def default_threads() -> int:
     """Half the usable cores, at least 1, at most 8.
 
     Why not all cores: llama.cpp's worker threads meet at a barrier after every op, so one
-    descheduled thread stalls the rest. Measured on a shared 2-core machine under load (load
-    average ~2.5): SmolLM2 decoded 8-13 tok/s with 2 threads and 50-70 tok/s with 1. Idle, 2
-    threads gave ~130 tok/s; 1 thread gives ~80 whenever it has a core to itself.
+    descheduled thread stalls the rest; on a loaded shared machine that costs far more than the
+    extra thread gains (measurements: docs/design-notes.md, fewner/backends/llamacpp.py).
     """
     try:
         cores = len(os.sched_getaffinity(0))

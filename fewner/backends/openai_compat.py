@@ -49,7 +49,7 @@ URL.
 
 ``logprobs`` is not offered: the only OpenAI-compatible route is ``echo=True`` with
 ``logprobs``, which vLLM supports but llama_cpp.server 0.3.36 answers with wrong numbers
-(measured: " Paris" after "The capital of France is" scored -8.7 where greedy decoding picks it).
+(measurements: docs/design-notes.md, fewner/backends/openai_compat.py).
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ In this protocol (StructShot; extended by CONTaiNER and TadNER) a model is evalu
 and whose query is the whole target test set, so the same episode-level evaluation code serves both
 sampled Few-NERD episodes and these fixed sets.
 
-The ten episodes of one call share **one** tuple of test sentences (read once): 3,453 CoNLL test
-sentences are held in memory once, not ten times.
+The ten episodes of one call share **one** tuple of test sentences (read once): a test set of
+thousands of sentences is held in memory once, not ten times (measurements:
+docs/design-notes.md, fewner/data/support_sets.py).
 
 Types come from ``labels-{dataset}.txt`` (BIO tags; the prefix is removed). A support or test
 mention whose type is not in that inventory is a :class:`~fewner.errors.DataFormatError`: the

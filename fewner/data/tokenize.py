@@ -32,7 +32,10 @@ _INVISIBLE = "\u200b\u2060\ufeff"
 
 @cache
 def _pattern() -> re.Pattern[str]:
-    """Compile the token regex once, on first use (building the mark class takes ~0.1 s)."""
+    """Compile the token regex once, on first use: building the mark class is slow.
+
+    Measurements: docs/design-notes.md, fewner/data/tokenize.py.
+    """
     marks = _char_class(c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c))[0] == "M")
     word = rf"[\w{marks}]"
     joiner = r"['\u2019\-\u2010\u2011]"

@@ -7,8 +7,8 @@ leaves the model fewer ways to produce boundary errors.
 
 Each distinct mention text carries the number of positions where it occurs, so a decoder can let
 the model write a mention at most as often as it occurs in the input: small models loop on one
-mention (``<<< The soldier >>>`` five times, see DESIGN.md), and a repeat of a mention that
-occurs once is always wrong.
+mention (measurements: docs/design-notes.md, fewner/decoding/candidates.py), and a repeat of a
+mention that occurs once is always wrong.
 
 Pure Python, no torch: importable from data and evaluation code.
 """

@@ -1,11 +1,11 @@
 """A closed-set answer constraint: the completion must be one of a few literal choices.
 
 Why: in EL4NER's stage 2 (:mod:`fewner.icl`) every model names the type of a span. Small models
-often answer with a word of their own ("company" for ``corporation``, "city" for ``location``):
-on 200 WNUT-17 test sentences SmolLM2-135M failed 71 of 160 typing answers that way.
-Restricting the answer to ``" TYPE"`` or ``" none"`` while decoding turns such an answer into
-the model's most likely listed type instead of a lost vote (whether that type is right is
-another matter: the README's EL4NER section has the measured effect, within noise so far).
+often answer with a word of their own ("company" for ``corporation``, "city" for ``location``),
+and such an answer is a lost vote. Restricting the answer to ``" TYPE"`` or ``" none"`` while
+decoding turns it into the model's most likely listed type instead (whether that type is right
+is another matter: the README's EL4NER section has the measured effect; measurements:
+docs/design-notes.md, fewner/decoding/choice.py).
 
 It speaks the part of the :class:`~fewner.decoding.constraint.Constraint` protocol that grammar
 backends use: :meth:`gbnf` (llama.cpp, in process or as a server), :meth:`regex` (vLLM guided

@@ -129,7 +129,8 @@ class TokenIndex:
     """Token byte strings sorted for prefix-range lookups; built once per tokenizer.
 
     ``TokenIndex.for_tokenizer(tok)`` caches the index on the tokenizer object (weakly), so
-    every processor for the same tokenizer shares it (~0.2 s to build for a 50k vocabulary).
+    every processor for the same tokenizer shares it: building it is not free
+    (measurements: docs/design-notes.md, fewner/decoding/vocab.py).
     """
 
     _cache: weakref.WeakKeyDictionary[Any, TokenIndex] = weakref.WeakKeyDictionary()

@@ -73,8 +73,9 @@ class SentenceTransformerEncoder(MemoEncoder):
     """A sentence-transformers model: a catalogue name (default ``minilm-l6``), folder or hub id.
 
     The model loads on the first :meth:`encode` call. ``threads`` sets torch's thread count when
-    given (1 is steadiest on a shared 2-core machine; see DESIGN.md). ``device``: None lets
-    sentence-transformers pick (CUDA when available).
+    given (1 is steadiest on a shared 2-core machine; measurements: docs/design-notes.md,
+    fewner/icl/encoder.py). ``device``: None lets sentence-transformers pick (CUDA when
+    available).
     """
 
     def __init__(

@@ -5,8 +5,10 @@ For each batch of query sentences:
 0. **retrieval** — the retriever picks ``k`` pool sentences per query; they are written most
    similar *last*, next to the query, where small models attend most;
 1. **span extraction** — every model lists the mentions it sees (optionally constrained to
-   word-aligned substrings of the sentence while decoding; off by default, see
-   ``configs/el4ner.yaml`` for the measured cost); a span is kept when it passes the span vote
+   word-aligned substrings of the sentence while decoding; off by default: on large
+   vocabularies the grammar sampler slows stage 1 down several times, and unconstrained answers
+   are parsed leniently instead; measurements: docs/design-notes.md, fewner/icl/pipeline.py);
+   a span is kept when it passes the span vote
    (:func:`fewner.icl.voting.passes`, ``span_threshold`` of the answering models);
 2. **type classification** — every model names a type (or ``none``) for every kept span; the
    type vote picks one (:func:`fewner.icl.voting.choose`); ``none`` drops the span. With

@@ -34,9 +34,9 @@ after its sentence, exactly where the query's question comes::
 
 Why a second context (one more prompt evaluation per sentence and model): with the check lines
 inside the stage-1/2 demonstrations, after their type lines, the query's question followed its
-``Sentence:`` line directly, a layout no demonstration showed; on four CoNLL-2003 smoke sentences
-SmolLM2 and Gemma then answered ``no`` to nearly every check, and self-validation removed 8 of 9
-spans, 5 of them correct.
+``Sentence:`` line directly, a layout no demonstration showed, and small models then answered
+``no`` to nearly every check, so self-validation removed correct spans (measurements:
+docs/design-notes.md, fewner/icl/prompts.py).
 
 Parsing never raises: stage 1 reuses :func:`fewner.prompts.parse_answer` (its counters say what
 was malformed); stages 2 and 3 read the first word of the answer's first line, and anything that

@@ -50,7 +50,8 @@ def _looks_like_path(text: str) -> bool:
 def hf_path(name_or_path: str | Path, *, log: Callable[[str], None] = lambda _m: None) -> str:
     """A model reference for ``from_pretrained``; see the module docstring for the four cases.
 
-    Catalogue causal models are verified and converted on first use (20-60 s), then reused.
+    Catalogue causal models are verified and converted on first use (slow: the GGUF weights are
+    dequantized; measurements: docs/design-notes.md, fewner/models/convert.py), then reused.
     """
     text = str(name_or_path)
     entry = get_entry(text)

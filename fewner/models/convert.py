@@ -1,7 +1,8 @@
 """Convert a GGUF file once into a transformers folder (float32 safetensors + fast tokenizer).
 
-transformers can read GGUF directly, but dequantizing takes 20-60 s on a small CPU; training and
-the HF backend need an ordinary folder, so the result is cached (``cache_dir()/hf/<name>``).
+transformers can read GGUF directly, but dequantizing is slow on a small CPU (measurements:
+docs/design-notes.md, fewner/models/convert.py); training and the HF backend need an ordinary
+folder, so the result is cached (``cache_dir()/hf/<name>``).
 
 The conversion is written into a temporary folder beside the target and renamed into place only
 after a marker file (``fewner-conversion.json``) has been written, so a crash never leaves a

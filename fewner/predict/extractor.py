@@ -12,15 +12,14 @@ Choices, and why:
   per sentence and shared by its prompts, so the HF logits processor shares its automaton cache)
   goes to ``backend.generate``; the backend enforces it with its strongest mechanism (token
   masks, a server grammar, or filtering). Small models otherwise write mentions that are not in
-  the input (DESIGN.md, "Lessons already paid for").
+  the input (measurements: docs/design-notes.md, fewner/predict/extractor.py).
 * **Edge punctuation off by default** (``edge_punctuation=False``): candidate mentions may not
-  start or end with a word that has no letter or digit. Measured: about 2.5 % of the WNUT-17 test
-  mentions (23-27 of 1,079, by how punctuation is counted) and 5.1 % of GUM's (176 of 3,439)
-  start or end that way and so cannot be generated. In WNUT-17 they are tokenized subreddit
-  names and handles (``/ r / politics``, ``@ voxd``, ``B . C .``). Allowing them adds for every
-  mention its ``"Sonmarg ,"`` / ``"( BBC"`` variants, which are exactly the boundary errors
-  constrained decoding should rule out, in every sentence, against a recall ceiling of a few
-  percent. Turn it on for data where such names are common (GUM; Reddit-heavy text).
+  start or end with a word that has no letter or digit. Few gold mentions do (mostly tokenized
+  subreddit names and handles such as ``/ r / politics``, ``@ voxd``), while allowing them adds
+  for every mention its ``"Sonmarg ,"`` / ``"( BBC"`` variants, which are exactly the boundary
+  errors constrained decoding should rule out, in every sentence. Turn it on for data where such
+  names are common (GUM; Reddit-heavy text) (measurements: docs/design-notes.md,
+  fewner/predict/extractor.py).
 * **A safety net after generation.** An answer that cannot lead into the constraint's language
   (a backend that ignored the constraint, or repeats beyond a mention's count) is repaired with
   :meth:`Constraint.filter`; what it removed is counted in ``stats["filtered_mentions"]``
@@ -64,7 +63,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -13,9 +13,9 @@ Choices, and why:
   per-example mean loss, also for a short last group of an epoch.
 * **Mixed precision.** ``precision="auto"``: bf16 autocast on CUDA devices that support it,
   none elsewhere (CPU autocast changes results and is slower than float32 on CPUs without
-  native bf16; on an AVX512-BF16 CPU ``precision="bf16"`` made a SmolLM2 step 2.7x faster). LoRA
-  weights, optimizer state and loss terms stay float32. fp16 is not offered (it needs loss
-  scaling).
+  native bf16; on a CPU with native bf16, ``precision="bf16"`` is much faster; measurements:
+  docs/design-notes.md, fewner/train/loop.py). LoRA weights, optimizer state and loss terms stay
+  float32. fp16 is not offered (it needs loss scaling).
 * **Data order.** Epoch ``e`` visits the examples in ``randperm(n)`` drawn from a generator
   seeded with ``(seed, e)``, independent of every other random draw: the order after a resume
   is the order of an uninterrupted run.
