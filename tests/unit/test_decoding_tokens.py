@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 tokenizers = pytest.importorskip("tokenizers")
 transformers = pytest.importorskip("transformers")
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: E402
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers  # noqa: E402
 from transformers import PreTrainedTokenizerFast  # noqa: E402
 
 from fewner.decoding import AnswerGrammar, Constraint, TokenIndex, token_bytes  # noqa: E402
@@ -18,6 +18,7 @@ from fewner.decoding.automaton import Matcher  # noqa: E402
 from fewner.decoding.hf import SubstringLogitsProcessor  # noqa: E402
 from fewner.decoding.vocab import _decoder_kind  # noqa: E402
 from fewner.types import Sentence  # noqa: E402
+from tests.tiny_models import byte_level_bpe, fast_tokenizer, random_llama  # noqa: E402
 
 G = AnswerGrammar()
 CORPUS = [
@@ -32,17 +33,7 @@ SENTS = [Sentence.from_words(t.split(), id=str(i)) for i, t in enumerate(CORPUS[
 
 @pytest.fixture(scope="module")
 def byte_tok() -> PreTrainedTokenizerFast:
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=420,
-        special_tokens=["</s>", "<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(CORPUS * 3, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", pad_token="<pad>")
+    fast = fast_tokenizer(byte_level_bpe(CORPUS * 3, 420, ["</s>", "<pad>"]), bos=None)
     fast.padding_side = "left"
     return fast
 
@@ -269,22 +260,7 @@ class _FavourEos:
 
 @pytest.fixture(scope="module")
 def tiny_model(byte_tok):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(byte_tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        eos_token_id=byte_tok.eos_token_id,
-        pad_token_id=byte_tok.pad_token_id,
-        bos_token_id=None,
-    )
-    return LlamaForCausalLM(config).eval()
+    return random_llama(byte_tok, seed=0, max_position_embeddings=512).eval()  # no bos token
 
 
 @pytest.mark.parametrize(

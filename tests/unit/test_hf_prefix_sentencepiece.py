@@ -17,43 +17,19 @@ pytest.importorskip("transformers")
 
 from fewner.backends.base import GenerationParams  # noqa: E402
 from fewner.backends.hf import HFBackend  # noqa: E402
-from tests.contract.backends_under_test import CORPUS  # noqa: E402
+from tests.tiny_models import LLAMA_CORPUS, fast_tokenizer, metaspace_bpe, random_llama  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def spm_tokenizer():  # type: ignore[no-untyped-def]
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
-    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>", "<s>", "</s>"])
-    tok.train_from_iterator(CORPUS * 4, trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
-    )
+    return fast_tokenizer(metaspace_bpe(LLAMA_CORPUS * 4, 300))
 
 
 @pytest.fixture(scope="module")
 def london_backend(spm_tokenizer):  # type: ignore[no-untyped-def]
     """A tiny Llama whose output layer always prefers ``▁London``."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
     tok = spm_tokenizer
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    model = LlamaForCausalLM(config)
+    model = random_llama(tok, seed=0)
     london = tok.convert_tokens_to_ids("▁London")
     head = torch.nn.Linear(32, len(tok), bias=True)
     with torch.no_grad():
