@@ -92,7 +92,8 @@ class ExtractorPredictor(Predictor):
         if adapter is not None and backend != "hf":
             raise ConfigError("a LoRA adapter works with the hf backend only")
         self.model = str(model)
-        self.adapter = None if adapter is None else Path(adapter)
+        # absolute: a predictor outlives the working directory it was made in
+        self.adapter = None if adapter is None else Path(adapter).expanduser().resolve()
         if self.adapter is not None and not (self.adapter / "adapter_config.json").is_file():
             raise ModelNotAvailableError(
                 f"{self.adapter}: not a LoRA adapter folder (adapter_config.json missing)"

@@ -1,6 +1,6 @@
 """The extraction output format: one object owns prompts, targets, parsing and the constraint.
 
-Why one object (DESIGN.md, "One OutputFormat per task owns both directions"): SFT targets, DPO
+Why one object (docs/architecture.md, "Span rules every predictor shares"): SFT targets, DPO
 pairs, decoding constraints and the parser must speak the same answer language; they all take
 it from ``self.grammar``, the template's :class:`~fewner.decoding.AnswerGrammar`, so they cannot
 drift apart.
