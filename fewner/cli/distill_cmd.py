@@ -17,19 +17,16 @@ from pathlib import Path
 import click
 
 from fewner.cli.common import err, out, progress
-from fewner.distill.config import DEFAULT_RECIPE, MIXES, distill_recipes
+from fewner.cli.options import config_and_recipe
+from fewner.distill.config import DEFAULT_RECIPE, MIXES
 from fewner.distill.schedules import SCHEDULES
 
 
-def _list_recipes(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if not value or ctx.resilient_parsing:
-        return
+def _describe_recipe(name: str) -> str:
     from fewner.distill.config import distill_recipe_description, distill_recipe_groups
 
-    for name in distill_recipes():
-        groups = ", ".join(distill_recipe_groups(name)) or "none"
-        click.echo(f"{name}: {distill_recipe_description(name).rstrip('.')} (groups: {groups})")
-    ctx.exit()
+    groups = ", ".join(distill_recipe_groups(name)) or "none"
+    return f"{distill_recipe_description(name).rstrip('.')} (groups: {groups})"
 
 
 def _schedule_names() -> str:
@@ -58,28 +55,8 @@ Example: fewner distill --group D --set epochs=4 --out runs/distill-D
 
 
 @click.command("distill", help=HELP)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="YAML config, e.g. configs/distill.yaml; `recipe: NAME` in it starts from a packaged "
-    f"preset [default: the {DEFAULT_RECIPE} preset alone].",
-)
-@click.option(
-    "--recipe",
-    type=click.Choice(distill_recipes()),
-    default=None,
-    help=f"Packaged preset (fewner/resources/distill/) [default: {DEFAULT_RECIPE} without "
-    "--config]; with --config, the preset the file's keys are merged over.",
-)
-@click.option(
-    "--list-recipes",
-    is_flag=True,
-    is_eager=True,
-    expose_value=False,
-    callback=_list_recipes,
-    help="List the packaged presets and their groups, and exit.",
+@config_and_recipe(
+    "distill", default=DEFAULT_RECIPE, example="configs/distill.yaml", describe=_describe_recipe
 )
 @click.option(
     "--group",

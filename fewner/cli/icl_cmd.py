@@ -20,9 +20,9 @@ from typing import Any
 import click
 
 from fewner.cli.common import err, out, progress, report_read
-from fewner.cli.options import answer_cache, run_outputs
+from fewner.cli.options import answer_cache, config_and_recipe, run_outputs
 from fewner.data.formats import format_names
-from fewner.icl.config import DEFAULT_RECIPE, icl_backend_names, icl_recipes
+from fewner.icl.config import DEFAULT_RECIPE, icl_backend_names
 from fewner.icl.retrieval import RETRIEVERS
 from fewner.icl.voting import VOTERS
 from fewner.prompts.definitions import available_definitions
@@ -30,17 +30,6 @@ from fewner.prompts.definitions import available_definitions
 
 def _csv(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
-
-
-def _list_recipes(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    """``--list-recipes``: eager, so INPUT, --pool and -o are not asked for."""
-    if not value or ctx.resilient_parsing:
-        return
-    from fewner.icl.config import icl_recipe_description
-
-    for name in icl_recipes():
-        click.echo(f"{name}: {icl_recipe_description(name)}")
-    ctx.exit()
 
 
 @cache
@@ -66,6 +55,7 @@ def _preset_default(key: str) -> str:
 
 
 @click.command("icl")
+@config_and_recipe("icl", default=DEFAULT_RECIPE, example="configs/el4ner.yaml")
 @click.argument(
     "input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
@@ -82,29 +72,6 @@ def _preset_default(key: str) -> str:
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="Predictions (fewner JSONL); other outputs go beside it (see below).",
-)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Run config (YAML), e.g. configs/el4ner.yaml; `recipe: NAME` in it starts from a "
-    f"packaged preset [default: the {DEFAULT_RECIPE} preset alone].",
-)
-@click.option(
-    "--recipe",
-    type=click.Choice(icl_recipes()),
-    default=None,
-    help=f"Packaged preset (fewner/resources/icl/) [default: {DEFAULT_RECIPE} without --config]; "
-    "with --config, the preset the file's keys are merged over.",
-)
-@click.option(
-    "--list-recipes",
-    is_flag=True,
-    is_eager=True,
-    expose_value=False,
-    callback=_list_recipes,
-    help="List the packaged presets and exit.",
 )
 @click.option(
     "--models",

@@ -24,27 +24,14 @@ from pathlib import Path
 import click
 
 from fewner.cli.common import err, out
+from fewner.cli.options import config_and_recipe
 from fewner.config_schema import list_presets
 
 RECIPE_CHOICES = tuple(list_presets("recipes"))  # fewner/resources/recipes/*.yaml
 
 
 @click.command("train")
-@click.option(
-    "--config",
-    "config_path",
-    default=None,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Run config (YAML), e.g. configs/obp-llm.yaml; it may start from a recipe (recipe: NAME).",
-)
-@click.option(
-    "--recipe",
-    type=click.Choice(RECIPE_CHOICES),
-    default=None,
-    help="A recipe shipped with fewner (see --list-recipes); with --config, the recipe the "
-    "file's keys are merged over.",
-)
-@click.option("--list-recipes", is_flag=True, help="List the packaged recipes and exit.")
+@config_and_recipe("recipes", default=None, example="configs/obp-llm.yaml")
 @click.option(
     "--set",
     "overrides",
@@ -67,7 +54,6 @@ RECIPE_CHOICES = tuple(list_presets("recipes"))  # fewner/resources/recipes/*.ya
 def train(
     config_path: Path | None,
     recipe: str | None,
-    list_recipes: bool,
     overrides: tuple[str, ...],
     out_dir: Path | None,
     resume: bool,
@@ -82,12 +68,6 @@ def train(
     """
     from fewner.errors import ConfigError
 
-    if list_recipes:
-        from fewner.train.recipes import recipe_description
-
-        for name in RECIPE_CHOICES:
-            out.print(f"{name}: {recipe_description(name)}", markup=False, highlight=False)
-        return
     if config_path is None and recipe is None:
         raise ConfigError("give --config FILE or --recipe NAME (fewner train --list-recipes)")
 
