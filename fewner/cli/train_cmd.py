@@ -25,9 +25,6 @@ import click
 
 from fewner.cli.common import err, out
 from fewner.cli.options import config_and_recipe
-from fewner.config_schema import list_presets
-
-RECIPE_CHOICES = tuple(list_presets("recipes"))  # fewner/resources/recipes/*.yaml
 
 
 @click.command("train")
