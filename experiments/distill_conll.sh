@@ -91,31 +91,4 @@ if step bench; then
   $PY "$HERE/benchmarks/bench_student_vs_spacy.py" --sentences 1000 --threads "$THREADS" --repeat 2 \
     $([[ -d $student ]] && echo --student "$student")
 fi
-$PY - "$OUT" <<'PYEOF'
-import json, sys
-from pathlib import Path
-out = Path(sys.argv[1])
-summary = {"annotation": {}, "students": {}}
-for m in sorted((out / "annotations").glob("*.run/metrics.json")):
-    d = json.loads(m.read_text()); s = d.get("scores", {}).get("micro", {})
-    c = json.loads((m.parent / "config.json").read_text())
-    summary["annotation"][m.parent.name] = {
-        "teacher": c["model"], "style": c["style"], "sentences": d["sentences"],
-        "micro": s, "statuses": d["statuses"], "sentences_per_second": d.get("sentences_per_second"),
-        "dropped": {k: d["stats"].get(k, 0) for k in ("not_found", "unaligned", "overlap", "unknown_type")},
-    }
-    print(f"{m.parent.name:40s} {d['sentences']:5d} sent  P {s.get('precision', 0):.3f} R {s.get('recall', 0):.3f} "
-          f"F1 {s.get('f1', 0):.3f}  {d.get('sentences_per_second') or 0:.2f} sent/s  statuses {d['statuses']}")
-for m in sorted(out.glob("group-*/metrics.json")):
-    d = json.loads(m.read_text()); s = d.get("test", {}).get("micro", {})
-    speed = d.get("test_inference", {}).get("sentences_per_second")
-    summary["students"][m.parent.name] = {
-        "schedule": d["schedule"], "epochs": d["training"]["epochs"], "data": d["data"], "test_micro": s,
-        "test_sentences_per_second": speed,
-        "epoch_records": d["training"]["epoch_records"],
-    }
-    print(f"{m.parent.name:10s} {d['schedule']:12s} epochs {d['training']['epochs']:3d}  test P {s.get('precision', 0):.4f} "
-          f"R {s.get('recall', 0):.4f} F1 {s.get('f1', 0):.4f}  ({speed} sent/s)")
-(out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-print(f"wrote {out / 'summary.json'}")
-PYEOF
+$PY "$HERE/experiments/summarize_distill.py" "$OUT"  # prints the runs, writes OUT/summary.json

@@ -17,8 +17,8 @@
 # answers of the ensemble run, and an interrupted script resumes where it stopped. Throughput of
 # a run that hit the cache is not a cold-start figure: the summarizer prints the cache misses.
 # Each run writes OUT/DATASET/RUN.run/{config,metrics}.json and its wall time to RUN.seconds.
-# START=N skips the first N test sentences (LIMIT counts from there): a shard of the test set,
-# whose counts `summarize_el4ner.py --merge` adds to those of the other shards.
+# START=N skips the first N test sentences (LIMIT counts from there): a shard of the test set;
+# `summarize_el4ner.py OUT1 OUT2 ...` adds up the counts of the shards and rescores them.
 set -euo pipefail
 OUT=${1:?usage: experiments/el4ner.sh OUT [LIMIT] [--set KEY=VALUE ...]}
 LIMIT=${2:-200}

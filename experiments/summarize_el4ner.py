@@ -5,8 +5,9 @@ Usage: python experiments/summarize_el4ner.py SOURCE... [--json]
 A SOURCE is an OUT folder of experiments/el4ner.sh or a JSON summary this script printed
 (--json). Several sources are shards of one test set (el4ner.sh's START/LIMIT): rows with the
 same dataset, run and model are added up — span counts, sentences, model calls, failures and
-seconds — and P/R/F1 and sentences per second recomputed from the sums, so two 100-sentence
-shards give exactly the table of one 200-sentence run.
+seconds — and P/R/F1 and sentences per second recomputed from the sums
+(:func:`fewner.eval.shards.add_up`), so two 100-sentence shards give exactly the table of one
+200-sentence run.
 
 One row per (dataset, run, predictions): single models and ensembles, without and with stage-3
 self-validation, under each retrieval method. Columns: micro P/R/F1 (percent), predicted and gold
@@ -165,73 +166,59 @@ def summary(source: Path) -> dict:
     return {"runs": rows(source), "models": model_rows(source), "stage1_spans": spans}
 
 
-def _true_positives(row: dict) -> int:
-    return round(row["precision"] * row["predicted"])
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
-def _add_up(groups: dict[tuple, list[dict]], counts: list[str]) -> dict[tuple, dict]:
-    """Per key: the first row, with ``counts`` summed and ``tp`` (true positives) added."""
-    out = {}
-    for key, group in groups.items():
-        row = dict(group[0])
-        for name in counts:
-            values = [g[name] for g in group]
-            row[name] = None if None in values else sum(values)
-        if "precision" in row:
-            row["tp"] = sum(_true_positives(g) for g in group)
-        out[key] = row
-    return out
+def _add_parse_failures(group: list[dict]) -> str:
+    """The "extract/classify/validate" failure counts of the shards, added up."""
+    return "/".join(
+        str(sum(int(g["parse_failures"].split("/")[i]) for g in group)) for i in range(3)
+    )
 
 
-def _group(table: list[dict], key_names: tuple[str, ...]) -> dict[tuple, list[dict]]:
-    groups: dict[tuple, list[dict]] = {}
-    for row in table:
-        groups.setdefault(tuple(row[k] for k in key_names), []).append(row)
-    return groups
-
-
-def _rescore(row: dict) -> None:
-    from fewner.eval.metrics import PRF
-
-    tp = row.pop("tp")
-    prf = PRF(tp, row["predicted"] - tp, row["gold"] - tp)
-    row.update(precision=prf.precision, recall=prf.recall, f1=prf.f1)
+def _add_stage_failures(group: list[dict]) -> dict[str, list[int]]:
+    """Per stage, the [failed, answers] counts of the shards, added up."""
+    return {
+        stage: [sum(g["failures"][stage][i] for g in group) for i in range(2)]
+        for stage in group[0]["failures"]
+    }
 
 
 def merge(summaries: list[dict]) -> dict:
     """Shards of one test set added up (module docstring); one summary is returned as is."""
+    from fewner.eval.shards import add_up, pooled_rate
+
     if len(summaries) == 1:
         return summaries[0]
-    runs = _group([r for s in summaries for r in s["runs"]], ("dataset", "run", "predictions"))
-    merged_runs = _add_up(runs, ["predicted", "gold", "sentences", "model_calls", "wall_seconds"])
-    for key, row in merged_runs.items():
-        _rescore(row)
-        busy = sum(g["sentences"] / g["sentences_per_second"] for g in runs[key])
-        row["sentences_per_second"] = round(row["sentences"] / busy, 4)
-        row["parse_failures"] = "/".join(
-            str(sum(int(g["parse_failures"].split("/")[i]) for g in runs[key])) for i in range(3)
-        )
-    sentences = {(r["dataset"], r["run"]): r["sentences"] for r in merged_runs.values()}
-    models = _group([r for s in summaries for r in s["models"]], ("dataset", "run", "model"))
-    merged_models = _add_up(models, ["backend_seconds", "cache_misses"])
-    for key, row in merged_models.items():
-        row["backend_seconds"] = round(row["backend_seconds"], 3)
-        row["seconds_per_sentence"] = round(row["backend_seconds"] / sentences[key[:2]], 3)
-        row["failures"] = {
-            stage: [sum(g["failures"][stage][i] for g in models[key]) for i in range(2)]
-            for stage in row["failures"]
-        }
-    spans = _group(
-        [r for s in summaries for r in s["stage1_spans"]], ("dataset", "run", "spans_of")
+
+    def every(table: str) -> list[dict]:
+        return [r for s in summaries for r in s.get(table, ())]  # older summaries lack tables
+
+    runs = add_up(
+        every("runs"),
+        ("dataset", "run", "predictions"),
+        ["predicted", "gold", "sentences", "model_calls", "wall_seconds"],
+        combine={
+            "sentences_per_second": lambda g: _rounded(
+                pooled_rate(g, "sentences", "sentences_per_second"), 4
+            ),
+            "parse_failures": _add_parse_failures,
+        },
     )
-    merged_spans = _add_up(spans, ["predicted", "gold"])
-    for row in merged_spans.values():
-        _rescore(row)
-    return {
-        "runs": sorted(merged_runs.values(), key=_run_order),
-        "models": list(merged_models.values()),
-        "stage1_spans": list(merged_spans.values()),
-    }
+    sentences = {(r["dataset"], r["run"]): r["sentences"] for r in runs}
+    models = add_up(
+        every("models"),
+        ("dataset", "run", "model"),
+        ["backend_seconds", "cache_misses"],
+        combine={"failures": _add_stage_failures},
+    )
+    for row in models:
+        row["backend_seconds"] = round(row["backend_seconds"], 3)
+        n = sentences[row["dataset"], row["run"]]
+        row["seconds_per_sentence"] = round(row["backend_seconds"] / max(1, n), 3)
+    spans = add_up(every("stage1_spans"), ("dataset", "run", "spans_of"), ["predicted", "gold"])
+    return {"runs": sorted(runs, key=_run_order), "models": models, "stage1_spans": spans}
 
 
 def main(sources: list[Path], as_json: bool) -> None:

@@ -2,8 +2,9 @@
 
 Usage: python experiments/summarize_grait.py OUT [--json]
 Reads OUT/{base,sft,rait,grait,grait-gold}/test/metrics.json (span P/R/F1 and per-prompt rates) and
-OUT/<run>.seconds; THS (fewner/eval/refusal.py) is computed against the base run's test rates:
-THS = (c * w0 - w * c0) / w0 with (c, w) the run's correct and wrong rates, (c0, w0) the base's.
+OUT/<run>.seconds; THS (fewner.eval.refusal.truthful_helpfulness) is computed against the base
+run's test rates: THS = (c * w0 - w * c0) / w0 with (c, w) the run's correct and wrong rates,
+(c0, w0) the base's.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 from _table import fixed, plain, print_markdown
 
+from fewner.eval.refusal import truthful_helpfulness
+
 ROWS = [
     ("base (SFT on the base split only)", "base"),
     ("+ plain SFT on the refusal split", "sft"),
@@ -21,10 +24,6 @@ ROWS = [
     ("+ GRAIT (gradient selection + adaptive weights)", "grait"),
     ("+ GRAIT, unchosen unknown prompts keep gold", "grait-gold"),
 ]
-
-
-def _ths(c: float, w: float, c0: float, w0: float) -> float | None:
-    return None if w0 <= 0 else (c * w0 - w * c0) / w0
 
 
 def main(out: Path, as_json: bool) -> None:
@@ -58,7 +57,9 @@ def main(out: Path, as_json: bool) -> None:
         table.append(row)
     for row in table:
         row["ths"] = (
-            _ths(row["correct_rate"], row["wrong_rate"], base["correct_rate"], base["wrong_rate"])
+            truthful_helpfulness(
+                row["correct_rate"], row["wrong_rate"], base["correct_rate"], base["wrong_rate"]
+            )
             if base is not None
             else None
         )

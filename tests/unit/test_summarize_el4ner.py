@@ -77,3 +77,12 @@ def test_one_source_is_printed_as_is_and_a_self_merge_keeps_the_scores(summarize
             b["predictions"],
         )
         assert b["f1"] == pytest.approx(a["f1"]) and b["sentences"] == 2 * a["sentences"]
+
+
+def test_summaries_written_before_the_stage1_table_merge_too(summarize):
+    results = REPO / "experiments" / "results" / "el4ner_cpu_n20.json"
+    one = summarize.summary(results)
+    assert "stage1_spans" not in one
+    twice = summarize.merge([one, json.loads(results.read_text())])
+    assert twice["stage1_spans"] == []
+    assert [r["predicted"] for r in twice["runs"]] == [2 * r["predicted"] for r in one["runs"]]
