@@ -42,6 +42,7 @@ class IclPredictor(Predictor):
         cache: str | Path | None = None,
         make: Callable[..., Any] | None = None,
         encoder: Any = None,
+        log: Callable[[str], object] = lambda _m: None,
     ) -> None:
         from fewner.icl.config import IclConfig, load_icl_config
 
@@ -60,9 +61,11 @@ class IclPredictor(Predictor):
         self._members: list[Any] | None = None
         self._pipeline: Any = None
         self._pipeline_labels: list[str] | None = None
+        self._log = log
+        self._seconds = {"model_load_seconds": 0.0, "retrieval_fit_seconds": 0.0}
 
     def _predict_batch(self, sentences: list[Sentence], labels: list[str]) -> Predictions:
-        pipeline = self._pipeline_for(labels)
+        pipeline = self.pipeline(labels)
         before = Counter(pipeline.totals)
         result = Predictions()
         for item in pipeline.run(sentences):
@@ -90,8 +93,19 @@ class IclPredictor(Predictor):
             "definitions": {k: v for k, v in self.definitions.items() if k in self.labels},
         }
 
+    def runtime_counters(self) -> dict[str, Any]:
+        """Seconds spent loading models and fitting retrieval, and each model's cache counts."""
+        return {
+            **{k: round(v, 3) for k, v in self._seconds.items()},
+            "cache": {
+                m.name: {"hits": getattr(m.backend, "hits", None),
+                         "misses": getattr(m.backend, "misses", None)}
+                for m in self._members or []
+            },
+        }
+
     def close(self) -> None:
-        from fewner.icl.runner import close_members
+        from fewner.icl.members import close_members
 
         if self._pipeline is not None:
             self._pipeline.close()
@@ -125,24 +139,37 @@ class IclPredictor(Predictor):
         return cls(s["config"], pool, manifest.labels, **kwargs)
 
     # ----- internals -----------------------------------------------------------------------
-    def _pipeline_for(self, labels: list[str]) -> Any:
+    def pipeline(self, labels: list[str]) -> Any:
+        """The :class:`~fewner.icl.IclPipeline` for ``labels``: models loaded on first use,
+        retrieval fitted on the pool restricted to ``labels`` (rebuilt when they change)."""
+        import time
+
+        from fewner.icl.members import build_members, close_members, restrict_pool
         from fewner.icl.pipeline import IclPipeline
         from fewner.icl.prompts import IclPrompter
-        from fewner.icl.runner import build_members, restrict_pool
 
         if self._pipeline is not None and self._pipeline_labels == labels:
             return self._pipeline
-        if self._members is None:
-            make_kw = {} if self._make is None else {"make": self._make}
-            self._members = build_members(self.config, self.cache, **make_kw)
-        elif self._pipeline is not None:
-            self._pipeline.close()
+        started = time.perf_counter()
         pool, _ = restrict_pool(self.pool, labels)
         retriever = self._retriever().fit(pool)
-        prompter = IclPrompter(tuple(labels), {k: v for k, v in self.definitions.items()})
-        self._pipeline = IclPipeline(
-            self._members, prompter, retriever, self.config.pipeline_settings()
-        )
+        self._seconds["retrieval_fit_seconds"] += time.perf_counter() - started
+        if self._members is None:
+            started = time.perf_counter()
+            make_kw = {} if self._make is None else {"make": self._make}
+            self._members = build_members(self.config, self.cache, log=self._log, **make_kw)
+            self._seconds["model_load_seconds"] += time.perf_counter() - started
+        elif self._pipeline is not None:
+            self._pipeline.close()
+        prompter = IclPrompter(tuple(labels), dict(self.definitions))
+        try:
+            self._pipeline = IclPipeline(
+                self._members, prompter, retriever, self.config.pipeline_settings()
+            )
+        except BaseException:
+            close_members(self._members)
+            self._members = None
+            raise
         self._pipeline_labels = list(labels)
         return self._pipeline
 
