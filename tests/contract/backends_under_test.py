@@ -6,8 +6,9 @@ To put a new backend under the contract: register it (``@BACKENDS.register("name
 ``make`` when a dependency is missing). ``test_every_registered_backend_has_a_case`` walks the
 registry and fails until you do.
 
-Also here: :func:`tiny_llama`, a random Llama with a tokenizer trained in memory, saved to a
-folder so it loads through the same ``from_pretrained`` path as a real model.
+:func:`tiny_llama` (a random Llama with a tokenizer trained in memory, saved to a folder so it
+loads through the same ``from_pretrained`` path as a real model) comes from
+``tests/tiny_models.py`` and is re-exported here for the tests that import it from this module.
 """
 
 from __future__ import annotations
@@ -19,15 +20,8 @@ from pathlib import Path
 
 from fewner.backends.base import Backend
 from fewner.backends.factory import make_backend
-
-CORPUS = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Barack Obama visited Paris and Berlin in 2009.",
-    "Apple and Google are companies in California.",
-    "Entities: person, location, organization, miscellaneous.",
-    "Text: John lives in London. Answer: John | London",
-    "<<< mention >>> and more words, numbers 0123456789 and punctuation: ;,.!?-()[]",
-]
+from tests.tiny_models import LLAMA_CORPUS as CORPUS  # noqa: F401 - re-exported
+from tests.tiny_models import tiny_llama
 
 
 @dataclass(frozen=True)
@@ -43,53 +37,6 @@ class BackendCase:
     make: Callable[[Path], Backend]
     logprobs: bool = True
 
-
-def tiny_llama(folder: Path, seed: int = 0) -> Path:
-    """Save a random 2-layer Llama and a byte-level BPE tokenizer into ``folder``.
-
-    The tokenizer knows only the characters of :data:`CORPUS` (keep test prompts to them), so
-    any token sequence decodes to whole characters and prefixes of outputs stay prefixes.
-
-    ``initializer_range`` is large so the random logits have clear winners: greedy comparisons
-    between batched and single runs then test padding, not float ties.
-    """
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    if (folder / "config.json").is_file():
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<pad>", "<s>", "</s>"],
-    )  # alphabet from the (ASCII) corpus only: every token decodes to whole characters
-    tok.train_from_iterator(CORPUS * 4, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
-    fast.chat_template = (
-        "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
-        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
-    )
-    fast.save_pretrained(folder)
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(fast),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        initializer_range=0.3,
-        bos_token_id=fast.bos_token_id,
-        eos_token_id=fast.eos_token_id,
-        pad_token_id=fast.pad_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return folder
 
 
 def _script(prompt: str) -> str:
