@@ -9,21 +9,18 @@ Outputs, beside ``-o OUT.jsonl``:
   speed, and P/R/F1 against ``--gold``) and ``cache.sqlite``: every answer is committed as soon
   as it is generated, so re-running the same command after a crash resumes where it stopped.
 
-The work is :class:`fewner.distill.annotate.Annotator`; this module resolves options and reports.
+The work is :func:`fewner.distill.annotate_file.annotate_file` with an
+:class:`~fewner.predictors.annotator.AnnotatorPredictor`; this module resolves options and reports.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import click
 
-from fewner.cli.common import err, out, progress, report_read
-from fewner.cli.options import BACKEND_CHOICES, answer_cache, run_folder, run_outputs
+from fewner.cli.common import err, out, report_read
+from fewner.cli.options import BACKEND_CHOICES, answer_cache, run_outputs
 from fewner.models.catalogue import DEFAULT_CAUSAL_MODEL
 
 
@@ -185,19 +182,16 @@ def annotate(
     ../shared/data/conll2003/train.txt --demos-from ../shared/data/conll2003/valid.txt
     -o runs/annotate/conll200.jsonl --style cot
     """
-    from fewner.backends.base import GenerationParams
-    from fewner.backends.factory import make_backend
     from fewner.cli.predict_cmd import backend_options
-    from fewner.distill.annotate import AnnotationPrompt, Annotator, pick_demos
-    from fewner.eval.pairing import pair_gold
+    from fewner.distill.annotate import pick_demos
+    from fewner.distill.annotate_file import DROP_REASONS, annotate_file
+    from fewner.predictors.annotator import AnnotatorPredictor
+    from fewner.predictors.files import run_folder
     from fewner.prompts.definitions import load_definitions
-    from fewner.runs import RunDir
 
     defs = load_definitions(definitions)
     types = [t.strip() for t in types_csv.split(",") if t.strip()] if types_csv else list(defs)
-    types = list(dict.fromkeys(types))
-    resolved_defs = defs.require(types)
-    types = list(resolved_defs)
+    types = list(defs.require(list(dict.fromkeys(types))))  # canonical names, all defined
     sentences = _read_input(input_path, input_format, limit, sample_seed)
     demos: list = []
     if demos_from is not None and n_demos:
@@ -211,93 +205,46 @@ def annotate(
         from fewner.data.io import read_corpus
 
         gold_sentences = read_corpus(gold).sentences
-    prompt = AnnotationPrompt(tuple(types), resolved_defs, style, tuple(demos))
 
-    run = RunDir(run_folder(output, run_dir))
-    cache = answer_cache(cache_path, no_cache, run.path)
     options = backend_options(raw_options)
     if base_url is not None:
         options["base_url"] = base_url
-    if kind == "hf":
-        options.setdefault("batch_size", batch_size)
-    with err.status(f"loading {model} ({kind})"):
-        backend = make_backend(kind, model, cache=cache, **options)
-    with backend:
-        annotator = Annotator(backend, prompt, batch_size=batch_size, chat=chat)
-        if max_new_tokens is not None:
-            annotator.params = GenerationParams(
-                max_new_tokens=max_new_tokens, stop=annotator.params.stop
-            )
-        run.write_config(
-            {
-                "command": "annotate",
-                "input": str(input_path),
-                "input_format": input_format,
-                "output": str(output),
-                "model": model,
-                "backend": kind,
-                "backend_options": {k: str(v) for k, v in options.items()},
-                "definitions": definitions,
-                "limit": limit,
-                "sample_seed": sample_seed,
-                "demos_from": None if demos_from is None else str(demos_from),
-                "cache": None if cache is None else str(cache),
-                "gold": None if gold is None else str(gold),
-                "sentences": len(sentences),
-                **annotator.settings(),
-            }
-        )
-        output.parent.mkdir(parents=True, exist_ok=True)
-        stats: Counter[str] = Counter()
-        statuses: Counter[str] = Counter()
-        annotated = []
-        started = time.perf_counter()
-        with output.open("w", encoding="utf-8") as sink, progress() as bar:
-            task = bar.add_task(f"annotating ({style})", total=len(sentences))
-            for batch in annotator.iter_annotate(sentences):
-                for a in batch:
-                    sink.write(json.dumps(a.record(), ensure_ascii=False) + "\n")
-                    stats.update(a.stats)
-                    statuses[a.status] += 1
-                    annotated.append(a.sentence)
-                sink.flush()
-                bar.advance(task, len(batch))
-        seconds = time.perf_counter() - started
-        hits, misses = getattr(backend, "hits", None), getattr(backend, "misses", None)
-
-    metrics: dict[str, Any] = {
-        "sentences": len(annotated),
-        "statuses": dict(statuses),
-        "stats": dict(sorted(stats.items())),
-        "seconds": round(seconds, 3),
-        "sentences_per_second": round(len(annotated) / seconds, 4) if seconds > 0 else None,
-        "cache_hits": hits,
-        "cache_misses": misses,
-    }
-    err.print(
-        f"wrote {output}: {len(annotated)} sentences, {stats.get('spans', 0)} spans in {seconds:.1f}s"
-        + (f"; cache: {hits} hit(s), {misses} miss(es)" if hits is not None else "")
+    teacher = AnnotatorPredictor(
+        model, types, backend=kind, demos=demos, definitions=dict(defs), style=style, chat=chat,
+        max_new_tokens=max_new_tokens, batch_size=batch_size, backend_options=options,
+        cache=answer_cache(cache_path, no_cache, run_folder(output, run_dir)),
     )
-    err.print("statuses: " + ", ".join(f"{k}={v}" for k, v in sorted(statuses.items())))
-    dropped = {
-        k: stats[k]
-        for k in ("not_found", "unaligned", "overlap", "unknown_type", "bad_value")
-        if stats[k]
+    run_config = {
+        "command": "annotate",
+        "input": str(input_path),
+        "input_format": input_format,
+        "definitions": definitions,
+        "limit": limit,
+        "sample_seed": sample_seed,
+        "demos_from": None if demos_from is None else str(demos_from),
+        "cache": None if teacher.cache is None else str(teacher.cache),
+        "gold": None if gold is None else str(gold),
+        "types": types,
     }
+    with teacher:
+        metrics, scores = annotate_file(
+            teacher, sentences, output, labels=types, gold=gold_sentences, run_dir=run_dir,
+            config=run_config, score_meta=None if gold is None else {"gold": str(gold)},
+        )
+    stats, hits = metrics["stats"], metrics["cache_hits"]
+    err.print(
+        f"wrote {output}: {metrics['sentences']} sentences, {stats.get('spans', 0)} spans in "
+        f"{metrics['seconds']:.1f}s"
+        + (f"; cache: {hits} hit(s), {metrics['cache_misses']} miss(es)" if hits is not None else "")
+    )
+    err.print("statuses: " + ", ".join(f"{k}={v}" for k, v in sorted(metrics["statuses"].items())))
+    dropped = {k: stats[k] for k in DROP_REASONS if stats.get(k)}
     if dropped:
         err.print("dropped: " + ", ".join(f"{k}={v}" for k, v in dropped.items()))
-    if gold_sentences is not None:
-        from fewner.eval.metrics import score
-        from fewner.eval.report import scores_json, scores_renderable
+    if scores is not None:
+        from fewner.eval.report import scores_renderable
 
-        paired, left_out = pair_gold(gold_sentences, annotated, types)
-        scores = score(paired, annotated)
-        metrics["scores"] = scores_json(scores, gold=str(gold), gold_spans_left_out=left_out)
-        out.print(
-            scores_renderable(
-                scores,
-                title=f"{output.name} vs {gold.name} ({scores.sentences} sentences, {style})",
-            )
-        )
-    run.write_metrics(metrics)
-    err.print(f"run folder: {run.path}")
+        assert gold is not None
+        title = f"{output.name} vs {gold.name} ({scores.sentences} sentences, {style})"
+        out.print(scores_renderable(scores, title=title))
+    err.print(f"run folder: {run_folder(output, run_dir)}")

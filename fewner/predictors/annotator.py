@@ -99,6 +99,13 @@ class AnnotatorPredictor(Predictor):
             "definitions": {k: v for k, v in self.definitions.items() if k in self.labels},
             "max_new_tokens": self.max_new_tokens,
             "batch_size": self.batch_size,
+            "backend_options": {k: str(v) for k, v in self.backend_options.items()},
+        }
+
+    def runtime_counters(self) -> dict[str, Any]:
+        return {
+            "cache_hits": getattr(self._backend, "hits", None),
+            "cache_misses": getattr(self._backend, "misses", None),
         }
 
     def close(self) -> None:
