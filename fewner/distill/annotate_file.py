@@ -38,8 +38,8 @@ def annotate_file(
 ) -> tuple[dict[str, Any], Any]:
     """Annotate ``sentences`` into ``output`` (module docstring); returns the metrics and the
     scores object (None without ``gold``)."""
-    from fewner.predictors.base import _progress
     from fewner.predictors.files import run_folder
+    from fewner.progress import progress_reporter
     from fewner.runs import RunDir
 
     wanted = teacher.resolve_labels(labels)
@@ -52,7 +52,7 @@ def annotate_file(
     statuses: Counter[str] = Counter()
     annotated: list[Sentence] = []
     started = time.perf_counter()
-    with output.open("w", encoding="utf-8") as sink, _progress(
+    with output.open("w", encoding="utf-8") as sink, progress_reporter(
         progress, len(sentences), f"annotating ({teacher.style})"
     ) as advance:
         for part in teacher.iter_predict(sentences, wanted):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from fewner.errors import ConfigError
+from fewner.progress import progress_reporter
 from fewner.types import Sentence, Span
 
 __all__ = ["Entity", "Predictions", "Predictor", "as_sentences_from_texts"]
@@ -188,7 +189,7 @@ class Predictor(abc.ABC):
         or a callable given the number of sentences finished after each part."""
         sentences = list(sentences)
         result = Predictions()
-        with _progress(progress, len(sentences), f"{self.kind}: predicting") as advance:
+        with progress_reporter(progress, len(sentences), f"{self.kind}: predicting") as advance:
             for part in self.iter_predict(sentences, labels):
                 result.add(part)
                 advance(len(part.sentences))
@@ -241,30 +242,6 @@ class Predictor(abc.ABC):
         result.stats["sentences"] = len(result.sentences)
         result.stats["spans"] = sum(len(s.spans) for s in result.sentences)
         return result
-
-
-class _progress:
-    """A context giving ``advance(n)``: a rich progress bar, a user callback, or nothing."""
-
-    def __init__(self, how: bool | Callable[[int], object], total: int, description: str) -> None:
-        self.how, self.total, self.description = how, total, description
-        self._bar: Any = None
-
-    def __enter__(self) -> Callable[[int], object]:
-        if callable(self.how):
-            return self.how
-        if not self.how:
-            return lambda _n: None
-        from fewner.progress import progress_bar
-
-        self._bar = progress_bar()
-        self._bar.__enter__()
-        task = self._bar.add_task(self.description, total=self.total)
-        return lambda n: self._bar.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
 
 
 def flat_spans(spans: Iterable[Span], types: Sequence[str] = ()) -> list[Span]:

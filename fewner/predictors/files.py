@@ -71,9 +71,9 @@ def predict_file(
     sidecar_path.parent.mkdir(parents=True, exist_ok=True)
     result = Predictions()
     started = time.perf_counter()
-    from fewner.predictors.base import _progress
+    from fewner.progress import progress_reporter
 
-    with sidecar_path.open("w", encoding="utf-8") as sidecar, _progress(
+    with sidecar_path.open("w", encoding="utf-8") as sidecar, progress_reporter(
         progress, len(sentences), f"predicting {len(wanted)} types"
     ) as advance:
         for part in predictor.iter_predict(sentences, wanted):
