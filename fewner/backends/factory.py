@@ -14,6 +14,7 @@ from typing import Any
 
 from fewner.backends.base import BACKENDS, Backend
 from fewner.backends.cache import CachedBackend
+from fewner.errors import ConfigError
 
 # Registered, but not for users to pick: ``cache`` wraps another backend (``make_backend``'s
 # ``cache=`` does that) and ``scripted`` answers from a script, for tests and dry runs.
@@ -34,9 +35,37 @@ def make_backend(kind: str, model: str, cache: str | Path | None = None, **optio
     ``cache``: path of a SQLite file; when given, the backend is wrapped in
     :class:`fewner.backends.cache.CachedBackend` so a rerun resumes instead of recomputing; the
     cache forwards misses in batches of the backend's own ``batch_size`` when one is given.
-    Unknown ``kind``: :class:`~fewner.errors.ConfigError` listing the known names.
+    Unknown ``kind``, or an option the backend does not take: :class:`~fewner.errors.ConfigError`
+    listing the known names.
     """
-    backend = BACKENDS[kind](model, **options)
+    factory = BACKENDS[kind]
+    _check_options(kind, factory, options)
+    try:
+        backend = factory(model, **options)
+    except TypeError as err:  # a wrapper factory passed an option its backend does not take
+        if "unexpected keyword argument" not in str(err):
+            raise
+        raise ConfigError(f"backend {kind!r}: an option it does not take ({err})") from None
     if cache is not None:
         backend = CachedBackend(backend, cache, batch_size=int(options.get("batch_size", 16)))
     return backend
+
+
+def _check_options(kind: str, factory: Any, options: dict[str, Any]) -> None:
+    """Refuse options the backend's constructor does not take, naming the ones it does (a
+    misspelt option would otherwise end in a TypeError traceback)."""
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # not introspectable: let the constructor decide
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n, p in params.items() if n != "model" and p.kind is not p.VAR_POSITIONAL]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"backend {kind!r} does not take {', '.join(unknown)}; its options: "
+            f"{', '.join(accepted) or 'none'}"
+        )

@@ -203,3 +203,11 @@ def test_cache_does_not_import_the_factory() -> None:
         node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
     } | {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
     assert "fewner.backends.factory" not in imported
+
+
+def test_an_option_a_backend_does_not_take_is_one_clear_error() -> None:
+    from fewner.backends.factory import make_backend
+    from fewner.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="backend 'scripted'.*base_url"):
+        make_backend("scripted", "x", base_url="http://127.0.0.1:1")
