@@ -99,8 +99,12 @@ def read_corpus_detailed(
     if policy not in POLICIES:
         raise DataFormatError(str(path), f"unknown policy {policy!r}; expected {' or '.join(POLICIES)}")
     mapper = _label_mapper(label_map, normalize_fewnerd)
-    source = read_lines(path, encoding, encoding_errors)
-    fmt = _sniff(source) if format == "auto" else format
+    fmt = format if format != "auto" else _binary_by_extension(Path(path))
+    if fmt != "auto" and FORMATS[fmt].binary:  # e.g. docbin: the reader opens the file itself
+        source = Source(Path(path), [])
+    else:
+        source = read_lines(path, encoding, encoding_errors)
+        fmt = _sniff(source) if fmt == "auto" else fmt
     options = ReadOptions(scheme=scheme, policy=policy, label_map=mapper)
     corpus, resolved = FORMATS[fmt].read(source, options)
     return ReadResult(corpus, fmt, resolved)
@@ -120,6 +124,16 @@ def _label_mapper(label_map: LabelMap | None, normalize_fewnerd: bool) -> Callab
 def detect_format(path: str | Path, encoding: str = "utf-8", encoding_errors: str = "replace") -> str:
     """Guess a file's format (see :func:`_sniff`); ``replace`` so a bad byte cannot stop a guess."""
     return _sniff(read_lines(path, encoding, encoding_errors))
+
+
+def _binary_by_extension(path: Path) -> str:
+    """The binary format whose extensions include ``path``'s, else ``auto`` (decode, then sniff)."""
+    suffix = path.suffix.lower()
+    for name in FORMATS.names():
+        info = FORMATS[name]
+        if info.binary and suffix in info.extensions:
+            return name
+    return "auto"
 
 
 def _sniff(source: Source) -> str:

@@ -75,6 +75,7 @@ class DataFormat:
     extensions: tuple[str, ...] = ()
     sniff: Callable[[Sample], bool] | None = None
     sniff_rank: int = 100  # lower ranks are tried first by ``format: auto``
+    binary: bool = False  # the reader reads ``source.path`` itself: no lines are decoded
 
     @property
     def writable(self) -> bool:
@@ -85,6 +86,7 @@ FORMATS: Registry[DataFormat] = Registry(
     "format",
     lazy={
         "conll": "fewner.data.formats.columns",
+        "docbin": "fewner.data.formats.docbin",
         "tags": "fewner.data.formats.columns",
         "jsonl": "fewner.data.formats.jsonl",
         "text": "fewner.data.formats.text",
