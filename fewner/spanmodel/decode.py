@@ -1,0 +1,45 @@
+"""Scores to spans: a threshold, then flat (no two spans overlap) or nested decoding.
+
+Flat decoding is greedy by score, as in GLiNER: the highest-scoring (span, label) above the
+threshold is kept, then the next one that does not overlap anything kept, and so on. Nested
+decoding keeps spans that are disjoint or contain one another, never two that cross. A span keeps
+only its best label in both modes.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["compatible", "decode_spans"]
+
+
+def decode_spans(
+    probs: torch.Tensor, valid: torch.Tensor, threshold: float, nested: bool = False
+) -> list[list[tuple[int, int, int, float]]]:
+    """``probs[batch, start, width, label]`` -> per sentence ``(first word, end word exclusive,
+    label column, probability)``, sorted by position."""
+    best, label = probs.max(dim=-1)
+    best = best.masked_fill(~valid, 0.0)
+    out: list[list[tuple[int, int, int, float]]] = []
+    for b in range(probs.size(0)):
+        hits = (best[b] >= threshold).nonzero().tolist()
+        candidates = sorted(
+            ((float(best[b, i, w]), i, i + w + 1, int(label[b, i, w])) for i, w in hits),
+            key=lambda c: (-c[0], c[1], c[2]),
+        )
+        kept: list[tuple[int, int, int, float]] = []
+        for score, start, end, col in candidates:
+            if all(compatible(start, end, s, e, nested) for s, e, _, _ in kept):
+                kept.append((start, end, col, score))
+        out.append(sorted(kept))
+    return out
+
+
+def compatible(start: int, end: int, other_start: int, other_end: int, nested: bool) -> bool:
+    if end <= other_start or other_end <= start:
+        return True
+    if not nested:
+        return False
+    inside = other_start <= start and end <= other_end
+    around = start <= other_start and other_end <= end
+    return (inside or around) and (start, end) != (other_start, other_end)

@@ -1,0 +1,162 @@
+"""A span model with its tokenizer: build, score, decode, save and load.
+
+:class:`SpanModel` is what the ``span`` predictor and the training loop share. A saved folder
+holds ``span_model.json`` (the :class:`~fewner.spanmodel.config.SpanModelConfig`), the encoder's
+config and tokenizer (so loading needs no copy of the original encoder) and all weights in
+``weights.safetensors``. Label vectors are cached by label text at inference (labels are encoded
+once per process, whatever the number of sentences); training clears the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fewner.errors import ConfigError, ModelNotAvailableError
+from fewner.spanmodel.batching import encode_labels, encode_words
+from fewner.spanmodel.config import SpanModelConfig
+from fewner.spanmodel.decode import decode_spans
+from fewner.spanmodel.model import SpanNet
+
+__all__ = ["CONFIG_FILE", "SpanModel"]
+
+CONFIG_FILE = "span_model.json"
+WEIGHTS_FILE = "weights.safetensors"
+ENCODER_DIR = "encoder"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+
+
+class SpanModel:
+    """Network + tokenizer + config (module docstring)."""
+
+    def __init__(self, net: SpanNet, tokenizer: Any) -> None:
+        if not getattr(tokenizer, "is_fast", False):
+            raise ConfigError("the span model needs a fast tokenizer (it reports word ids)")
+        self.net = net
+        self.tokenizer = tokenizer
+        self.config = net.config
+        self.quantized = False
+        self._label_cache: dict[str, torch.Tensor] = {}
+
+    # ----- construction ------------------------------------------------------------------------
+    @classmethod
+    def build(cls, config: SpanModelConfig | None = None, seed: int = 0) -> SpanModel:
+        """A new model on a pretrained encoder (heads initialised from ``seed``)."""
+        from transformers import AutoModel, AutoTokenizer
+
+        from fewner.models import hf_path
+
+        config = config or SpanModelConfig()
+        path = hf_path(config.encoder)
+        torch.manual_seed(seed)
+        try:
+            with _quiet():
+                tokenizer = AutoTokenizer.from_pretrained(path)
+                try:  # BERT-like encoders: the pooler is unused, do not load it
+                    encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
+                except TypeError:
+                    encoder = AutoModel.from_pretrained(path)
+        except OSError as err:
+            raise ModelNotAvailableError(f"cannot load encoder {config.encoder!r} ({path}): {err}") from err
+        return cls(SpanNet(encoder, config), tokenizer)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> SpanModel:
+        from safetensors.torch import load_file
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        folder = Path(folder)
+        meta = folder / CONFIG_FILE
+        if not meta.is_file():
+            raise ModelNotAvailableError(f"{folder} is not a span model folder (no {CONFIG_FILE})")
+        config = SpanModelConfig.from_dict(json.loads(meta.read_text(encoding="utf-8")))
+        with _quiet():
+            tokenizer = AutoTokenizer.from_pretrained(folder / ENCODER_DIR)
+            encoder_config = AutoConfig.from_pretrained(folder / ENCODER_DIR)
+            try:
+                encoder = AutoModel.from_config(encoder_config, add_pooling_layer=False)
+            except TypeError:
+                encoder = AutoModel.from_config(encoder_config)
+        net = SpanNet(encoder, config)
+        state = load_file(str(folder / WEIGHTS_FILE))
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ModelNotAvailableError(
+                f"{folder}: weights do not match the model (missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]})"
+            )
+        net.eval()
+        return cls(net, tokenizer)
+
+    def save(self, folder: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        if self.quantized:
+            raise ConfigError("an int8-quantized span model cannot be saved; save it before quantizing")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        self.tokenizer.save_pretrained(folder / ENCODER_DIR)
+        self.net.encoder.config.save_pretrained(folder / ENCODER_DIR)
+        state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
+        save_file(state, str(folder / WEIGHTS_FILE))
+        return folder
+
+    def quantize(self) -> None:
+        """int8 dynamic quantization of every linear layer (CPU inference only)."""
+        if not self.quantized:
+            self.net = torch.ao.quantization.quantize_dynamic(self.net, {torch.nn.Linear}, dtype=torch.qint8)
+            self.quantized = True
+            self._label_cache.clear()
+
+    # ----- inference ---------------------------------------------------------------------------
+    def clear_label_cache(self) -> None:
+        self._label_cache.clear()
+
+    def label_vectors(self, texts: Sequence[str]) -> torch.Tensor:
+        """``[len(texts), hidden]``, from the cache where the text was seen before."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._label_cache]
+        if missing:
+            self.net.eval()
+            with torch.inference_mode():
+                vectors = self.net.label_vectors(encode_labels(self.tokenizer, missing))
+            for text, vector in zip(missing, vectors, strict=True):
+                self._label_cache[text] = vector
+        return torch.stack([self._label_cache[t] for t in texts])
+
+    def predict_words(
+        self,
+        words: Sequence[Sequence[str]],
+        label_texts: Sequence[str],
+        *,
+        threshold: float = 0.5,
+        nested: bool = False,
+    ) -> tuple[list[list[tuple[int, int, int, float]]], list[int]]:
+        """Spans of each word list as ``(first word, end exclusive, label index, probability)``,
+        and how many words of each fit the window (the caller splits the rest)."""
+        labels = self.label_vectors(label_texts)
+        batch = encode_words(self.tokenizer, words, self.config.max_subwords)
+        self.net.eval()
+        with torch.inference_mode():
+            logits = self.net(batch, labels)
+            probs = torch.sigmoid(logits.float())
+        valid = self.net.valid_spans(batch)
+        return decode_spans(probs, valid, threshold, nested), batch.kept

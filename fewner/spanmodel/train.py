@@ -1,0 +1,225 @@
+"""One training loop for the span model: pre-training, few-shot adaptation, learning from
+annotations.
+
+The loop draws batch ``t`` from ``batches(t)`` (a pure function of the step, so a resumed run is
+exact), runs the network under bf16 autocast on CPU (much faster than float32 there), and
+minimises binary cross-entropy over every (span, asked label) pair of each sentence, summed and
+divided by the number of sentences. Labels asked of one sentence but not of another are masked
+for the other: an unasked label is not a negative. Lower encoder layers can be frozen (what keeps
+a small encoder from forgetting on tens of examples). Every ``checkpoint_every`` steps the model,
+optimiser and step are written atomically to ``RUN/checkpoint.pt``; a run started again on the
+same folder resumes there. ``RUN/metrics.jsonl`` gets one line per ``log_every`` steps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fewner.errors import ConfigError
+from fewner.spanmodel.batching import encode_labels, encode_words, span_targets
+from fewner.spanmodel.source import Example
+from fewner.spanmodel.span_model import SpanModel
+
+__all__ = ["TrainSettings", "batch_loss", "train"]
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """``steps`` of ``batch_size`` sentences; AdamW with ``lr_encoder`` for the encoder and
+    ``lr_head`` for the span and label heads, linear warm-up over ``warmup`` of the steps then
+    linear decay to zero; ``freeze_layers`` lowest encoder layers (and the embeddings, when > 0)
+    not trained; ``bf16``: autocast on CPU."""
+
+    steps: int = 1000
+    batch_size: int = 32
+    lr_encoder: float = 3e-5
+    lr_head: float = 5e-4
+    warmup: float = 0.05
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    freeze_layers: int = 0
+    bf16: bool = True
+    seed: int = 0
+    checkpoint_every: int = 200
+    log_every: int = 20
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError("span training needs steps >= 1 and batch_size >= 1")
+        if not 0 <= self.warmup < 1:
+            raise ConfigError(f"warmup is a fraction of the steps in [0, 1), got {self.warmup}")
+
+
+def batch_loss(model: SpanModel, examples: Sequence[Example]) -> tuple[torch.Tensor, dict[str, int]]:
+    """The loss of one batch (module docstring) and counts (pairs scored, positives, mentions too
+    wide to be candidates)."""
+    texts = list(dict.fromkeys(t for e in examples for t in e.labels))
+    column = {t: i for i, t in enumerate(texts)}
+    words = encode_words(model.tokenizer, [e.words for e in examples], model.config.max_subwords)
+    labels = model.net.label_vectors(encode_labels(model.tokenizer, texts))
+    logits = model.net(words, labels).float()
+    n = words.word_mask.size(1)
+    k = model.config.max_width
+    triples = []
+    too_wide = 0
+    for e, kept in zip(examples, words.kept, strict=True):
+        rows = []
+        for a, b, t in e.spans:
+            if b - a > k:
+                too_wide += 1
+            elif b <= kept:
+                rows.append((a, b, column[t]))
+        triples.append(rows)
+    targets = span_targets(triples, n, k, len(texts))
+    asked = torch.zeros(len(examples), len(texts), dtype=torch.bool)
+    for b, e in enumerate(examples):
+        asked[b, [column[t] for t in e.labels]] = True
+    mask = model.net.valid_spans(words).unsqueeze(-1) & asked[:, None, None, :]
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    loss = (loss * mask).sum() / len(examples)
+    return loss, {"pairs": int(mask.sum()), "positives": int(targets.sum()), "too_wide": too_wide}
+
+
+def _freeze(model: SpanModel, layers: int) -> None:
+    if layers <= 0:
+        return
+    encoder = model.net.encoder
+    stack = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if stack is None:
+        raise ConfigError("freeze_layers works with BERT-like encoders (encoder.layer) only")
+    for p in encoder.embeddings.parameters():
+        p.requires_grad_(False)
+    for layer in stack[: min(layers, len(stack))]:
+        for p in layer.parameters():
+            p.requires_grad_(False)
+
+
+def _optimizer(model: SpanModel, s: TrainSettings) -> torch.optim.Optimizer:
+    enc, head = [], []
+    for name, p in model.net.named_parameters():
+        if p.requires_grad:
+            (enc if name.startswith("encoder.") else head).append(p)
+    groups = [g for g in ({"params": enc, "lr": s.lr_encoder}, {"params": head, "lr": s.lr_head}) if g["params"]]
+    return torch.optim.AdamW(groups, weight_decay=s.weight_decay)
+
+
+def _lr_factor(step: int, s: TrainSettings) -> float:
+    warm = max(1, int(s.steps * s.warmup))
+    if step < warm:
+        return (step + 1) / warm
+    return max(0.0, (s.steps - step) / max(1, s.steps - warm))
+
+
+def train(
+    model: SpanModel,
+    batches: Callable[[int], Sequence[Example]],
+    settings: TrainSettings,
+    run_dir: str | Path | None = None,
+    *,
+    progress: bool | Callable[[int], object] = False,
+    describe: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` in place for ``settings.steps`` steps (module docstring); returns the
+    run's metrics. ``describe``: facts recorded in ``RUN/config.json`` (data, mixture)."""
+    from fewner.progress import progress_reporter
+
+    run = Path(run_dir) if run_dir is not None else None
+    torch.manual_seed(settings.seed)
+    _freeze(model, settings.freeze_layers)
+    optimizer = _optimizer(model, settings)
+    start = 0
+    if run is not None:
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "config.json").write_text(
+            json.dumps({"train": asdict(settings), "model": model.config.to_dict(), **(describe or {})}, indent=2) + "\n"
+        )
+        start = _resume(run, model, optimizer)
+    model.clear_label_cache()
+    model.net.train()
+    totals = {"pairs": 0, "positives": 0, "too_wide": 0, "sentences": 0}
+    window: list[float] = []
+    began = time.perf_counter()
+    last_loss = math.nan
+    with progress_reporter(progress, settings.steps, "span model: training") as advance:
+        advance(start)
+        for step in range(start, settings.steps):
+            examples = batches(step)
+            for group, base in zip(optimizer.param_groups, _base_lrs(settings, optimizer), strict=True):
+                group["lr"] = base * _lr_factor(step, settings)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.bf16):
+                loss, counts = batch_loss(model, examples)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(
+                [p for p in model.net.parameters() if p.requires_grad], settings.grad_clip
+            )
+            optimizer.step()
+            last_loss = float(loss.detach())
+            if not math.isfinite(last_loss):
+                raise FloatingPointError(f"span training: loss became {last_loss} at step {step}")
+            window.append(last_loss)
+            for key in ("pairs", "positives", "too_wide"):
+                totals[key] += counts[key]
+            totals["sentences"] += len(examples)
+            advance(1)
+            done = step + 1
+            if run is not None and (done % settings.log_every == 0 or done == settings.steps):
+                _log(run, done, window, optimizer, began, totals)
+                window = []
+            if run is not None and (done % settings.checkpoint_every == 0 or done == settings.steps):
+                _checkpoint(run, model, optimizer, done)
+    model.net.eval()
+    seconds = time.perf_counter() - began
+    return {
+        "steps": settings.steps,
+        "resumed_at": start,
+        "final_loss": round(last_loss, 4) if math.isfinite(last_loss) else None,
+        "seconds": round(seconds, 1),
+        "sentences_per_second": round(totals["sentences"] / seconds, 2) if seconds > 0 else None,
+        **totals,
+    }
+
+
+def _base_lrs(s: TrainSettings, optimizer: torch.optim.Optimizer) -> list[float]:
+    if len(optimizer.param_groups) == 2:
+        return [s.lr_encoder, s.lr_head]
+    return [s.lr_head]  # everything in the encoder frozen
+
+
+def _log(run: Path, step: int, window: list[float], optimizer, began: float, totals: dict[str, int]) -> None:
+    line = {
+        "step": step,
+        "loss": round(sum(window) / max(1, len(window)), 5),
+        "lr": [round(g["lr"], 8) for g in optimizer.param_groups],
+        "seconds": round(time.perf_counter() - began, 1),
+        "sentences": totals["sentences"],
+    }
+    with (run / "metrics.jsonl").open("a", encoding="utf-8") as out:
+        out.write(json.dumps(line) + "\n")
+
+
+def _checkpoint(run: Path, model: SpanModel, optimizer, step: int) -> None:
+    tmp = run / (CHECKPOINT + ".tmp")
+    torch.save({"step": step, "model": model.net.state_dict(), "optimizer": optimizer.state_dict()}, tmp)
+    os.replace(tmp, run / CHECKPOINT)
+
+
+def _resume(run: Path, model: SpanModel, optimizer) -> int:
+    path = run / CHECKPOINT
+    if not path.is_file():
+        return 0
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.net.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["step"])
