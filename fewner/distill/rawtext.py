@@ -1,12 +1,13 @@
 """Raw text to sentences, for the teacher to annotate (e.g. the BBC News articles).
 
 A folder is read recursively (``*.txt``, sorted, so the order is the same on every machine);
-each file is split into paragraphs at blank lines, and paragraphs into sentences after ``.``,
-``!`` or ``?`` (optionally followed by a closing quote or bracket) when whitespace and an
-upper-case letter, digit or opening quote follow. A rule this simple splits after some
-abbreviations ("Mr. Blair"); for teacher input that is harmless (each piece is annotated on its
-own). Sentences are tokenized by :func:`fewner.data.tokenize.tokenize`; ids are
-``<relative path>:<paragraph>:<sentence>``.
+each file is split into paragraphs at blank lines, and paragraphs into sentences by
+:func:`fewner.text.sentences.sentence_spans` without its abbreviation rule: after ``.``, ``!``
+or ``?`` (optionally followed by a closing quote or bracket) when whitespace and an upper-case
+letter, digit or opening quote follow; whitespace runs become single spaces. A rule this simple
+splits after some abbreviations ("Mr. Blair"); for teacher input that is harmless (each piece is
+annotated on its own), and it keeps the sentence ids of earlier runs. Sentences are tokenized by
+:func:`fewner.data.tokenize.tokenize`; ids are ``<relative path>:<paragraph>:<sentence>``.
 
 Bytes that are not UTF-8 become U+FFFD and are counted (``bbc_news/sport/199.txt`` holds one
 Latin-1 byte); nothing is skipped silently.
@@ -21,26 +22,17 @@ from pathlib import Path
 
 from fewner.data.tokenize import sentence_from_text
 from fewner.errors import DataFormatError
+from fewner.text.sentences import sentence_spans
 from fewner.types import Corpus
 
 __all__ = ["read_raw_folder", "split_sentences"]
 
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 
 
 def split_sentences(paragraph: str) -> list[str]:
     """Sentences of one paragraph (see the module docstring for the rule)."""
-    text = " ".join(paragraph.split())
-    if not text:
-        return []
-    pieces, last = [], 0
-    for m in _BOUNDARY.finditer(text):
-        cut = m.start() + len(m.group(0).rstrip())
-        pieces.append(text[last:cut].strip())
-        last = m.end()
-    pieces.append(text[last:].strip())
-    return [p for p in pieces if p]
+    return [" ".join(paragraph[a:b].split()) for a, b in sentence_spans(paragraph, abbreviations=())]
 
 
 def read_raw_folder(
