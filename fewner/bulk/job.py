@@ -11,6 +11,7 @@ uninterrupted run's.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import Counter
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from fewner.bulk.corpus import Shard, count_documents, read_shards, sniff_format
-from fewner.bulk.jobdir import MANIFEST, METRICS, JobFolder, default_job_dir, output_record
+from fewner.bulk.engines import Engine, make_engine
+from fewner.bulk.jobdir import CONFIG, MANIFEST, METRICS, JobFolder, default_job_dir, output_record
 from fewner.bulk.worker import ModelSpec
 from fewner.errors import ConfigError
 
@@ -36,7 +38,7 @@ def run_job(
     labels: list[str] | None = None,
     options: dict[str, Any] | None = None,
     shard_size: int = DEFAULT_SHARD_SIZE,
-    engine: str = "local",
+    engine: str | Engine = "local",
     engine_options: dict[str, Any] | None = None,
     job_dir: str | Path | None = None,
     input_format: str = "auto",
@@ -52,16 +54,23 @@ def run_job(
     ``model``, ``labels`` and ``options`` are what :func:`fewner.load` gets on every worker
     (``labels=None``: the model's own; ``options`` must be JSON values). ``shard_size``:
     documents per shard, the unit of work, of the output files and of resuming. ``engine``:
-    ``local`` or ``dask`` (``engine_options``: ``workers``, ``address``, ``in_flight``).
+    ``local`` or ``dask`` (``engine_options``: ``workers``, ``address``, ``in_flight``), or an
+    :class:`~fewner.bulk.engines.Engine` already entered (``with DaskEngine(workers=8) as e:``),
+    which several jobs can share; it is left running.
     ``job_dir``: the job folder [default: ``OUT.job`` beside ``output``]; a folder holding the
     same job resumes it. ``progress``: a bar with an ETA over shards, or a callable given 1 per
     shard finished; ``log`` gets a status line with the rate and ETA every ``log_every`` seconds
     and the resume notes.
     """
-    from fewner.bulk.engines import make_engine
     from fewner.progress import progress_reporter
 
     started = time.perf_counter()
+    if isinstance(engine, Engine):
+        if engine_options:
+            raise ConfigError("engine_options apply when engine is a name; this engine is built")
+        engine_name, engine_cm = engine.name, contextlib.nullcontext(engine)
+    else:
+        engine_name, engine_cm = engine, None
     source = Path(input).resolve()
     output = Path(output)
     if not source.is_file():
@@ -94,7 +103,7 @@ def run_job(
 
     counts: Counter[str] = Counter()
     per_worker: Counter[str] = Counter()
-    state: dict[str, Any] = {"status": "incomplete", "engine": engine, "workers": None}
+    state: dict[str, Any] = {"status": "incomplete", "workers": None}
 
     def write_metrics() -> dict[str, Any]:
         seconds = time.perf_counter() - started
@@ -108,7 +117,7 @@ def run_job(
             "shards_predicted": counts["predicted"],
             "documents_predicted": counts["documents"],
             "entities_predicted": counts["entities"],
-            "engine": engine,
+            "engine": engine_name,
             "workers": state["workers"],
             "setup_seconds": state.get("setup_seconds"),
             "predict_seconds": round(predict_seconds, 3),
@@ -139,16 +148,18 @@ def run_job(
             advance(1)
 
     try:
-        with progress_reporter(progress, total, f"bulk ({engine}): shards") as advance:
+        with progress_reporter(progress, total, f"bulk ({engine_name}): shards") as advance:
             if len(done) >= total:  # nothing to predict: check the input, start no engine
                 for _ in pending(advance):
                     raise ConfigError(f"{job.path}: the manifest and the input disagree")
             else:
-                with make_engine(engine, **(engine_options or {})) as runner:
+                if engine_cm is None:
+                    engine_cm = make_engine(engine_name, **(engine_options or {}))
+                with engine_cm as runner:
                     loads = runner.load(spec)
                     state["workers"] = len(loads)
                     state["setup_seconds"] = round(time.perf_counter() - started, 3)
-                    job.write_json("config.json", {
+                    job.write_json(CONFIG, {
                         "job": identity,
                         "labels_used": loads[0]["labels"],
                         "predictor": {"kind": loads[0]["kind"], **loads[0]["settings"]},
@@ -161,7 +172,7 @@ def run_job(
                         "resumed": resumed,
                         "manifest": MANIFEST,
                     })
-                    log(f"{engine}: {len(loads)} worker(s) ready in {state['setup_seconds']:.1f}s; "
+                    log(f"{engine_name}: {len(loads)} worker(s) ready in {state['setup_seconds']:.1f}s; "
                         f"{total - len(done)} of {total} shards to predict")
                     predict_started = time.perf_counter()
                     last_log = predict_started

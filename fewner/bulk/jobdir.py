@@ -60,6 +60,12 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("wb") as handle:
@@ -86,7 +92,8 @@ class JobFolder:
     # ----- identity ----------------------------------------------------------------------------
     def start(self, identity: dict[str, Any]) -> bool:
         """Check ``identity`` against an existing job here (ConfigError naming what differs);
-        True when resuming one. Creates the folder for a new job."""
+        True when resuming one. A new job's folder is made, with ``identity`` in config.json
+        (the job writes its other facts under other keys)."""
         config_path = self.path / CONFIG
         if config_path.is_file():
             try:
@@ -104,6 +111,7 @@ class JobFolder:
         if (self.path / MANIFEST).exists():
             raise ConfigError(f"{self.path}: a manifest without config.json; remove the folder to start over")
         (self.path / SHARDS).mkdir(parents=True, exist_ok=True)
+        self.write_json(CONFIG, {"job": identity})  # the identity first: a resume checks it
         return False
 
     def write_json(self, name: str, payload: dict[str, Any]) -> None:
@@ -147,8 +155,11 @@ class JobFolder:
             "output_sha256": hashlib.sha256(data).hexdigest(),
             **facts,
         }
-        with (self.path / MANIFEST).open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        manifest = self.path / MANIFEST
+        # a line cut by a kill would swallow the next entry: start on a fresh line
+        cut = manifest.is_file() and manifest.stat().st_size > 0 and not _ends_with_newline(manifest)
+        with manifest.open("a", encoding="utf-8") as handle:
+            handle.write(("\n" if cut else "") + json.dumps(entry, ensure_ascii=False) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         return entry

@@ -71,7 +71,9 @@ class DaskEngine(Engine):
                     n_workers=self.n_workers,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    # the scheduler's HTTP server (dashboard, /health) on a free port, never
+                    # on the fixed default 8787 another cluster may hold
+                    dashboard_address=":0",
                 )
                 self.client = Client(self.cluster)
             else:
