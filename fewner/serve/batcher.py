@@ -5,7 +5,10 @@ until ``wait_s`` after that request arrived or until ``max_batch`` texts are gat
 one ``predict(texts, labels)`` call per distinct label set (in order of first arrival) on one
 worker thread, and hands each request the slice of results that belongs to its texts. Why: a
 model call costs much more per call than per text (padding, prompt prefixes, Python overhead), and
-predictors are not thread-safe, so calls must run one at a time anyway.
+predictors are not thread-safe, so calls must run one at a time anyway. The wait applies only
+under concurrent load (the previous call was shared, or more requests are already queued): a
+lone client's request goes straight to the model. Requests that arrive while a call runs are
+gathered for the next one whatever the wait.
 
 When a shared call fails, its requests are retried one by one, so one bad request fails alone.
 A request whose caller gave up (timeout, disconnect: its future is done) is skipped if it has not
@@ -105,10 +108,12 @@ class MicroBatcher:
     async def _run(self) -> None:
         assert self._queue is not None
         loop = asyncio.get_running_loop()
+        shared = False  # did the previous call serve more than one request?
         while True:
             gathered = [await self._queue.get()]
             size = len(gathered[0].texts)
-            deadline = gathered[0].arrived + self.wait_s
+            # wait for company only under concurrent load: a lone client never waits
+            deadline = gathered[0].arrived + (self.wait_s if shared or not self._queue.empty() else 0)
             while size < self.max_batch:
                 if self._queue.empty():
                     left = deadline - loop.time()
@@ -123,6 +128,7 @@ class MicroBatcher:
                 gathered.append(request)
                 size += len(request.texts)
             self._waiting_texts -= size
+            shared = len(gathered) > 1
             try:
                 await self._serve_gathered(gathered)
             except Exception as err:  # a bug here must not stop the worker: fail these, go on

@@ -35,8 +35,9 @@ class ServeSettings:
         "is not interrupted, its result is dropped)."
     )
     batch_wait_ms: float = _field(
-        5.0, "How long the first waiting request waits for others to share its model call "
-        "(0: no waiting, requests queued meanwhile are still gathered)."
+        5.0, "Under concurrent load, how long a request waits for others to share its model "
+        "call (a lone client never waits; 0: never wait, requests queued during a call are "
+        "still gathered)."
     )
     max_batch: int = _field(
         64, "Stop gathering requests into one model call once this many texts wait."

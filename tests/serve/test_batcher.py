@@ -134,3 +134,16 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
         with pytest.raises(ConfigError, match="token"):
             require_token_off_loopback(host, None)
         require_token_off_loopback(host, "t")
+
+
+def test_a_lone_client_does_not_wait_for_company() -> None:
+    predict = Recorder()
+    batcher = MicroBatcher(predict, wait_s=2.0)
+
+    async def main():
+        started = time.monotonic()
+        for i in range(3):
+            assert await batcher.submit([f"t{i}"], ["A"]) == [f"A:t{i}"]
+        return time.monotonic() - started
+
+    assert asyncio.run(_with(batcher, main)) < 1.0
