@@ -26,6 +26,9 @@ class AnnotatorPredictor(Predictor):
 
     kind = "annotator"
     open_labels = True
+    #: One prompt per sentence whose answer lists every type's mentions within a token budget;
+    #: a longer sentence of a document is cut into chunks of 96 words.
+    window_words = 96
 
     def __init__(
         self,

@@ -24,6 +24,8 @@ class DictionaryPredictor(Predictor):
 
     kind = "dictionary"
     open_labels = False
+    #: A lookup of whole tokens reads any length: sentences are never cut.
+    window_words = None
 
     def __init__(self, support: Iterable[Sentence], labels: Sequence[str] | None = None) -> None:
         self.support = list(support)

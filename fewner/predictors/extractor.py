@@ -58,6 +58,10 @@ class ExtractorPredictor(Predictor):
 
     kind = "extractor"
     open_labels = True
+    #: A prompt holds one sentence; adapters are trained on sentences (CoNLL-2003's longest is
+    #: 113 words) and the answer has a token budget (``max_new_tokens``), so a longer sentence of
+    #: a document is cut into chunks of 96 words rather than sent whole.
+    window_words = 96
 
     def __init__(
         self,

@@ -31,6 +31,9 @@ class IclPredictor(Predictor):
 
     kind = "icl"
     open_labels = True
+    #: Each prompt holds demonstrations (pool sentences) and one query sentence, answered within
+    #: a token budget; a longer sentence of a document is cut into chunks of 96 words.
+    window_words = 96
 
     def __init__(
         self,

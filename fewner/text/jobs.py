@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fewner.text.documents import Document, join_document, split_document
-from fewner.text.windows import Window, cut, merge_chunks, plan_chunks
+from fewner.text.windows import Window, cut, merge_chunks
 from fewner.types import Sentence, Span
 
 __all__ = ["DocumentJob", "FinishedDocument"]
@@ -56,8 +56,8 @@ class DocumentJob:
             else:
                 token_costs = costs(sentences)
             for i, c in enumerate(token_costs):
-                if sum(c) > window.size:
-                    self.plans[i] = plan_chunks(c, window.size, window.overlap)
+                if not window.fits(c):
+                    self.plans[i] = window.plan(c)
                     self.oversized += sum(1 for x in c if x > window.size)
         for i, (_, sentence) in enumerate(self.sentences):
             plan = self.plans[i]

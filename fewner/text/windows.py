@@ -34,30 +34,47 @@ __all__ = ["Window", "cut", "merge_chunks", "plan_chunks"]
 @dataclass(frozen=True)
 class Window:
     """What one piece of text may hold: ``size`` units (``unit``: ``words``, or the model's own
-    such as ``subwords``), with ``overlap`` words shared by consecutive chunks."""
+    such as ``subwords``) and, in the model's own units, also at most ``max_words`` words; with
+    ``overlap`` words shared by consecutive chunks."""
 
     size: int
     overlap: int = 16
     unit: str = "words"
+    max_words: int | None = None
 
     def __post_init__(self) -> None:
-        if self.size < 1 or self.overlap < 0:
-            raise ValueError(f"a window needs size >= 1 and overlap >= 0, got {self}")
+        if self.size < 1 or self.overlap < 0 or (self.max_words is not None and self.max_words < 1):
+            raise ValueError(f"a window needs size >= 1, overlap >= 0, max_words >= 1: {self}")
+
+    def fits(self, costs: Sequence[int]) -> bool:
+        """Whether a sentence whose tokens cost ``costs`` fits whole."""
+        return sum(costs) <= self.size and (self.max_words is None or len(costs) <= self.max_words)
+
+    def plan(self, costs: Sequence[int]) -> list[tuple[int, int]]:
+        """:func:`plan_chunks` for this window."""
+        return plan_chunks(costs, self.size, self.overlap, self.max_words)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "overlap": self.overlap, "unit": self.unit}
+        out: dict[str, Any] = {"size": self.size, "overlap": self.overlap, "unit": self.unit}
+        if self.max_words is not None:
+            out["max_words"] = self.max_words
+        return out
 
 
-def plan_chunks(costs: Sequence[int], size: int, overlap: int) -> list[tuple[int, int]]:
+def plan_chunks(
+    costs: Sequence[int], size: int, overlap: int, max_tokens: int | None = None
+) -> list[tuple[int, int]]:
     """Token ranges ``[a, b)`` covering ``len(costs)`` tokens, each costing at most ``size``
-    (``costs[i]``: what token ``i`` takes of the window), consecutive ones sharing up to
-    ``overlap`` tokens. One range ``(0, n)`` when everything fits; ``[]`` for no tokens."""
+    (``costs[i]``: what token ``i`` takes of the window) and holding at most ``max_tokens``
+    tokens, consecutive ones sharing up to ``overlap`` tokens. One range ``(0, n)`` when
+    everything fits; ``[]`` for no tokens."""
     n = len(costs)
+    longest = n if max_tokens is None else max_tokens
     ranges: list[tuple[int, int]] = []
     a = 0
     while a < n:
         b, total = a, 0
-        while b < n and total + costs[b] <= size:
+        while b < n and total + costs[b] <= size and b - a < longest:
             total += costs[b]
             b += 1
         b = max(b, a + 1)  # a token over the window alone is a chunk of its own
@@ -65,7 +82,8 @@ def plan_chunks(costs: Sequence[int], size: int, overlap: int) -> list[tuple[int
         if b >= n:
             break
         nxt = max(a + 1, b - min(overlap, (b - a) // 2))
-        while nxt < b and sum(costs[nxt : b + 1]) > size:  # the next chunk must reach past b
+        while nxt < b and (sum(costs[nxt : b + 1]) > size or b + 1 - nxt > longest):
+            # the next chunk must reach past b
             nxt += 1
         a = nxt
     return ranges

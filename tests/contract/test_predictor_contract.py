@@ -6,7 +6,10 @@ scripted LLMs, no network); a kind without one fails :func:`test_every_registere
 so a new predictor cannot skip the suite. Promises checked: flat and token-aligned output of the
 labels asked, input order, no dependence on batch size, gold spans in the input ignored, empty
 input, a sentence without entities, Unicode text, JSON-serialisable settings, entities whose
-text is the slice they point at, and save -> load -> the same predictions.
+text is the slice they point at, and save -> load -> the same predictions. Long documents: a
+multi-sentence text gives the entities of its sentences predicted one by one, at shifted
+offsets; a text with no sentence boundary is cut to the predictor's window (counted in the
+statistics), and every entity is the slice of the document it points at.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from fewner.predictors import PREDICTORS, Predictor, load_folder
+from fewner.predictors import PREDICTORS, Entity, Predictor, load_folder
 from fewner.types import Sentence
 from tests.unit.distill_tiny import tiny_encoder, tiny_sentences
 
@@ -251,3 +254,89 @@ def test_save_then_load_predicts_the_same(case) -> None:
         assert _spans(loaded.predict_sentences(_queries(), LABELS)) == _spans(before)
     finally:
         loaded.close()
+
+
+# ----- long documents ----------------------------------------------------------------------------
+
+_DOCUMENT_SENTENCES = [
+    "Peter Blackburn met Nadim Ladki in Brussels.",
+    "The talks ended without a deal.",
+    "Zoë flew from Zürich to 東京 via São Paulo ☃.",
+    "Reuters reports EU rejects German call.",
+    "Brussels and Germany and Brazil!",
+    '"Nadim Ladki writes for the European Commission," Peter Blackburn said.',
+]
+_SEPARATORS = [" ", "  ", "\n", "\n\n", " \t "]
+
+
+def _long_document() -> tuple[str, list[str], list[int]]:
+    """A text of 18 sentences joined by assorted whitespace, its sentences and their offsets."""
+    sentences = _DOCUMENT_SENTENCES * 3
+    text, offsets = "", []
+    for i, sentence in enumerate(sentences):
+        if i:
+            text += _SEPARATORS[i % len(_SEPARATORS)]
+        offsets.append(len(text))
+        text += sentence
+    return text, sentences, offsets
+
+
+def _no_boundary_text(words: int) -> str:
+    pieces = "Peter Blackburn met Nadim Ladki in Brussels and Zürich with Reuters then".split()
+    return " ".join(pieces[i % len(pieces)] for i in range(words))
+
+
+def _check_entities(text: str, entities: list[Entity]) -> None:
+    spans = sorted((e.start, e.end) for e in entities)
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert end <= start, "entities overlap"
+    for e in entities:
+        assert text[e.start : e.end] == e.text and e.label in LABELS
+
+
+def test_a_long_text_gives_the_entities_of_its_sentences_one_by_one(case) -> None:
+    _, predictor, _, _ = case
+    text, sentences, offsets = _long_document()
+    whole = predictor.predict(text, LABELS)
+    _check_entities(text, whole)
+    one_by_one = predictor.predict(sentences, LABELS)
+    shifted = [
+        Entity(e.start + offset, e.end + offset, e.label, e.text, e.score)
+        for offset, found in zip(offsets, one_by_one, strict=True)
+        for e in found
+    ]
+    assert whole == shifted
+    stats = predictor.predict_documents([text, ""], LABELS).stats
+    assert stats["documents"] == 2 and stats["sentences"] == len(sentences)
+    assert stats["long_sentences_split"] == 0 and stats["spans"] == len(whole)
+
+
+def test_a_text_without_sentence_boundaries_is_cut_to_the_window(case) -> None:
+    kind, predictor, _, _ = case
+    text = _no_boundary_text(400)
+    result = predictor.predict_documents([text], LABELS)
+    document = result.sentences[0]
+    assert document.text == text and all(text[t.start : t.end] == t.text for t in document.tokens)
+    _check_entities(text, result.entities(0))
+    assert result.stats["documents"] == 1 and result.stats["sentences"] == 1
+    window = predictor.window()
+    if window is None:
+        assert kind == "dictionary" and result.stats["long_sentences_split"] == 0
+    else:
+        assert result.stats["long_sentences_split"] == 1 and result.stats["chunks"] >= 2
+    assert predictor.predict(text, LABELS) == result.entities(0)
+
+
+def test_documents_do_not_depend_on_batch_size(case) -> None:
+    _, predictor, _, _ = case
+    texts = [_no_boundary_text(150), _long_document()[0], "", "Brussels."]
+    saved, saved_window = predictor.batch_sentences, predictor.window_words
+    try:
+        predictor.window_words = 40
+        predictor.batch_sentences = 1
+        one = predictor.predict(texts, LABELS)
+        predictor.batch_sentences = 7
+        seven = predictor.predict(texts, LABELS)
+    finally:
+        predictor.batch_sentences, predictor.window_words = saved, saved_window
+    assert one == seven

@@ -34,9 +34,10 @@ def test_plan_by_cost_and_a_token_over_the_window() -> None:
     st.lists(st.integers(0, 6), max_size=60),
     st.integers(1, 12),
     st.integers(0, 8),
+    st.one_of(st.none(), st.integers(1, 10)),
 )
-def test_plan_properties(costs: list[int], size: int, overlap: int) -> None:
-    ranges = plan_chunks(costs, size, overlap)
+def test_plan_properties(costs: list[int], size: int, overlap: int, max_tokens: int | None) -> None:
+    ranges = plan_chunks(costs, size, overlap, max_tokens)
     n = len(costs)
     if n == 0:
         assert ranges == []
@@ -47,6 +48,10 @@ def test_plan_properties(costs: list[int], size: int, overlap: int) -> None:
         assert b - c <= overlap
     for a, b in ranges:
         assert b - a == 1 or sum(costs[a:b]) <= size
+        assert max_tokens is None or b - a <= max_tokens
+    window = Window(size, overlap, "subwords", max_tokens)
+    assert window.plan(costs) == ranges
+    assert window.fits(costs) == (ranges == [(0, n)] and sum(costs) <= size)
 
 
 def _long_sentence() -> Sentence:
@@ -141,5 +146,7 @@ def test_a_local_rule_gives_the_same_spans_chunked_or_whole(
 
 def test_window_checks_its_values() -> None:
     assert Window(10).as_dict() == {"size": 10, "overlap": 16, "unit": "words"}
+    assert Window(10, 2, "subwords", 5).as_dict()["max_words"] == 5
+    assert plan_chunks([1] * 6, 100, 1, max_tokens=3) == [(0, 3), (2, 5), (4, 6)]
     with pytest.raises(ValueError):
         Window(0)
