@@ -1,5 +1,11 @@
 """``fewner predict``: label a data file with any fewner model; a thin layer over the library.
 
+INPUT is a sentence file (any format ``fewner data`` reads; each sentence predicted whole), or
+with ``--documents`` texts of any length: one document per line, one per ``.txt`` file of a
+folder, or JSONL with ``text`` (and ``id``); read by :func:`fewner.text.read_documents` and
+predicted by :func:`fewner.predictors.files.predict_documents_file` (split into sentences, long
+ones cut to the model's window, entities at document offsets, one record per document).
+
 ``--model`` is a saved fewner folder (``fewner.json``: everything that must match training is
 read from it), a distillation student folder, or a language model used as is (catalogue name,
 local folder, hub id, GGUF file) with the prompt options below. The work is
@@ -71,10 +77,14 @@ def _backend_choices() -> list[str]:
     return backend_names()
 
 
+def _layouts() -> list[str]:
+    from fewner.text.documents import DOCUMENT_LAYOUTS
+
+    return list(DOCUMENT_LAYOUTS)
+
+
 @click.command("predict")
-@click.argument(
-    "input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Predictions (fewner JSONL).")
 @click.option("--model", "-m", default=None,
@@ -87,9 +97,24 @@ def _backend_choices() -> list[str]:
               "--definitions).")
 @click.option("--types-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="File of types, one per line (names or BIO tags, e.g. labels-wnut.txt).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N sentences.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Only the first N sentences (documents with --documents).")
 @click.option("--format", "input_format", default="auto", show_default=True,
-              help=f"Format of INPUT (auto, {', '.join(_format_names())}).")
+              help=f"Format of a sentence file INPUT (auto, {', '.join(_format_names())}).")
+@click.option("--documents", "documents_layout", type=click.Choice(_layouts()), default=None,
+              help="INPUT holds documents of any length, not sentences: 'lines' (plain text, one "
+              "document per line, ids FILE:LINE), 'files' (a folder of .txt files read "
+              "recursively, one document each, ids their relative paths), 'jsonl' (a \"text\" "
+              "field, optional \"id\" and \"meta\"), 'auto' (folder: files, *.jsonl: jsonl, "
+              "else lines). Each document is split into sentences, sentences longer than the "
+              "model's window are cut into overlapping chunks, and OUT has one record per "
+              "document with its id and entities at document character offsets.")
+@click.option("--window-words", type=click.IntRange(min=1), default=None,
+              help="With --documents: cut sentences longer than N words into chunks [default: "
+              "the model's own: 96 words for language models, the encoder's max_length subwords "
+              "for a student, no limit for a dictionary].")
+@click.option("--window-overlap", type=click.IntRange(min=0), default=None,
+              help="With --documents: words shared by consecutive chunks [default: 16].")
 @click.option("--gold", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Score against this file (may be INPUT itself) and print P/R/F1.")
 @run_outputs()
@@ -131,11 +156,13 @@ def _backend_choices() -> list[str]:
               help="Wrap prompts in the model's chat template [default: off].")
 def predict(input_path: Path, output: Path, model: str | None, student: Path | None,
             types_csv: str | None, types_from: Path | None, limit: int | None,
-            input_format: str, gold: Path | None, cache_path: Path | None, no_cache: bool,
+            input_format: str, documents_layout: str | None, window_words: int | None,
+            window_overlap: int | None, gold: Path | None, cache_path: Path | None, no_cache: bool,
             run_dir: Path | None, batch_size: int | None, threads: int | None, quantize: bool,
             raw_options: tuple[str, ...], device: str | None, base_url: str | None,
             **prompt_and_decoding: Any) -> None:
-    """Predict the entities of INPUT (any format `fewner data` reads) and write fewner JSONL.
+    """Predict the entities of INPUT and write fewner JSONL: a sentence file (any format
+    `fewner data` reads), or with --documents texts of any length.
 
     \b
     A saved model folder needs nothing else:
@@ -143,11 +170,25 @@ def predict(input_path: Path, output: Path, model: str | None, student: Path | N
     A language model as is, with the prompt settings it was trained with:
       fewner predict -m smollm2-135m-instruct --adapter runs/x/adapter --definitions wnut17 \\
           --types-from labels-wnut.txt emerging.test.annotated -o preds.jsonl
+    Documents of any length (entities at document offsets; OUT.run/metrics.json counts the
+    sentences cut to the model's window):
+      fewner predict -m my-ner/ --documents lines articles.txt -o preds.jsonl
+      fewner predict -m my-ner/ --documents files articles/ -o preds.jsonl
+      fewner predict -m my-ner/ --documents jsonl docs.jsonl -o preds.jsonl
     """
     from fewner.api import load
     from fewner.data.io import read_corpus
-    from fewner.predictors.files import predict_file, run_folder
+    from fewner.predictors.files import predict_documents_file, predict_file, run_folder
 
+    if documents_layout is None:
+        if input_path.is_dir():
+            raise click.UsageError(
+                f"{input_path} is a folder: pass --documents files to read one document per .txt file"
+            )
+        if window_words is not None or window_overlap is not None:
+            raise click.UsageError("--window-words and --window-overlap apply with --documents only")
+    elif input_format != "auto":
+        raise click.UsageError("--format is for sentence files; --documents says how INPUT is read")
     if student is not None:
         if model is not None:
             raise click.UsageError("give --model or --student, not both")
@@ -194,15 +235,25 @@ def predict(input_path: Path, output: Path, model: str | None, student: Path | N
     predictor = load(model or DEFAULT_CAUSAL_MODEL, **options)
     if is_student and batch_size is not None:
         predictor.batch_sentences = batch_size
+    if window_words is not None:
+        predictor.window_words = window_words
+    if window_overlap is not None:
+        predictor.window_overlap = window_overlap
     if labels is None and not predictor.labels:
         raise click.UsageError("no entity types: pass --types, --types-from or --definitions")
     wanted = predictor.resolve_labels(labels)  # fails before any model or data loads
     if labels is None:
         err.print(f"types (the model's): {', '.join(wanted)}")
 
-    corpus = read_corpus(input_path, format=input_format)
-    report_read(corpus)
-    sentences = corpus.sentences[:limit] if limit is not None else corpus.sentences
+    if documents_layout is not None:
+        from fewner.text.documents import read_documents
+
+        documents = read_documents(input_path, documents_layout, limit=limit)
+        _report_documents(documents)
+    else:
+        corpus = read_corpus(input_path, format=input_format)
+        report_read(corpus)
+        sentences = corpus.sentences[:limit] if limit is not None else corpus.sentences
     gold_sentences = None
     if gold is not None:
         gold_corpus = read_corpus(gold)
@@ -211,22 +262,30 @@ def predict(input_path: Path, output: Path, model: str | None, student: Path | N
     run_config = {
         "command": "predict",
         "input": str(input_path),
-        "input_format": input_format,
+        "input_format": input_format if documents_layout is None else None,
+        "documents_layout": documents_layout,
         "gold": None if gold is None else str(gold),
         "model": model or DEFAULT_CAUSAL_MODEL,
         "limit": limit,
     }
     with predictor:
-        metrics, scores = predict_file(
-            predictor, sentences, output, labels=wanted, gold=gold_sentences, run_dir=run_dir,
-            config=run_config, score_meta=None if gold is None else {"gold": str(gold)},
-            log=err.print,
+        run = predict_file if documents_layout is None else predict_documents_file
+        metrics, scores = run(
+            predictor, sentences if documents_layout is None else documents.documents, output,  # type: ignore[arg-type]
+            labels=wanted, gold=gold_sentences, run_dir=run_dir, config=run_config,
+            score_meta=None if gold is None else {"gold": str(gold)}, log=err.print,
         )
     err.print("counts: " + ", ".join(f"{k}={v}" for k, v in metrics["stats"].items() if v))
     if scores is not None:
         from fewner.eval.report import scores_renderable
 
         assert gold is not None
-        title = f"{output.name} vs {gold.name} ({scores.sentences} sentences)"
+        title = f"{output.name} vs {gold.name} ({scores.sentences} {'sentences' if documents_layout is None else 'documents'})"
         out.print(scores_renderable(scores, title=title))
     err.print(f"run folder: {run_folder(output, run_dir)}")
+
+
+def _report_documents(documents: Any) -> None:
+    """Documents read, and what reading skipped or repaired (nothing is dropped silently)."""
+    report_read(documents)  # a DocumentSet has a Corpus's name, skipped and repaired
+    err.print(f"{documents.name}: {len(documents.documents)} documents")

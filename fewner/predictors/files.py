@@ -1,30 +1,39 @@
 """Predict a data file with any predictor and write every output a run should leave behind.
 
+Two kinds of input: sentences (:func:`predict_file`: any format ``fewner data`` reads, each
+sentence predicted whole, as given) and documents (:func:`predict_documents_file`: texts of any
+length from :func:`fewner.text.read_documents`, split into sentences and cut to the predictor's
+window, one output record per document with its id and entities at document offsets).
+
 Outputs, all beside ``OUT.jsonl``:
 
-* ``OUT.jsonl`` — fewner JSONL, the input sentences with predicted character-offset entities
-  (gold entities in the input are ignored and not copied; ``abstained_types`` on every record
-  when the predictor abstained anywhere or was asked to be able to);
+* ``OUT.jsonl`` — fewner JSONL, the input sentences (or documents) with predicted
+  character-offset entities (gold entities in the input are ignored and not copied;
+  ``abstained_types`` on every record when the predictor abstained anywhere or was asked to be
+  able to);
 * ``OUT.answers.jsonl`` — the predictor's raw records (LLM answers, ICL votes, annotation
   statuses), written as the run goes;
-* ``OUT.run/config.json`` (the predictor's settings and the run's) and ``OUT.run/metrics.json``
-  (counts, timing, cache counts, and the scores when gold is given).
+* ``OUT.run/config.json`` (the predictor's settings, its window and the run's) and
+  ``OUT.run/metrics.json`` (counts — for documents also how many sentences were cut into how
+  many chunks —, timing, cache counts, and the scores when gold is given).
 
-:func:`predict_file` is what ``fewner predict`` runs; scripts and tests call it directly.
+:func:`predict_file` and :func:`predict_documents_file` are what ``fewner predict`` runs; scripts
+and tests call them directly.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from fewner.predictors.base import Predictions, Predictor
+from fewner.text.documents import Document
 from fewner.types import Sentence
 
-__all__ = ["answers_path", "predict_file", "run_folder"]
+__all__ = ["answers_path", "predict_documents_file", "predict_file", "run_folder"]
 
 
 def run_folder(output: Path, run_dir: Path | None = None) -> Path:
@@ -52,10 +61,55 @@ def predict_file(
     """Predict ``sentences`` into ``output`` (module docstring); returns the metrics and the
     scores object (None without ``gold``). ``config``: run facts recorded in config.json next to
     the predictor's settings; ``score_meta``: extra keys of the recorded scores (the gold file)."""
+    wanted = predictor.resolve_labels(labels)
+    return _run(
+        predictor, lambda: predictor.iter_predict(sentences, wanted), len(sentences), "sentences",
+        output, wanted, gold, run_dir, config, score_meta, progress, log,
+    )
+
+
+def predict_documents_file(
+    predictor: Predictor,
+    documents: Sequence[Document],
+    output: Path,
+    *,
+    labels: Sequence[str] | None = None,
+    gold: Sequence[Sentence] | None = None,
+    run_dir: Path | None = None,
+    config: dict[str, Any] | None = None,
+    score_meta: dict[str, Any] | None = None,
+    progress: bool | Callable[[int], object] = True,
+    log: Callable[[str], object] = lambda _m: None,
+) -> tuple[dict[str, Any], Any]:
+    """Predict ``documents`` (texts of any length, :meth:`Predictor.iter_predict_documents`)
+    into ``output``, one record per document (its id, text and entities at document offsets);
+    otherwise as :func:`predict_file`. ``gold``: one gold record per document (same ids)."""
+    wanted = predictor.resolve_labels(labels)
+    return _run(
+        predictor, lambda: predictor.iter_predict_documents(documents, wanted), len(documents),
+        "documents", output, wanted, gold, run_dir, config, score_meta, progress, log,
+    )
+
+
+def _run(
+    predictor: Predictor,
+    parts: Callable[[], Iterator[Predictions]],
+    total: int,
+    unit: str,
+    output: Path,
+    wanted: list[str],
+    gold: Sequence[Sentence] | None,
+    run_dir: Path | None,
+    config: dict[str, Any] | None,
+    score_meta: dict[str, Any] | None,
+    progress: bool | Callable[[int], object],
+    log: Callable[[str], object],
+) -> tuple[dict[str, Any], Any]:
     from fewner.data.formats.jsonl import write_jsonl
+    from fewner.progress import progress_reporter
     from fewner.runs import RunDir
 
-    wanted = predictor.resolve_labels(labels)
+    window = predictor.window()
     run = RunDir(run_folder(output, run_dir))
     run.write_config(
         {
@@ -63,20 +117,19 @@ def predict_file(
             "kind": predictor.kind,
             "output": str(output),
             "types": wanted,
-            "sentences": len(sentences),
+            unit: total,
             **predictor.settings(),
+            "window": None if window is None else window.as_dict(),
         }
     )
     sidecar_path = answers_path(output)
     sidecar_path.parent.mkdir(parents=True, exist_ok=True)
     result = Predictions()
     started = time.perf_counter()
-    from fewner.progress import progress_reporter
-
     with sidecar_path.open("w", encoding="utf-8") as sidecar, progress_reporter(
-        progress, len(sentences), f"predicting {len(wanted)} types"
+        progress, total, f"predicting {len(wanted)} types"
     ) as advance:
-        for part in predictor.iter_predict(sentences, wanted):
+        for part in parts():
             result.add(part)
             for record in part.records:
                 sidecar.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -88,16 +141,31 @@ def predict_file(
 
     stats = dict(sorted(result.stats.items()))
     counters = predictor.runtime_counters()
-    metrics: dict[str, Any] = {
-        "sentences": len(result.sentences),
-        "prompts": stats.get("prompts", 0),
-        "seconds": round(seconds, 3),
-        "sentences_per_second": round(len(result.sentences) / seconds, 4) if seconds > 0 else None,
-        **counters,
-        "stats": stats,
+    done = len(result.sentences)
+    metrics: dict[str, Any] = {unit: done} if unit == "sentences" else {
+        "documents": done,
+        "sentences": stats.get("sentences", 0),
+        "long_sentences_split": stats.get("long_sentences_split", 0),
+        "chunks": stats.get("chunks", 0),
     }
+    metrics.update(
+        {
+            "prompts": stats.get("prompts", 0),
+            "seconds": round(seconds, 3),
+            f"{unit}_per_second": round(done / seconds, 4) if seconds > 0 else None,
+            "window": None if window is None else window.as_dict(),
+            **counters,
+            "stats": stats,
+        }
+    )
+    split = ""
+    if unit == "documents":
+        split = (f", {stats.get('sentences', 0)} sentences, {metrics['long_sentences_split']} cut "
+                 f"into {metrics['chunks']} chunks to fit the window")
+    elif stats.get("sentences_over_window"):
+        split = f", {stats['sentences_over_window']} longer than the window (predicted whole)"
     log(
-        f"wrote {output} ({len(result.sentences)} sentences, {stats.get('spans', 0)} spans) and "
+        f"wrote {output} ({done} {unit}{split}, {stats.get('spans', 0)} spans) and "
         f"{sidecar_path.name} in {seconds:.1f}s"
         + (
             f"; cache: {counters['cache_hits']} hit(s), {counters['cache_misses']} miss(es)"
