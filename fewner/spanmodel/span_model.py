@@ -56,6 +56,18 @@ class SpanModel:
         self.quantized = False
         self._label_cache: dict[str, torch.Tensor] = {}
 
+    @property
+    def max_subwords(self) -> int:
+        """Encoder positions per window: the configured size, or less when the encoder has fewer."""
+        limits = [self.config.max_subwords]
+        positions = getattr(self.net.encoder.config, "max_position_embeddings", None)
+        if positions:
+            limits.append(int(positions))
+        model_max = getattr(self.tokenizer, "model_max_length", None)
+        if model_max and model_max < 10**6:
+            limits.append(int(model_max))
+        return min(limits)
+
     # ----- construction ------------------------------------------------------------------------
     @classmethod
     def build(cls, config: SpanModelConfig | None = None, seed: int = 0) -> SpanModel:
@@ -153,7 +165,7 @@ class SpanModel:
         """Spans of each word list as ``(first word, end exclusive, label index, probability)``,
         and how many words of each fit the window (the caller splits the rest)."""
         labels = self.label_vectors(label_texts)
-        batch = encode_words(self.tokenizer, words, self.config.max_subwords)
+        batch = encode_words(self.tokenizer, words, self.max_subwords)
         self.net.eval()
         with torch.inference_mode():
             logits = self.net(batch, labels)

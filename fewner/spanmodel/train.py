@@ -7,7 +7,7 @@ minimises binary cross-entropy over every (span, asked label) pair of each sente
 divided by the number of sentences. Labels asked of one sentence but not of another are masked
 for the other: an unasked label is not a negative. Lower encoder layers can be frozen (what keeps
 a small encoder from forgetting on tens of examples). Every ``checkpoint_every`` steps the model,
-optimiser and step are written atomically to ``RUN/checkpoint.pt``; a run started again on the
+optimiser, random state and step are written atomically to ``RUN/checkpoint.pt``; a run started again on the
 same folder resumes there. ``RUN/metrics.jsonl`` gets one line per ``log_every`` steps.
 """
 
@@ -66,7 +66,7 @@ def batch_loss(model: SpanModel, examples: Sequence[Example]) -> tuple[torch.Ten
     wide to be candidates)."""
     texts = list(dict.fromkeys(t for e in examples for t in e.labels))
     column = {t: i for i, t in enumerate(texts)}
-    words = encode_words(model.tokenizer, [e.words for e in examples], model.config.max_subwords)
+    words = encode_words(model.tokenizer, [e.words for e in examples], model.max_subwords)
     labels = model.net.label_vectors(encode_labels(model.tokenizer, texts))
     logits = model.net(words, labels).float()
     n = words.word_mask.size(1)
@@ -211,7 +211,15 @@ def _log(run: Path, step: int, window: list[float], optimizer, began: float, tot
 
 def _checkpoint(run: Path, model: SpanModel, optimizer, step: int) -> None:
     tmp = run / (CHECKPOINT + ".tmp")
-    torch.save({"step": step, "model": model.net.state_dict(), "optimizer": optimizer.state_dict()}, tmp)
+    torch.save(
+        {
+            "step": step,
+            "model": model.net.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rng": torch.get_rng_state(),  # dropout masks: without it a resumed run drifts
+        },
+        tmp,
+    )
     os.replace(tmp, run / CHECKPOINT)
 
 
@@ -222,4 +230,5 @@ def _resume(run: Path, model: SpanModel, optimizer) -> int:
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.net.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"])
     return int(state["step"])

@@ -1,0 +1,186 @@
+"""The span model on a tiny random encoder: span enumeration, scores, decoding, windows with
+exact offsets, label caching, batching invariance, training, save -> load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from fewner.spanmodel.batching import encode_words, label_text, span_mask, span_targets
+from fewner.spanmodel.config import SpanModelConfig
+from fewner.spanmodel.decode import decode_spans
+from fewner.types import Sentence
+from tests.tiny_models import tiny_encoder
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(tmp_path_factory) -> Path:
+    return tiny_encoder(tmp_path_factory.mktemp("enc") / "bert")
+
+
+@pytest.fixture()
+def model(encoder_dir):
+    from fewner.spanmodel.span_model import SpanModel
+
+    torch.set_num_threads(1)
+    return SpanModel.build(SpanModelConfig(encoder=str(encoder_dir), max_width=4, hidden=16, dropout=0.0))
+
+
+def test_label_text_reads_tag_names_as_words():
+    assert label_text("creative-work") == "creative work"
+    assert label_text("Gene_or_gene_product") == "Gene or gene product"
+
+
+def test_config_rejects_bad_values():
+    from fewner.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="max_width"):
+        SpanModelConfig(max_width=0)
+    with pytest.raises(ConfigError, match="unknown span model setting"):
+        SpanModelConfig.from_dict({"widht": 3})
+
+
+def test_span_mask_covers_exactly_the_spans_inside_each_sentence():
+    words = torch.tensor([[True, True, True], [True, False, False]])
+    mask = span_mask(words, 2)
+    assert mask[0].tolist() == [[True, True], [True, True], [True, False]]
+    assert mask[1].tolist() == [[True, False], [False, False], [False, False]]
+
+
+def test_span_targets_place_mentions_and_skip_too_wide_ones():
+    t = span_targets([[(0, 2, 1), (1, 6, 0)]], n_words=6, max_width=3, n_labels=2)
+    assert t.sum() == 1 and t[0, 0, 1, 1] == 1
+
+
+def test_encode_words_keeps_whole_words_within_the_window(model):
+    words = [["peter", "blackburn", "reports", "unbelievably", "long"], ["eu"]]
+    full = encode_words(model.tokenizer, words, 256)
+    assert full.kept == [5, 1]
+    cut = encode_words(model.tokenizer, words, 8)
+    assert 0 < cut.kept[0] < 5 and cut.input_ids.size(1) <= 8
+    # every kept word's first subword is inside the window
+    assert int(cut.word_index[0, : cut.kept[0]].max()) < 8
+
+
+def test_decode_flat_is_greedy_by_score_and_never_overlaps():
+    probs = torch.zeros(1, 4, 3, 2)
+    probs[0, 0, 1, 0] = 0.9  # words 0-1, label 0
+    probs[0, 1, 0, 1] = 0.95  # word 1, label 1 (overlaps the first)
+    probs[0, 3, 0, 0] = 0.6
+    valid = torch.ones(1, 4, 3, dtype=torch.bool)
+    flat = decode_spans(probs, valid, 0.5)[0]
+    assert [(a, b, c) for a, b, c, _ in flat] == [(1, 2, 1), (3, 4, 0)]
+    nested = decode_spans(probs, valid, 0.5, nested=True)[0]
+    assert [(a, b, c) for a, b, c, _ in nested] == [(0, 2, 0), (1, 2, 1), (3, 4, 0)]
+
+
+def test_scores_do_not_depend_on_batch_composition_or_label_order(model):
+    a = [["peter", "met", "nadim", "in", "brussels"]]
+    b = a + [["eu", "rejects", "german", "call", "to", "boycott", "british", "lamb"]]
+    labels = ["person", "city"]
+    words_a = encode_words(model.tokenizer, a, 64)
+    words_b = encode_words(model.tokenizer, b, 64)
+    model.net.eval()
+    with torch.inference_mode():
+        la = model.label_vectors(labels)
+        lb = model.label_vectors(list(reversed(labels)))
+        one = model.net(words_a, la)[0]
+        two = model.net(words_b, lb)[0, : one.size(0)]
+    valid = model.net.valid_spans(words_a)[0]
+    assert torch.allclose(one[valid], two[valid].flip(-1), atol=1e-5)
+
+
+def test_label_vectors_are_cached_by_text(model):
+    first = model.label_vectors(["person"])
+    assert "person" in model._label_cache
+    again = model.label_vectors(["person", "person"])
+    assert torch.equal(first[0], again[1])
+
+
+def _predictor(model, **kw):
+    from fewner.spanmodel.predictor import SpanPredictor
+
+    return SpanPredictor(model, ["PER", "LOC"], threshold=0.3, **kw)
+
+
+def _trained(model, steps=30):
+    from fewner.spanmodel.pretrain import sentence_batches
+    from fewner.spanmodel.source import Example
+    from fewner.spanmodel.train import TrainSettings, train
+
+    examples = [
+        Example(("peter", "met", "nadim", "in", "brussels"), ((0, 1, "person"), (2, 3, "person"), (4, 5, "place")), ("person", "place")),
+        Example(("eu", "rejects", "german", "call"), (), ("person", "place")),
+    ]
+    settings = TrainSettings(steps=steps, batch_size=2, lr_encoder=1e-3, lr_head=1e-2, warmup=0.0, bf16=False)
+    return train(model, sentence_batches(examples, 2, 0), settings)
+
+
+def test_training_lowers_the_loss_and_finds_the_mentions(model):
+    metrics = _trained(model, steps=40)
+    assert metrics["final_loss"] < 1.0
+    spans, _ = model.predict_words([["peter", "met", "nadim", "in", "brussels"]], ["person", "place"], threshold=0.5)
+    assert [(a, b, c) for a, b, c, _ in spans[0]] == [(0, 1, 0), (2, 3, 0), (4, 5, 1)]
+
+
+def test_training_resumes_exactly_from_its_checkpoint(encoder_dir, tmp_path):
+    from fewner.spanmodel.pretrain import sentence_batches
+    from fewner.spanmodel.source import Example
+    from fewner.spanmodel.span_model import SpanModel
+    from fewner.spanmodel.train import TrainSettings, train
+
+    config = SpanModelConfig(encoder=str(encoder_dir), max_width=4, hidden=16, dropout=0.0)
+    ex = [Example(("peter", "met", "nadim"), ((0, 1, "person"),), ("person", "place"))] * 3
+    settings = TrainSettings(steps=6, batch_size=2, bf16=False, checkpoint_every=3, log_every=1)
+    whole = SpanModel.build(config)
+    train(whole, sentence_batches(ex, 2, 0), settings, tmp_path / "a")
+    batches = sentence_batches(ex, 2, 0)
+
+    def crashing(step):  # the job dies while drawing its fifth batch
+        if step == 4:
+            raise KeyboardInterrupt
+        return batches(step)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(SpanModel.build(config), crashing, settings, tmp_path / "b")
+    resumed = SpanModel.build(config)
+    metrics = train(resumed, sentence_batches(ex, 2, 0), settings, tmp_path / "b")
+    assert metrics["resumed_at"] == 3
+    for (name, p), q in zip(whole.net.state_dict().items(), resumed.net.state_dict().values(), strict=True):
+        assert torch.allclose(p, q, atol=1e-6), (name, float((p - q).abs().max()))
+
+
+def test_long_sentences_are_predicted_in_windows_with_exact_offsets(model):
+    _trained(model, steps=40)
+    predictor = _predictor(model, label_names={"PER": "person", "LOC": "place"})
+    predictor.window_words, predictor.window_overlap = 7, 3
+    text = " ".join(["peter met nadim in brussels ."] * 6)
+    windowed = predictor.predict_sentences(
+        [Sentence.from_words(text.split(), [], id="long")], ["PER", "LOC"]
+    )
+    assert windowed.stats["sentences split into windows"] == 1 and windowed.stats["windows"] > 1
+    entities = windowed.entities(0)
+    assert entities and all(text[e.start : e.end] == e.text for e in entities)
+    assert {e.text for e in entities} <= {"peter", "nadim", "brussels"}
+    ordered = sorted((e.start, e.end) for e in entities)
+    assert all(a[1] <= b[0] for a, b in zip(ordered, ordered[1:], strict=False))  # still flat
+    predictor.window_words = 1000
+    whole = predictor.predict_sentences([Sentence.from_words(text.split(), [], id="long")], ["PER", "LOC"])
+    assert "sentences split into windows" not in whole.stats
+
+
+def test_save_load_gives_the_same_predictions(model, tmp_path):
+    from fewner.predictors import load_folder
+
+    _trained(model, steps=20)
+    predictor = _predictor(model, label_names={"PER": "person", "LOC": "place"})
+    texts = ["peter met nadim in brussels", "eu rejects german call"]
+    before = predictor.predict(texts)
+    predictor.save(tmp_path / "m")
+    import fewner.spanmodel.predictor  # noqa: F401 - registers the kind (until it is lazy)
+
+    loaded = load_folder(tmp_path / "m")
+    assert loaded.predict(texts) == before
+    assert loaded.settings()["label_names"] == {"PER": "person", "LOC": "place"}
