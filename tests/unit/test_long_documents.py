@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fewner.predictors.dictionary import DictionaryPredictor
 from fewner.text.sentences import sentence_spans
@@ -112,3 +114,29 @@ def test_sentences_given_whole_are_counted_when_over_the_window() -> None:
     assert stats["sentences_over_window"] == 3 and stats["sentences"] == 3
     predictor.window_words = None
     assert "sentences_over_window" not in predictor.predict_sentences(sentences, LABELS).stats
+
+
+_WORDS = ["Peter", "Blackburn", "Brussels", "Reuters", "São", "Paulo", "said", "the", "a", "Mr.",
+          "U.S.", "it", "Then", "x"]
+_SEPS = [" ", " ", " ", ". ", "! ", "? ", "\n", "\n\n", "  ", ", ", "\t", "\u200b "]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(_WORDS), st.sampled_from(_SEPS)), max_size=120),
+    st.integers(4, 30),
+)
+def test_any_document_gives_exact_offsets_and_the_same_entities_cut_or_whole(
+    pieces: list[tuple[str, str]], window: int
+) -> None:
+    """Entities point at their text in the document, and a local predictor (a dictionary whose
+    entries share no word) finds the same entities whatever the window."""
+    text = "".join(w + s for w, s in pieces)
+    support = [Sentence.from_words("Peter Blackburn of Reuters in Brussels and São Paulo".split(),
+                                   [(0, 2, "PER"), (3, 4, "ORG"), (5, 6, "LOC"), (7, 9, "LOC")],
+                                   id="s")]
+    predictor = DictionaryPredictor(support, LABELS)
+    whole = predictor.predict(text, LABELS)
+    assert all(text[e.start : e.end] == e.text for e in whole)
+    predictor.window_words, predictor.window_overlap = window, 2
+    assert predictor.predict(text, LABELS) == whole
