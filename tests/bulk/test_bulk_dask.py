@@ -97,3 +97,21 @@ def test_cli_bulk_starts_and_stops_its_own_cluster(tmp_path: Path, dictionary_mo
     metrics = json.loads((tmp_path / "out.job" / "metrics.json").read_text())
     assert metrics["status"] == "done" and metrics["engine"] == "dask" and metrics["workers"] == 2
     assert len(read_jsonl(out)) == 20
+
+
+def test_address_joins_a_running_cluster_and_leaves_it_running(
+    tmp_path: Path, dictionary_model: Path, cluster
+) -> None:
+    address = cluster.cluster.scheduler_address
+    path = write_text_corpus(tmp_path / "corpus.txt", corpus_texts(15))
+    local = tmp_path / "local.jsonl"
+    run_job(path, local, dictionary_model, shard_size=SHARD)
+    out = tmp_path / "out.jsonl"
+    metrics = run_job(path, out, dictionary_model, shard_size=SHARD, engine="dask",
+                      engine_options={"address": address})
+    assert metrics["workers"] == 2 and out.read_bytes() == local.read_bytes()
+    # the cluster still runs, and the job took its models off the workers
+    assert len(cluster.client.scheduler_info(n_workers=-1)["workers"]) == 2
+    from fewner.bulk import worker
+
+    assert set(cluster.client.run(lambda: len(worker._loaded)).values()) == {0}
