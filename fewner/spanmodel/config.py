@@ -20,7 +20,9 @@ class SpanModelConfig:
     tokenizer. ``max_width``: longest candidate span in words. ``hidden``: size of the span and
     label representations. ``max_subwords``: encoder positions per window (longer sentences are
     split by the predictor, never truncated silently). ``label_pooling``: how a label name's
-    subwords become one vector (``mean`` or ``cls``)."""
+    subwords become one vector (``mean`` or ``cls``). ``lora_r``: 0 fine-tunes the whole
+    encoder; > 0 freezes it and trains LoRA adapters of that rank on its linear layers, so a
+    saved model is the heads plus a small adapter over the catalogue encoder (what fewner ships)."""
 
     encoder: str = "minilm-l6"
     max_width: int = 12
@@ -28,6 +30,8 @@ class SpanModelConfig:
     dropout: float = 0.1
     max_subwords: int = 256
     label_pooling: str = "mean"
+    lora_r: int = 0
+    lora_alpha: int = 32
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_width <= 64:
@@ -38,6 +42,8 @@ class SpanModelConfig:
             raise ConfigError(f"span model dropout must be in [0, 1), got {self.dropout}")
         if self.max_subwords < 16:
             raise ConfigError(f"span model max_subwords must be >= 16, got {self.max_subwords}")
+        if self.lora_r < 0:
+            raise ConfigError(f"span model lora_r must be >= 0, got {self.lora_r}")
         if self.label_pooling not in ("mean", "cls"):
             raise ConfigError(
                 f"span model label_pooling must be 'mean' or 'cls', got {self.label_pooling!r}"

@@ -1,9 +1,12 @@
 """A span model with its tokenizer: build, score, decode, save and load.
 
 :class:`SpanModel` is what the ``span`` predictor and the training loop share. A saved folder
-holds ``span_model.json`` (the :class:`~fewner.spanmodel.config.SpanModelConfig`), the encoder's
-config and tokenizer (so loading needs no copy of the original encoder) and all weights in
-``weights.safetensors``. Label vectors are cached by label text at inference (labels are encoded
+holds ``span_model.json`` (the :class:`~fewner.spanmodel.config.SpanModelConfig`) and the
+encoder's config and tokenizer, then either all weights in ``weights.safetensors`` (a fully
+fine-tuned encoder: loading needs no copy of the original) or, for a LoRA-trained encoder
+(``lora_r > 0``), the heads in ``weights.safetensors`` and the adapter in ``adapter/``, applied
+at load to the base encoder named in the config (checked by the catalogue's sha256) and merged
+into it, so inference runs a plain encoder. Label vectors are cached by label text at inference (labels are encoded
 once per process, whatever the number of sentences); training clears the cache.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ __all__ = ["CONFIG_FILE", "SpanModel"]
 CONFIG_FILE = "span_model.json"
 WEIGHTS_FILE = "weights.safetensors"
 ENCODER_DIR = "encoder"
+ADAPTER_DIR = "adapter"
 
 
 @contextlib.contextmanager
@@ -88,6 +93,8 @@ class SpanModel:
                     encoder = AutoModel.from_pretrained(path)
         except OSError as err:
             raise ModelNotAvailableError(f"cannot load encoder {config.encoder!r} ({path}): {err}") from err
+        if config.lora_r > 0:
+            encoder = _with_lora(encoder, config)
         return cls(SpanNet(encoder, config), tokenizer)
 
     @classmethod
@@ -102,19 +109,28 @@ class SpanModel:
         config = SpanModelConfig.from_dict(json.loads(meta.read_text(encoding="utf-8")))
         with _quiet():
             tokenizer = AutoTokenizer.from_pretrained(folder / ENCODER_DIR)
-            encoder_config = AutoConfig.from_pretrained(folder / ENCODER_DIR)
-            try:
-                encoder = AutoModel.from_config(encoder_config, add_pooling_layer=False)
-            except TypeError:
-                encoder = AutoModel.from_config(encoder_config)
-        net = SpanNet(encoder, config)
+            if (folder / ADAPTER_DIR).is_dir():
+                encoder = _base_with_adapter(config, folder / ADAPTER_DIR)
+            else:
+                encoder_config = AutoConfig.from_pretrained(folder / ENCODER_DIR)
+                try:
+                    encoder = AutoModel.from_config(encoder_config, add_pooling_layer=False)
+                except TypeError:
+                    encoder = AutoModel.from_config(encoder_config)
+        net = SpanNet(encoder, replace(config, lora_r=0))
         state = load_file(str(folder / WEIGHTS_FILE))
-        missing, unexpected = net.load_state_dict(state, strict=False)
+        expected = set(net.state_dict())
+        if (folder / ADAPTER_DIR).is_dir():  # heads only: the encoder came from base + adapter
+            expected = {k for k in expected if not k.startswith("encoder.")}
+        missing = sorted(expected - set(state))
+        unexpected = sorted(set(state) - set(net.state_dict()))
         if missing or unexpected:
             raise ModelNotAvailableError(
                 f"{folder}: weights do not match the model (missing {missing[:3]}, "
                 f"unexpected {unexpected[:3]})"
             )
+        net.load_state_dict(state, strict=False)
+        net.config = config
         net.eval()
         return cls(net, tokenizer)
 
@@ -129,8 +145,16 @@ class SpanModel:
         self.tokenizer.save_pretrained(folder / ENCODER_DIR)
         self.net.encoder.config.save_pretrained(folder / ENCODER_DIR)
         state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
+        if self.lora_active:
+            self.net.encoder.save_pretrained(folder / ADAPTER_DIR)
+            state = {k: v for k, v in state.items() if not k.startswith("encoder.")}
         save_file(state, str(folder / WEIGHTS_FILE))
         return folder
+
+    @property
+    def lora_active(self) -> bool:
+        """The encoder is a peft model being trained with LoRA (not merged)."""
+        return hasattr(self.net.encoder, "peft_config")
 
     def quantize(self) -> None:
         """int8 dynamic quantization of every linear layer (CPU inference only)."""
@@ -172,3 +196,35 @@ class SpanModel:
             probs = torch.sigmoid(logits.float())
         valid = self.net.valid_spans(batch)
         return decode_spans(probs, valid, threshold, nested), batch.kept
+
+
+def _with_lora(encoder: Any, config: SpanModelConfig) -> Any:
+    """The encoder frozen, with LoRA adapters on all its linear layers."""
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.dropout,
+        target_modules="all-linear", bias="none",
+    )
+    return get_peft_model(encoder, lora)
+
+
+def _base_with_adapter(config: SpanModelConfig, adapter: Path) -> Any:
+    """The base encoder (catalogue-verified) with a saved adapter merged in."""
+    from peft import PeftModel
+    from transformers import AutoModel
+
+    from fewner.models import hf_path
+
+    try:
+        path = hf_path(config.encoder)
+        try:
+            base = AutoModel.from_pretrained(path, add_pooling_layer=False)
+        except TypeError:
+            base = AutoModel.from_pretrained(path)
+    except OSError as err:
+        raise ModelNotAvailableError(
+            f"this span model is an adapter over the encoder {config.encoder!r}, which cannot be "
+            f"loaded ({err}); install it (./dev setup installs the catalogue encoders)"
+        ) from err
+    return PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()

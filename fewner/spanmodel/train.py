@@ -37,7 +37,7 @@ CHECKPOINT = "checkpoint.pt"
 @dataclass(frozen=True)
 class TrainSettings:
     """``steps`` of ``batch_size`` sentences; AdamW with ``lr_encoder`` for the encoder and
-    ``lr_head`` for the span and label heads, linear warm-up over ``warmup`` of the steps then
+    ``lr_head`` for the span and label heads (and LoRA adapters, when the encoder has them), linear warm-up over ``warmup`` of the steps then
     linear decay to zero; ``freeze_layers`` lowest encoder layers (and the embeddings, when > 0)
     not trained; ``bf16``: autocast on CPU."""
 
@@ -92,7 +92,7 @@ def batch_loss(model: SpanModel, examples: Sequence[Example]) -> tuple[torch.Ten
 
 
 def _freeze(model: SpanModel, layers: int) -> None:
-    if layers <= 0:
+    if layers <= 0 or model.lora_active:  # LoRA: the encoder is frozen already
         return
     encoder = model.net.encoder
     stack = getattr(getattr(encoder, "encoder", None), "layer", None)
@@ -108,8 +108,9 @@ def _freeze(model: SpanModel, layers: int) -> None:
 def _optimizer(model: SpanModel, s: TrainSettings) -> torch.optim.Optimizer:
     enc, head = [], []
     for name, p in model.net.named_parameters():
-        if p.requires_grad:
-            (enc if name.startswith("encoder.") else head).append(p)
+        if p.requires_grad:  # LoRA adapters learn at the heads' rate
+            on_encoder = name.startswith("encoder.") and not model.lora_active
+            (enc if on_encoder else head).append(p)
     groups = [g for g in ({"params": enc, "lr": s.lr_encoder}, {"params": head, "lr": s.lr_head}) if g["params"]]
     return torch.optim.AdamW(groups, weight_decay=s.weight_decay)
 

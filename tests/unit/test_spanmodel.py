@@ -184,3 +184,22 @@ def test_save_load_gives_the_same_predictions(model, tmp_path):
     loaded = load_folder(tmp_path / "m")
     assert loaded.predict(texts) == before
     assert loaded.settings()["label_names"] == {"PER": "person", "LOC": "place"}
+
+
+def test_a_lora_encoder_saves_only_heads_and_adapter_and_loads_merged(encoder_dir, tmp_path):
+    from fewner.spanmodel.span_model import ADAPTER_DIR, SpanModel
+
+    config = SpanModelConfig(encoder=str(encoder_dir), max_width=4, hidden=16, dropout=0.0, lora_r=4)
+    model = SpanModel.build(config)
+    assert model.lora_active
+    _trained(model, steps=15)
+    words = [["peter", "met", "nadim", "in", "brussels"]]
+    before, _ = model.predict_words(words, ["person", "place"], threshold=0.2)
+    model.save(tmp_path / "m")
+    assert (tmp_path / "m" / ADAPTER_DIR / "adapter_config.json").is_file()
+    loaded = SpanModel.load(tmp_path / "m")
+    assert not loaded.lora_active  # merged into a plain encoder for inference
+    after, _ = loaded.predict_words(words, ["person", "place"], threshold=0.2)
+    assert [(a, b, c) for a, b, c, _ in after[0]] == [(a, b, c) for a, b, c, _ in before[0]]
+    for (_, _, _, p), (_, _, _, q) in zip(before[0], after[0], strict=True):
+        assert abs(p - q) < 1e-4
