@@ -69,13 +69,16 @@ def _read_token(token_env: str | None, token_file: Path | None) -> str | None:
               show_default=True, help=_h("max_queue"))
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Torch threads for the model [default: torch's].")
+@click.option("--warm-up/--no-warm-up", default=True, show_default=True,
+              help="Make one small prediction before listening, so the model is loaded (and a "
+              "broken one fails) at start-up rather than on the first request.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="Log one line per request (stdout).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 def serve(model: str, host: str, port: int, token_env: str | None, token_file: Path | None,
           labels_csv: str | None, raw_options: tuple[str, ...], threads: int | None,
-          access_log: bool, log_level: str, **limits: Any) -> None:
+          warm_up: bool, access_log: bool, log_level: str, **limits: Any) -> None:
     """Serve MODEL (a saved model folder, or anything fewner.load takes) over HTTP.
 
     \b
@@ -104,4 +107,4 @@ def serve(model: str, host: str, port: int, token_env: str | None, token_file: P
     settings = ServeSettings(token=token, **limits)
     run(model, settings, host=host, port=port, labels=labels,
         load_options=backend_options(raw_options), threads=threads, access_log=access_log,
-        log_level=log_level)
+        log_level=log_level, warm_up=warm_up)

@@ -34,7 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from fewner.errors import BackendError, ConfigError
+from fewner.errors import BackendError, ConfigError, FewnerError, ModelNotAvailableError
 from fewner.predictors import MANIFEST_FILE, Manifest, Predictor
 from fewner.serve.batcher import MicroBatcher, QueueFull
 from fewner.serve.limits import BodyLimitMiddleware, LimitExceeded, check_request
@@ -69,12 +69,17 @@ def create_app(
     *,
     labels: list[str] | None = None,
     load_options: dict[str, Any] | None = None,
+    warm_up: bool = True,
 ) -> FastAPI:
     """A FastAPI app serving ``model`` (module docstring). ``labels`` and ``load_options`` go to
     :func:`fewner.load` when ``model`` is not a predictor; a predictor passed in stays the
-    caller's to close, one loaded here is closed when the app shuts down."""
+    caller's to close, one loaded here is closed when the app shuts down. ``warm_up``: make one
+    small prediction now, so that a predictor that loads its weights lazily loads them here (and
+    a broken model fails here, not on the first request)."""
     settings = settings or ServeSettings()
     predictor, manifest, owned = _load(model, labels, load_options or {})
+    if warm_up:
+        _warm_up(predictor, model)
     batcher = MicroBatcher(
         lambda texts, wanted: predictor.predict(texts, wanted),
         wait_s=settings.batch_wait_ms / 1000, max_batch=settings.max_batch,
@@ -159,6 +164,19 @@ def _load(model: Predictor | str | Path, labels: list[str] | None,
     folder = Path(str(model)).expanduser()
     manifest = asdict(Manifest.read(folder)) if (folder / MANIFEST_FILE).is_file() else None
     return predictor, manifest, True
+
+
+def _warm_up(predictor: Predictor, model: object) -> None:
+    labels = predictor.labels[:1] or ["entity"]
+    try:
+        predictor.predict(["Warm-up call from fewner serve."], labels)
+    except FewnerError:
+        raise
+    except Exception as err:
+        log.debug("warm-up failed", exc_info=True)
+        raise ModelNotAvailableError(
+            f"{model}: the model failed its warm-up prediction ({type(err).__name__}: {err})"
+        ) from err
 
 
 def _bearer_check(token: str):  # type: ignore[no-untyped-def]

@@ -33,10 +33,11 @@ def serve(
     threads: int | None = None,
     access_log: bool = True,
     log_level: str = "info",
+    warm_up: bool = True,
 ) -> None:
     """Serve ``model`` on ``host:port`` until stopped (module docstring). ``port=0`` picks a
     free port (the log line ``Uvicorn running on http://HOST:PORT`` says which). ``threads``:
-    torch threads, when torch is installed."""
+    torch threads, when torch is installed. ``warm_up``: see :func:`~fewner.serve.app.create_app`."""
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
@@ -55,9 +56,9 @@ def serve(
     log_config["loggers"]["fewner"] = {"handlers": ["default"], "level": log_level.upper(),
                                        "propagate": False}
     logging.config.dictConfig(log_config)
-    app = create_app(model, settings, labels=labels, load_options=load_options)
+    app = create_app(model, settings, labels=labels, load_options=load_options, warm_up=warm_up)
     predictor = app.state.predictor
-    log.info("serving a %s model (labels: %s)%s; API docs at /docs",
+    log.info("serving a model of kind %r (labels: %s)%s; API docs at /docs",
              predictor.kind, ", ".join(predictor.labels) or "none: requests must pass labels",
              "; bearer token required on /v1" if settings.token else "")
     config = uvicorn.Config(app, host=host, port=port, log_config=log_config,

@@ -244,3 +244,11 @@ def test_refuses_a_public_address_without_a_token(models) -> None:
     assert "--token-env" in done.stderr and "Traceback" not in done.stderr
     done = _fewner("serve", str(models["dictionary"]), "--token-env", "FEWNER_UNSET_TOKEN_VAR")
     assert done.returncode == 2 and "FEWNER_UNSET_TOKEN_VAR" in done.stderr
+
+
+def test_a_model_that_cannot_load_fails_at_start_up(tmp_path: Path) -> None:
+    broken = _save_dictionary(tmp_path / "broken")
+    (broken / "support.jsonl").unlink()
+    done = _fewner("serve", str(broken), "--port", "0")
+    assert done.returncode == 2 and "support.jsonl" in done.stderr
+    assert "Traceback" not in done.stderr and "Uvicorn running" not in done.stderr
