@@ -26,7 +26,9 @@ __all__ = ["fit", "load"]
 def load(model: str | Path, *, labels: list[str] | None = None, **options: Any) -> Predictor:
     """A ready predictor from a saved fewner folder, or a language model used zero-shot.
 
-    ``model``: a folder written by ``Predictor.save`` (or ``fewner train`` / ``fit``) — its
+    ``model``: a model shipped with fewner (``fewner-span-minilm``: the span model, any
+    labels, fast on a CPU), a folder written by ``Predictor.save`` (or ``fewner train`` /
+    ``fit``) — its
     manifest says everything, and ``options`` may only change how it runs (``cache``,
     ``batch_size``, ``backend_options``...); otherwise a catalogue name
     (``smollm2-135m-instruct``), a local transformers folder, a hub id or a ``.gguf`` file,
@@ -34,7 +36,9 @@ def load(model: str | Path, *, labels: list[str] | None = None, **options: Any) 
     (``adapter``, ``template``, ``definitions``, ``chat``, ``backend``, ...). ``labels``: the
     default label set for ``predict``.
     """
-    path = Path(str(model)).expanduser()
+    from fewner.spanmodel.shipped import shipped_path
+
+    path = shipped_path(str(model)) or Path(str(model)).expanduser()
     if path.is_dir() and (
         (path / MANIFEST_FILE).is_file()
         or (path / "student.json").is_file()

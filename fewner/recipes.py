@@ -71,6 +71,45 @@ def fit_icl(
     return IclPredictor(config, sentences, labels, definitions=definitions, cache=cache, **options)
 
 
+@RECIPES.register("span")
+def fit_span(
+    sentences: list[Sentence],
+    labels: list[str],
+    *,
+    model: str | Path | None = None,
+    label_names: Mapping[str, str] | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+    **settings: Any,
+) -> Predictor:
+    """The span model (``model``: a span model folder or shipped name, default the shipped
+    ``fewner-span-minilm``) adapted to the examples in seconds to minutes on a CPU.
+    ``label_names``: the text each label is read as (``{"PER": "person"}``); other keyword
+    arguments are training settings (``steps``, ``lr_head``, ``freeze_layers``, ...; defaults
+    :data:`fewner.spanmodel.adapt.ADAPT_SETTINGS`). ``out``: save the adapted model there."""
+    from dataclasses import replace
+
+    from fewner.api import load
+    from fewner.spanmodel.adapt import ADAPT_SETTINGS, adapt
+    from fewner.spanmodel.shipped import DEFAULT_SPAN_MODEL
+
+    base = load(model or DEFAULT_SPAN_MODEL)
+    if base.kind != "span":
+        raise ConfigError(f"recipe span adapts a span model; {model} is a {base.kind} model")
+    try:
+        train_settings = replace(ADAPT_SETTINGS, **settings)
+    except TypeError as err:
+        raise ConfigError(f"recipe span: {err}") from err
+    run = Path(out) / "run" if out is not None else None
+    predictor, _ = adapt(
+        base, sentences, labels, label_names=dict(label_names or {}), settings=train_settings,
+        run_dir=run, progress=progress,
+    )
+    if out is not None:
+        predictor.save(Path(out) / "model")
+    return predictor
+
+
 def _fit_training(recipe: str) -> Recipe:
     def fit(
         sentences: list[Sentence],

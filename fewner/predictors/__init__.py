@@ -28,6 +28,7 @@ PREDICTORS: Registry[type[Predictor]] = Registry(
         "student": "fewner.predictors.student",
         "dictionary": "fewner.predictors.dictionary",
         "annotator": "fewner.predictors.annotator",
+        "span": "fewner.spanmodel.predictor",
     },
 )
 

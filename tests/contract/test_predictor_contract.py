@@ -147,8 +147,20 @@ def build_annotator(tmp: Path) -> tuple[Predictor, dict[str, Any]]:
     return predictor, overrides
 
 
+def build_span(tmp: Path) -> tuple[Predictor, dict[str, Any]]:
+    from fewner.spanmodel.config import SpanModelConfig
+    from fewner.spanmodel.predictor import SpanPredictor
+    from fewner.spanmodel.span_model import SpanModel
+
+    config = SpanModelConfig(encoder=str(tiny_encoder(tmp / "encoder")), max_width=4, hidden=16)
+    # random heads score near the prior sigmoid(-5) = 0.0067: a threshold there keeps some spans
+    names = {"PER": "person", "LOC": "location", "ORG": "organization"}
+    return SpanPredictor(SpanModel.build(config, seed=0), LABELS, threshold=0.0067, label_names=names), {}
+
+
 BUILDERS = {
     "dictionary": build_dictionary,
+    "span": build_span,
     "student": build_student,
     "extractor": build_extractor,
     "extractor-scripted": build_scripted_extractor,
