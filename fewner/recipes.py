@@ -89,11 +89,18 @@ def fit_span(
     :data:`fewner.spanmodel.adapt.ADAPT_SETTINGS`). ``out``: save the adapted model there."""
     from dataclasses import replace
 
-    from fewner.api import load
+    from fewner.predictors import load_folder
     from fewner.spanmodel.adapt import ADAPT_SETTINGS, adapt
-    from fewner.spanmodel.shipped import DEFAULT_SPAN_MODEL
+    from fewner.spanmodel.shipped import DEFAULT_SPAN_MODEL, shipped_path
 
-    base = load(model or DEFAULT_SPAN_MODEL)
+    name = str(model or DEFAULT_SPAN_MODEL)
+    folder = shipped_path(name) or Path(name).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(
+            f"recipe span: no span model {name!r} (a span model folder, or a shipped name: "
+            f"{DEFAULT_SPAN_MODEL}; is fewner installed with its model data?)"
+        )
+    base = load_folder(folder)
     if base.kind != "span":
         raise ConfigError(f"recipe span adapts a span model; {model} is a {base.kind} model")
     try:

@@ -77,5 +77,5 @@ def test_every_fewner_registry_lists_what_it_can_build() -> None:
     from fewner.recipes import RECIPES
 
     assert {"hf", "llamacpp", "openai"} <= set(BACKENDS.names())
-    assert set(PREDICTORS.names()) == {"extractor", "icl", "student", "dictionary", "annotator"}
+    assert set(PREDICTORS.names()) == {"extractor", "icl", "student", "dictionary", "annotator", "span"}
     assert {"obp-llm", "cllmfs", "grait", "icl", "dictionary"} <= set(RECIPES.names())
