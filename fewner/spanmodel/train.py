@@ -39,7 +39,8 @@ class TrainSettings:
     """``steps`` of ``batch_size`` sentences; AdamW with ``lr_encoder`` for the encoder and
     ``lr_head`` for the span and label heads (and LoRA adapters, when the encoder has them), linear warm-up over ``warmup`` of the steps then
     linear decay to zero; ``freeze_layers`` lowest encoder layers (and the embeddings, when > 0)
-    not trained; ``bf16``: autocast on CPU."""
+    not trained; ``freeze_embeddings``: the embeddings alone not trained (a saved model then
+    differs from its encoder only in the layers); ``bf16``: autocast on CPU."""
 
     steps: int = 1000
     batch_size: int = 32
@@ -49,6 +50,7 @@ class TrainSettings:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     freeze_layers: int = 0
+    freeze_embeddings: bool = False
     bf16: bool = True
     seed: int = 0
     checkpoint_every: int = 200
@@ -91,15 +93,18 @@ def batch_loss(model: SpanModel, examples: Sequence[Example]) -> tuple[torch.Ten
     return loss, {"pairs": int(mask.sum()), "positives": int(targets.sum()), "too_wide": too_wide}
 
 
-def _freeze(model: SpanModel, layers: int) -> None:
-    if layers <= 0 or model.lora_active:  # LoRA: the encoder is frozen already
+def _freeze(model: SpanModel, layers: int, embeddings: bool = False) -> None:
+    if model.lora_active:  # LoRA: the encoder is frozen already
         return
     encoder = model.net.encoder
+    if embeddings or layers > 0:
+        for p in encoder.embeddings.parameters():
+            p.requires_grad_(False)
+    if layers <= 0:
+        return
     stack = getattr(getattr(encoder, "encoder", None), "layer", None)
     if stack is None:
         raise ConfigError("freeze_layers works with BERT-like encoders (encoder.layer) only")
-    for p in encoder.embeddings.parameters():
-        p.requires_grad_(False)
     for layer in stack[: min(layers, len(stack))]:
         for p in layer.parameters():
             p.requires_grad_(False)
@@ -137,7 +142,7 @@ def train(
 
     run = Path(run_dir) if run_dir is not None else None
     torch.manual_seed(settings.seed)
-    _freeze(model, settings.freeze_layers)
+    _freeze(model, settings.freeze_layers, settings.freeze_embeddings)
     optimizer = _optimizer(model, settings)
     start = 0
     if run is not None:
