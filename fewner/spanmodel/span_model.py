@@ -6,7 +6,9 @@ encoder's config and tokenizer, then either all weights in ``weights.safetensors
 fine-tuned encoder: loading needs no copy of the original) or, for a LoRA-trained encoder
 (``lora_r > 0``), the heads in ``weights.safetensors`` and the adapter in ``adapter/``, applied
 at load to the base encoder named in the config (checked by the catalogue's sha256) and merged
-into it, so inference runs a plain encoder. Label vectors are cached by label text at inference (labels are encoded
+into it, so inference runs a plain encoder; or, saved with ``delta_rank``, the heads and a
+low-rank difference from the base encoder in ``encoder_delta.safetensors``
+(:mod:`fewner.spanmodel.delta`: how fewner ships its pre-trained model in megabytes). Label vectors are cached by label text at inference (labels are encoded
 once per process, whatever the number of sentences); training clears the cache.
 """
 
@@ -33,6 +35,7 @@ CONFIG_FILE = "span_model.json"
 WEIGHTS_FILE = "weights.safetensors"
 ENCODER_DIR = "encoder"
 ADAPTER_DIR = "adapter"
+DELTA_FILE = "encoder_delta.safetensors"
 
 
 @contextlib.contextmanager
@@ -111,6 +114,11 @@ class SpanModel:
             tokenizer = AutoTokenizer.from_pretrained(folder / ENCODER_DIR)
             if (folder / ADAPTER_DIR).is_dir():
                 encoder = _base_with_adapter(config, folder / ADAPTER_DIR)
+            elif (folder / DELTA_FILE).is_file():
+                from fewner.spanmodel.delta import apply_delta
+
+                encoder = _base_encoder(config)
+                apply_delta(encoder, load_file(str(folder / DELTA_FILE)))
             else:
                 encoder_config = AutoConfig.from_pretrained(folder / ENCODER_DIR)
                 try:
@@ -120,7 +128,7 @@ class SpanModel:
         net = SpanNet(encoder, replace(config, lora_r=0))
         state = load_file(str(folder / WEIGHTS_FILE))
         expected = set(net.state_dict())
-        if (folder / ADAPTER_DIR).is_dir():  # heads only: the encoder came from base + adapter
+        if (folder / ADAPTER_DIR).is_dir() or (folder / DELTA_FILE).is_file():  # heads only
             expected = {k for k in expected if not k.startswith("encoder.")}
         missing = sorted(expected - set(state))
         unexpected = sorted(set(state) - set(net.state_dict()))
@@ -134,7 +142,9 @@ class SpanModel:
         net.eval()
         return cls(net, tokenizer)
 
-    def save(self, folder: str | Path) -> Path:
+    def save(self, folder: str | Path, *, delta_rank: int | None = None) -> Path:
+        """Write the folder (module docstring). ``delta_rank``: store the encoder as a rank-r
+        difference from its catalogue base instead of whole (lossy: measure it)."""
         from safetensors.torch import save_file
 
         if self.quantized:
@@ -147,6 +157,13 @@ class SpanModel:
         state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
         if self.lora_active:
             self.net.encoder.save_pretrained(folder / ADAPTER_DIR)
+            state = {k: v for k, v in state.items() if not k.startswith("encoder.")}
+        elif delta_rank is not None:
+            from fewner.spanmodel.delta import encode_delta
+
+            base = _base_encoder(self.config).state_dict()
+            trained = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
+            save_file(encode_delta(trained, base, delta_rank), str(folder / DELTA_FILE))
             state = {k: v for k, v in state.items() if not k.startswith("encoder.")}
         save_file(state, str(folder / WEIGHTS_FILE))
         return folder
@@ -209,22 +226,28 @@ def _with_lora(encoder: Any, config: SpanModelConfig) -> Any:
     return get_peft_model(encoder, lora)
 
 
-def _base_with_adapter(config: SpanModelConfig, adapter: Path) -> Any:
-    """The base encoder (catalogue-verified) with a saved adapter merged in."""
-    from peft import PeftModel
+def _base_encoder(config: SpanModelConfig) -> Any:
+    """The encoder a model was built on (a catalogue name is verified by its sha256)."""
     from transformers import AutoModel
 
     from fewner.models import hf_path
 
     try:
         path = hf_path(config.encoder)
-        try:
-            base = AutoModel.from_pretrained(path, add_pooling_layer=False)
-        except TypeError:
-            base = AutoModel.from_pretrained(path)
+        with _quiet():
+            try:
+                return AutoModel.from_pretrained(path, add_pooling_layer=False)
+            except TypeError:
+                return AutoModel.from_pretrained(path)
     except OSError as err:
         raise ModelNotAvailableError(
-            f"this span model is an adapter over the encoder {config.encoder!r}, which cannot be "
-            f"loaded ({err}); install it (./dev setup installs the catalogue encoders)"
+            f"this span model is stored as a difference from the encoder {config.encoder!r}, which "
+            f"cannot be loaded ({err}); install it (./dev setup installs the catalogue encoders)"
         ) from err
-    return PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+
+
+def _base_with_adapter(config: SpanModelConfig, adapter: Path) -> Any:
+    """The base encoder with a saved LoRA adapter merged in."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(_base_encoder(config), str(adapter)).merge_and_unload()

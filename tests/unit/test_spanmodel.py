@@ -203,3 +203,27 @@ def test_a_lora_encoder_saves_only_heads_and_adapter_and_loads_merged(encoder_di
     assert [(a, b, c) for a, b, c, _ in after[0]] == [(a, b, c) for a, b, c, _ in before[0]]
     for (_, _, _, p), (_, _, _, q) in zip(before[0], after[0], strict=True):
         assert abs(p - q) < 1e-4
+
+
+def test_a_low_rank_delta_round_trips_and_full_rank_is_exact(encoder_dir, tmp_path):
+    from fewner.spanmodel.delta import apply_delta, encode_delta
+    from fewner.spanmodel.span_model import DELTA_FILE, SpanModel
+    from fewner.spanmodel.train import TrainSettings
+
+    config = SpanModelConfig(encoder=str(encoder_dir), max_width=4, hidden=16, dropout=0.0)
+    model = SpanModel.build(config)
+    base = SpanModel.build(config).net.encoder.state_dict()
+    _trained(model, steps=10)
+    trained = model.net.encoder.state_dict()
+    # the embeddings did not change (nothing froze them here, so they did): every entry is a delta
+    exact = encode_delta(trained, base, rank=10**6)
+    rebuilt = SpanModel.build(config).net.encoder
+    apply_delta(rebuilt, exact)
+    for name, value in rebuilt.state_dict().items():
+        assert torch.allclose(value, trained[name], atol=2e-3), name
+    model.save(tmp_path / "m", delta_rank=4)
+    assert (tmp_path / "m" / DELTA_FILE).is_file()
+    loaded = SpanModel.load(tmp_path / "m")
+    words = [["peter", "met", "nadim", "in", "brussels"]]
+    assert len(loaded.predict_words(words, ["person"], threshold=0.2)[0]) == 1
+    assert TrainSettings().freeze_embeddings is False
