@@ -117,6 +117,9 @@ class Student:
             raise ConfigError(f"encoder {model!r}: a fast tokenizer (with offsets) is required")
         if layers is not None:
             _truncate_layers(net, layers)
+        positions = getattr(net.config, "max_position_embeddings", None)
+        if positions and max_length > positions:  # the encoder cannot read more than that
+            max_length = int(positions)
         return cls(net, tokenizer, types, max_length)
 
     @classmethod
