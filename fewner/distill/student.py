@@ -19,9 +19,8 @@ building a student (a smaller, faster model; the study's "tiny" students).
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,27 +28,12 @@ import torch
 
 from fewner.distill.align import IGNORE, Encoded, bio_labels, decode_words, encode_batch
 from fewner.errors import ConfigError, ModelNotAvailableError
+from fewner.models.quiet import quiet_transformers
 from fewner.types import Sentence
 
 __all__ = ["STUDENT_FILE", "Student"]
 
 STUDENT_FILE = "student.json"
-
-
-@contextlib.contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """Silence transformers' load report and progress bars: a new head is what we ask for,
-    and the CLI shows its own progress."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        hf_logging.enable_progress_bar()
 
 
 def _truncate_layers(model: Any, layers: int) -> None:
@@ -103,7 +87,7 @@ class Student:
         labels = bio_labels(types)
         torch.manual_seed(seed)
         try:
-            with _quiet_loading():
+            with quiet_transformers():
                 tokenizer = AutoTokenizer.from_pretrained(path)
                 net = AutoModelForTokenClassification.from_pretrained(
                     path,
@@ -134,7 +118,7 @@ class Student:
                 f"{folder} is not a student folder (no {STUDENT_FILE}); train one with fewner distill"
             )
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        with _quiet_loading():
+        with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(folder)
             net = AutoModelForTokenClassification.from_pretrained(folder)
         student = cls(net, tokenizer, meta["types"], int(meta["max_length"]))
@@ -150,7 +134,7 @@ class Student:
             raise ConfigError("save the student before quantizing it")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        with _quiet_loading():
+        with quiet_transformers():
             self.model.save_pretrained(folder)
             self.tokenizer.save_pretrained(folder)
         meta = {"types": self.types, "labels": self.labels, "max_length": self.max_length}

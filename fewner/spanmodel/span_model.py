@@ -14,9 +14,8 @@ once per process, whatever the number of sentences); training clears the cache.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 
 from fewner.errors import ConfigError, ModelNotAvailableError
+from fewner.models.quiet import quiet_transformers
 from fewner.spanmodel.batching import encode_labels, encode_words
 from fewner.spanmodel.config import SpanModelConfig
 from fewner.spanmodel.decode import decode_spans
@@ -36,20 +36,6 @@ WEIGHTS_FILE = "weights.safetensors"
 ENCODER_DIR = "encoder"
 ADAPTER_DIR = "adapter"
 DELTA_FILE = "encoder_delta.safetensors"
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        hf_logging.enable_progress_bar()
 
 
 class SpanModel:
@@ -88,7 +74,7 @@ class SpanModel:
         path = hf_path(config.encoder)
         torch.manual_seed(seed)
         try:
-            with _quiet():
+            with quiet_transformers():
                 tokenizer = AutoTokenizer.from_pretrained(path)
                 try:  # BERT-like encoders: the pooler is unused, do not load it
                     encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
@@ -110,7 +96,7 @@ class SpanModel:
         if not meta.is_file():
             raise ModelNotAvailableError(f"{folder} is not a span model folder (no {CONFIG_FILE})")
         config = SpanModelConfig.from_dict(json.loads(meta.read_text(encoding="utf-8")))
-        with _quiet():
+        with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(folder / ENCODER_DIR)
             if (folder / ADAPTER_DIR).is_dir():
                 encoder = _base_with_adapter(config, folder / ADAPTER_DIR)
@@ -234,7 +220,7 @@ def _base_encoder(config: SpanModelConfig) -> Any:
 
     try:
         path = hf_path(config.encoder)
-        with _quiet():
+        with quiet_transformers():
             try:
                 return AutoModel.from_pretrained(path, add_pooling_layer=False)
             except TypeError:
