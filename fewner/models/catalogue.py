@@ -166,3 +166,14 @@ CATALOGUE: dict[str, ModelEntry] = {entry.name: entry for entry in _ENTRIES}
 def get_entry(name: str) -> ModelEntry | None:
     """The catalogue entry called ``name`` (case-insensitive), or None."""
     return CATALOGUE.get(name.strip().lower())
+
+
+def base_model_record(model: str) -> dict[str, object]:
+    """What identifies a base model in a manifest: the catalogue entry's sha256, else the name
+    as given."""
+    entry = get_entry(model)
+    record: dict[str, object] = {"name": model}
+    if entry is not None:
+        record["sha256"] = entry.sha256
+        record["source"] = "fewner catalogue"
+    return record

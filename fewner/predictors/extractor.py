@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fewner.errors import ConfigError, ModelNotAvailableError
+from fewner.models.catalogue import base_model_record
 from fewner.predictors.base import Predictions, Predictor
 from fewner.types import Sentence
 
@@ -300,18 +301,6 @@ def _describe(source: Any) -> str | None:
     if source is None or isinstance(source, str | Path):
         return None if source is None else str(source)
     return "<mapping>"
-
-
-def base_model_record(model: str) -> dict[str, Any]:
-    """What identifies the base model: the catalogue entry's sha256, else the name as given."""
-    from fewner.models.catalogue import get_entry
-
-    entry = get_entry(model)
-    record: dict[str, Any] = {"name": model}
-    if entry is not None:
-        record["sha256"] = entry.sha256
-        record["source"] = "fewner catalogue"
-    return record
 
 
 def _check_base(folder: Path, recorded: dict[str, Any] | None, model: str) -> None:

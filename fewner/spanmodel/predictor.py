@@ -32,6 +32,9 @@ class SpanPredictor(Predictor):
     batch_sentences = 32
     window_words = 120
     window_overlap = 24
+    save_delta_rank: int | None = None
+    """When set, :meth:`save` stores the encoder as a rank-r difference from its catalogue base
+    (:mod:`fewner.spanmodel.delta`): how the shipped model is packed."""
 
     def __init__(
         self,
@@ -121,11 +124,13 @@ class SpanPredictor(Predictor):
         }
 
     def _save_payload(self, folder: Path) -> dict[str, Any]:
-        self.model.save(folder / MODEL_DIR)
+        from fewner.models.catalogue import base_model_record
+
+        self.model.save(folder / MODEL_DIR, delta_rank=self.save_delta_rank)
         settings = {k: v for k, v in self.settings().items() if k != "quantized"}
         return {
             "settings": {**settings, "span_model": MODEL_DIR},
-            "base_model": {"encoder": self.model.config.encoder},
+            "base_model": {**base_model_record(self.model.config.encoder), "role": "encoder"},
             "training": self.training,
             "notes": self.notes,
         }
