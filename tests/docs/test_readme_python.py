@@ -15,6 +15,7 @@ pytest.importorskip("torch")
 def test_the_python_section_has_the_promised_programs() -> None:
     blocks = "\n".join(python_blocks())
     for needed in ('fewner.load("smollm2-135m-instruct")', 'recipe="obp-llm"', 'recipe="icl"',
+                   'fewner.load("fewner-span-minilm")', 'recipe="span"',
                    'fewner.load("runs/distill-D/student")', ".save(", 'fewner.load("my-ner")'):
         assert needed in blocks
 
@@ -29,6 +30,7 @@ def test_readme_python_snippets_run_on_tiny_models(tmp_path: Path, capsys) -> No
         '"llamacpp:smollm2-135m-instruct"': f'"hf:{lm}"',
         '"llamacpp:gemma3-270m"': f'"hf:{lm}"',
         '"smollm2-135m-instruct"': f'"{lm}"',
+        'recipe="span")': 'recipe="span", steps=3)',  # the real shipped span model, briefly adapted
     })
     printed = capsys.readouterr().out
     assert "[" in printed  # the predictions were printed
@@ -37,3 +39,4 @@ def test_readme_python_snippets_run_on_tiny_models(tmp_path: Path, capsys) -> No
     assert (tmp_path / "my-icl" / "fewner.json").is_file()
     assert ns["ner"].labels == ["city", "company", "person"]
     assert ns["student"].labels == ["PER", "LOC", "ORG", "MISC"]
+    assert ns["span5"].kind == "span" and (tmp_path / "my-span" / "fewner.json").is_file()
