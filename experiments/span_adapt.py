@@ -1,7 +1,7 @@
 """Few-shot adaptation of a span model on the fixed 5-shot support sets, scored on the test sets.
 
     python experiments/span_adapt.py MODEL [--datasets conll,wnut,gum] [--sets 0,1,2]
-        [--limit N] [--steps 60] [--freeze-layers 3] [--lr-encoder 2e-5] [--lr-head 2e-4]
+        [--limit N] [--steps 60] [--freeze-layers 0] [--lr-encoder 2e-5] [--lr-head 2e-4]
         [--zero-shot] [--out FILE.json]
 
 For each dataset: the zero-shot score once (with --zero-shot), then for each support set a fresh
@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--freeze-layers", type=int, default=3)
+    ap.add_argument("--freeze-layers", type=int, default=0)
     ap.add_argument("--lr-encoder", type=float, default=2e-5)
     ap.add_argument("--lr-head", type=float, default=2e-4)
     ap.add_argument("--threshold", type=float, default=None)
