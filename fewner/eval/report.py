@@ -86,9 +86,10 @@ def scores_renderable(scores: Scores, per_type: bool = True, title: str | None =
     return Group(*parts)
 
 
-def episodes_table(summary: EpisodeSummary) -> Table:
+def episodes_table(summary: EpisodeSummary, title: str | None = None) -> Table:
     """Mean ± std of per-episode micro scores, and the pooled micro scores."""
-    table = Table(title=f"{summary.episodes} episodes", title_justify="left")
+    heading = f"{summary.episodes} episodes" + (f": {title}" if title else "")
+    table = Table(title=heading, title_justify="left")
     table.add_column("")
     for col in ("P", "R", "F1"):
         table.add_column(col, justify="right")

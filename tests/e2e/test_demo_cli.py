@@ -26,6 +26,11 @@ def test_demo_runs_end_to_end_and_writes_run_folder(tmp_path):
         query_labels = {lab for tags in episode["query"]["label"] for lab in tags} - {"O"}
         assert query_labels <= set(episode["types"])
     assert (out / "predictions.jsonl").stat().st_size > 0
+    # the shipped span model: zero-shot on every episode, adapted and saved on episode 0
+    assert metrics["span"]["zero_shot"]["episodes"] == 6
+    assert 0.0 <= metrics["span"]["episode0_adapted_f1"] <= 1.0
+    assert (out / "span" / "model" / "fewner.json").is_file()
+    assert "span model, zero-shot" in result.output
 
 
 def test_demo_lm_part_trains_and_extracts_with_a_tiny_model(tmp_path):

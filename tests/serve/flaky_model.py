@@ -4,8 +4,9 @@
 * a text containing ``BOOM`` raises an error with a "secret" in its message (must not leak);
 * a text containing ``SLEEP`` takes ``SLEEP_SECONDS`` (longer than the test server's timeout).
 
-Importing this module registers the kind; the server tests import it in the server process
-(``ServerProcess(..., preamble="import tests.serve.flaky_model")``).
+:func:`register` adds the kind; the server tests call it in the server process only
+(``ServerProcess(..., preamble="import tests.serve.flaky_model as m; m.register()")``), so the
+test process's registry holds fewner's own kinds (tests/unit/test_registry.py checks them).
 """
 
 from __future__ import annotations
@@ -35,5 +36,8 @@ class FlakyPredictor(DictionaryPredictor):
         return super()._predict_batch(sentences, labels)
 
 
-if "test-flaky" not in PREDICTORS:
-    PREDICTORS.register(FlakyPredictor.kind, FlakyPredictor)
+def register() -> None:
+    """Register the test-only kind: in the server process only (the preamble calls this), so the
+    test process's registry keeps fewner's own kinds."""
+    if FlakyPredictor.kind not in PREDICTORS:
+        PREDICTORS.register(FlakyPredictor.kind, FlakyPredictor)

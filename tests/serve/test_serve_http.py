@@ -70,7 +70,7 @@ def server(models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
 def flaky(models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
     log = tmp_path_factory.mktemp("serve-logs") / "flaky.log"
     with ServerProcess(models["flaky"], "--token-env", "FEWNER_TEST_TOKEN", "--timeout", "2",
-                       preamble="import tests.serve.flaky_model", env={"FEWNER_TEST_TOKEN": TOKEN},
+                       preamble="import tests.serve.flaky_model as m; m.register()", env={"FEWNER_TEST_TOKEN": TOKEN},
                        cwd=REPO, log_path=log) as proc:
         yield proc
 
