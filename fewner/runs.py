@@ -7,28 +7,43 @@ rename) so a crash never leaves a half-written result.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
+import secrets
 import sys
-import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fewner.errors import FewnerError
+
 
 def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON to ``path`` via a temp file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, ensure_ascii=False, sort_keys=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON to ``path`` via a temp file in the same folder and an atomic rename (a full
+    disk or a read-only folder: :class:`OutputError` naming ``path``, the old file untouched)."""
+    text = json.dumps(payload, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    write_text_atomic(path, text)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` via a temp file in the same folder
+    and an atomic rename: readers see the old file or the new one, never half of one."""
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # os.open, not mkstemp: the file gets the usual permissions (0666 less the umask)
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 class RunDir:
@@ -36,7 +51,8 @@ class RunDir:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        with writing(self.path):
+            self.path.mkdir(parents=True, exist_ok=True)
         self.started = time.time()
 
     def file(self, name: str) -> Path:
@@ -61,3 +77,45 @@ class RunDir:
         target = self.file("metrics.json")
         write_json_atomic(target, {**metrics, "elapsed_seconds": round(time.time() - self.started, 3)})
         return target
+
+
+class OutputError(FewnerError):
+    """An output that could not be written (full disk, read-only folder...): names the path."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        super().__init__(f"cannot write {self.path}: {reason}")
+
+
+_HINTS = {
+    errno.ENOSPC: "the disk is full; free some space or write the output elsewhere",
+    errno.EDQUOT: "the disk quota is exceeded; free some space or write the output elsewhere",
+    errno.EACCES: "permission denied; make the folder writable or write the output elsewhere",
+    errno.EPERM: "permission denied; make the folder writable or write the output elsewhere",
+    errno.EROFS: "the file system is read-only; write the output elsewhere",
+}
+
+
+def output_error(path: str | Path, err: BaseException) -> OutputError:
+    """``err`` (an OSError, or sqlite3's error for a full disk / read-only file) as an
+    :class:`OutputError` naming ``path`` and what to do."""
+    code = getattr(err, "errno", None)
+    text = str(err).lower()
+    if code is None:  # sqlite3 reports these as text
+        if "full" in text:
+            code = errno.ENOSPC
+        elif "readonly" in text or "read-only" in text or "unable to open" in text:
+            code = errno.EACCES
+    hint = _HINTS.get(code) if code is not None else None
+    reason = hint or (getattr(err, "strerror", None) or str(err))
+    return OutputError(path, reason)
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn an OSError raised inside into an :class:`OutputError` naming ``path`` (the output
+    the user asked for, not a temp file)."""
+    try:
+        yield
+    except OSError as err:
+        raise output_error(path, err) from err

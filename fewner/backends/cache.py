@@ -1,9 +1,20 @@
-"""An on-disk store in front of any backend, so an interrupted job resumes where it stopped.
+"""An on-disk store in front of any backend, so an interrupted job resumes where it stopped and
+parallel jobs on one file share their work.
 
 Why SQLite: one file, atomic commits, safe across processes, in the standard library. The
-database runs in WAL mode and commits after every batch the inner backend returns, so a job
-killed at any moment (even ``SIGKILL``) loses at most the batch in flight; a rerun computes only
-what is missing.
+database runs in WAL mode with a busy timeout, and every batch the inner backend returns is
+committed at once (misses go to the inner backend in batches of its own ``batch_size``), so a
+job killed at any moment (even ``SIGKILL``) loses at most the prompts in flight; a rerun
+computes only what is missing.
+
+Sharing: right before each batch is generated, the cache looks again for answers another
+process wrote meanwhile and *claims* the prompts it is about to compute (a row naming the
+process, its host and the time, in the same transaction). Another process skips prompts claimed
+by a live process, computes the next free ones, and at the end waits for the answers it
+skipped. A claim is stale, and taken over, when its process is gone (same host: the pid no
+longer runs, e.g. a killed job being resumed) or after ``claim_timeout`` seconds (a process on
+another host, or a pid reused). Claims are removed when their answers are committed or their
+batch fails. So two processes on one ``--cache`` compute each prompt once.
 
 Keys are the sha256 of ``(kind, model_id, prompt, params fingerprint, constraint fingerprint)``
 (``kind`` separates generations from log-probabilities). Two things make a cached answer valid
@@ -15,34 +26,58 @@ Constraints are identified by ``fingerprint()`` when they have one, else by the 
 ``regex()`` together with their repeat limit and candidate counts (which the regex leaves
 out); a constraint with neither cannot be cached and raises :class:`BackendError` rather
 than risk returning an answer computed under another constraint.
+
+A cache file that cannot be written (full disk, read-only folder) ends in
+:class:`fewner.runs.OutputError` naming the file; what was committed before stays valid.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
+import socket
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fewner.backends.base import BACKENDS, Backend, GenerationParams
-from fewner.errors import BackendError
+from fewner.errors import BackendError, FewnerError
+from fewner.runs import output_error, writing
 
 if TYPE_CHECKING:
     from fewner.decoding.constraint import Constraint
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS results (
-    key TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    model_id TEXT NOT NULL,
-    value TEXT NOT NULL,
-    created REAL NOT NULL
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS results (
+        key TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        value TEXT NOT NULL,
+        created REAL NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS claims (
+        key TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        claimed REAL NOT NULL
+    )
+    """,
 )
-"""
+
+#: Seconds after which a claim of a process that cannot be checked (another host) is stale.
+CLAIM_TIMEOUT = 600.0
+_CHUNK = 500  # keys per query: stay below SQLite's variable limit
 
 
 def constraint_fingerprint(constraint: Constraint | None) -> str:
@@ -71,60 +106,197 @@ def _key(*parts: str) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-class CacheStore:
-    """The SQLite file: ``get_many`` and ``put_many`` (one transaction, committed at once)."""
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # runs, as another user
+        return True
+    except OSError:
+        return True  # cannot tell: let the timeout decide
+    return True
 
-    def __init__(self, path: str | Path) -> None:
+
+@dataclass
+class Claimed:
+    """What :meth:`CacheStore.claim` found among the keys it looked at."""
+
+    mine: list[str] = field(default_factory=list)  # claimed now: compute these
+    answered: dict[str, Any] = field(default_factory=dict)  # already in the store
+    busy: list[str] = field(default_factory=list)  # claimed by another live process
+    looked: int = 0  # how many of the keys passed in were looked at
+
+
+class CacheStore:
+    """The SQLite file: answers (``get_many``, ``put_many``) and claims (``claim``,
+    ``release``); every write is one transaction, committed at once."""
+
+    def __init__(self, path: str | Path, claim_timeout: float = CLAIM_TIMEOUT) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # timeout: another process (a parallel job on the same cache) may hold the write lock.
-        self._db = sqlite3.connect(str(self.path), timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
-        self._db.commit()
+        self.claim_timeout = claim_timeout
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.owner = f"{self.host}:{self.pid}:{secrets.token_hex(6)}"
+        with self._errors():
+            with writing(self.path):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            # timeout: another process (a parallel job on the same cache) may hold the write
+            # lock; isolation_level=None: transactions are begun explicitly below.
+            self._db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+            self._db.execute("PRAGMA busy_timeout=60000")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self._transaction():
+                for statement in _SCHEMA:
+                    self._db.execute(statement)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """A full disk or a read-only file as :class:`OutputError` naming the cache file."""
+        try:
+            yield
+        except sqlite3.OperationalError as err:
+            text = str(err).lower()
+            if any(w in text for w in ("full", "readonly", "read-only", "unable to open", "i/o")):
+                raise output_error(self.path, err) from err
+            raise BackendError(f"answer cache {self.path}: {err}") from err
+        except sqlite3.DatabaseError as err:  # not a database, corrupt: say which file
+            raise BackendError(f"answer cache {self.path}: {err}") from err
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` (takes the write lock at once, so what is read inside cannot
+        change before the writes), committed on success, rolled back on error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
         unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 500):  # stay below SQLite's variable limit
-            chunk = unique[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT key, value FROM results WHERE key IN ({marks})", chunk)
-            found.update((k, json.loads(v)) for k, v in rows)
+        with self._errors():
+            for start in range(0, len(unique), _CHUNK):
+                chunk = unique[start : start + _CHUNK]
+                found.update(self._values(chunk))
         return found
 
+    def _values(self, chunk: Sequence[str]) -> dict[str, Any]:
+        marks = ",".join("?" * len(chunk))
+        rows = self._db.execute(f"SELECT key, value FROM results WHERE key IN ({marks})", chunk)
+        return {k: json.loads(v) for k, v in rows}
+
     def put_many(self, kind: str, model_id: str, items: Sequence[tuple[str, Any]]) -> None:
+        """Store answers and drop their claims, in one transaction: a kill after this returns
+        loses nothing."""
         now = time.time()
-        with self._db:  # commits on success: a kill after this line loses nothing
+        with self._errors(), self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO results (key, kind, model_id, value, created) VALUES (?, ?, ?, ?, ?)",
                 [(k, kind, model_id, json.dumps(v, ensure_ascii=False), now) for k, v in items],
             )
+            self._db.executemany("DELETE FROM claims WHERE key = ?", [(k,) for k, _ in items])
+
+    def claim(self, keys: Sequence[str], limit: int) -> Claimed:
+        """Look at ``keys`` (unique, in order) until ``limit`` of them are claimed for this
+        store; each one looked at is answered (value returned), claimed by another live process
+        (``busy``) or claimed now (``mine``: free, or its claim was stale)."""
+        out = Claimed()
+        now = time.time()
+        with self._errors(), self._transaction():
+            for start in range(0, len(keys), _CHUNK):
+                chunk = list(keys[start : start + _CHUNK])
+                answered = self._values(chunk)
+                marks = ",".join("?" * len(chunk))
+                holders = {
+                    row[0]: row[1:]
+                    for row in self._db.execute(
+                        f"SELECT key, owner, host, pid, claimed FROM claims WHERE key IN ({marks})",
+                        chunk,
+                    )
+                }
+                for key in chunk:
+                    out.looked += 1
+                    if key in answered:
+                        out.answered[key] = answered[key]
+                    elif key in holders and not self._stale(*holders[key], now=now):
+                        out.busy.append(key)
+                    else:
+                        out.mine.append(key)
+                        if len(out.mine) >= limit:
+                            break
+                if len(out.mine) >= limit:
+                    break
+            self._db.executemany(
+                "INSERT OR REPLACE INTO claims (key, owner, host, pid, claimed) VALUES (?, ?, ?, ?, ?)",
+                [(k, self.owner, self.host, self.pid, now) for k in out.mine],
+            )
+        return out
+
+    def _stale(self, owner: str, host: str, pid: int, claimed: float, now: float) -> bool:
+        if owner == self.owner:
+            return True  # our own, left by a batch that failed: take it back
+        if now - claimed > self.claim_timeout:
+            return True
+        return host == self.host and not _alive(int(pid))
+
+    def release(self, keys: Sequence[str] | None = None) -> None:
+        """Drop this store's claims on ``keys`` (all of them: None)."""
+        with self._errors(), self._transaction():
+            if keys is None:
+                self._db.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
+            else:
+                self._db.executemany(
+                    "DELETE FROM claims WHERE key = ? AND owner = ?",
+                    [(k, self.owner) for k in keys],
+                )
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
 
     def close(self) -> None:
+        try:
+            self.release()
+        except (BackendError, sqlite3.Error, FewnerError):
+            pass  # closing after a failure: stale claims are taken over anyway
         self._db.close()
 
 
 class CachedBackend(Backend):
     """Wraps ``inner``: answers from the store where it can, computes only the misses.
 
-    Misses are sent to ``inner`` in batches of ``batch_size`` (in input order) and each batch is
-    committed as soon as it returns. ``hits`` and ``misses`` count prompts (a prompt repeated in
-    one call is computed once and counted once as a miss, then as hits).
+    Misses are sent to ``inner`` in batches of ``batch_size`` (default: the inner backend's own
+    ``batch_size``, else 16), in input order; right before each batch the store is read again
+    and the batch's prompts are claimed (module docstring), and each batch is committed as soon
+    as it returns. ``hits`` and ``misses`` count prompts: ``misses`` those this process
+    computed, ``hits`` the rest (answered from the store, by another process meanwhile, or
+    repeated in one call). ``claim_timeout``: seconds after which a claim that cannot be checked
+    is taken over; ``poll``: seconds between looks at prompts another process is computing.
     """
 
     name = "cache"
 
-    def __init__(self, inner: Backend, path: str | Path, batch_size: int = 16) -> None:
+    def __init__(
+        self,
+        inner: Backend,
+        path: str | Path,
+        batch_size: int | None = None,
+        claim_timeout: float = CLAIM_TIMEOUT,
+        poll: float = 0.05,
+    ) -> None:
+        if batch_size is None:
+            batch_size = int(getattr(inner, "batch_size", None) or 16)
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.inner = inner
-        self.store = CacheStore(path)
+        self.store = CacheStore(path, claim_timeout=claim_timeout)
         self.batch_size = batch_size
+        self.poll = poll
         self.hits = 0
         self.misses = 0
 
@@ -173,22 +345,59 @@ class CachedBackend(Backend):
 
     def _answer(self, kind: str, keys: list[str], compute: Callable[[list[int]], list]) -> list:
         """The stored value of every key; the missing ones computed by ``compute(indices)`` in
-        batches of ``batch_size``, each batch committed as soon as it returns."""
+        batches of ``batch_size``, each claimed right before and committed as soon as it
+        returns; those another process claimed are waited for (or taken over when stale)."""
         found = self.store.get_many(keys)
-        todo: dict[str, int] = {}  # key -> first index needing it
+        first: dict[str, int] = {}  # key -> first index needing it
         for i, k in enumerate(keys):
-            if k not in found and k not in todo:
-                todo[k] = i
-        self.misses += len(todo)
-        self.hits += len(keys) - len(todo)
-        pending = list(todo.items())
-        for start in range(0, len(pending), self.batch_size):
-            batch = pending[start : start + self.batch_size]
-            values = compute([i for _, i in batch])
-            items = [(k, v) for (k, _), v in zip(batch, values, strict=True)]
-            self.store.put_many(kind, self.inner.model_id, items)
-            found.update(items)
+            if k not in found and k not in first:
+                first[k] = i
+        todo = list(first)
+        computed = 0
+        delay = self.poll
+        while todo:
+            waiting: list[str] = []
+            at = 0
+            progressed = False
+            while at < len(todo):
+                got = self.store.claim(todo[at:], self.batch_size)
+                at += got.looked
+                found.update(got.answered)
+                waiting.extend(got.busy)
+                progressed = progressed or bool(got.answered)
+                if got.mine:
+                    self._compute_batch(kind, got.mine, first, compute, found)
+                    computed += len(got.mine)
+                    progressed = True
+            todo = waiting
+            if todo and not progressed:  # all left are being computed elsewhere
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            elif progressed:
+                delay = self.poll
+        self.misses += computed
+        self.hits += len(keys) - computed
         return [found[k] for k in keys]
+
+    def _compute_batch(
+        self,
+        kind: str,
+        batch: list[str],
+        first: dict[str, int],
+        compute: Callable[[list[int]], list],
+        found: dict[str, Any],
+    ) -> None:
+        try:
+            values = compute([first[k] for k in batch])
+        except BaseException:
+            try:
+                self.store.release(batch)  # let another process (or a rerun) take them
+            except FewnerError:
+                pass
+            raise
+        items = list(zip(batch, values, strict=True))
+        self.store.put_many(kind, self.inner.model_id, items)
+        found.update(items)
 
     def close(self) -> None:
         self.store.close()
@@ -200,7 +409,7 @@ def make_cached(
     model: str,
     inner: str = "hf",
     path: str | Path = "fewner-cache.sqlite",
-    cache_batch_size: int = 16,
+    cache_batch_size: int | None = None,
     **options: Any,
 ) -> CachedBackend:
     """Registry entry: ``cache`` around the backend named ``inner`` loading ``model``.

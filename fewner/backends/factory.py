@@ -47,7 +47,7 @@ def make_backend(kind: str, model: str, cache: str | Path | None = None, **optio
             raise
         raise ConfigError(f"backend {kind!r}: an option it does not take ({err})") from None
     if cache is not None:
-        backend = CachedBackend(backend, cache, batch_size=int(options.get("batch_size", 16)))
+        backend = CachedBackend(backend, cache, batch_size=options.get("batch_size"))
     return backend
 
 
