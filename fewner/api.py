@@ -48,8 +48,10 @@ def load(model: str | Path, *, labels: list[str] | None = None, **options: Any) 
         if labels is not None:
             predictor.labels = predictor.resolve_labels(labels)
         return predictor
+    from fewner.models import check_model_reference
     from fewner.predictors.extractor import ExtractorPredictor
 
+    check_model_reference(model)  # a missing path is an error, not a hub id
     if "backend" not in options and str(model).endswith(".gguf"):
         options["backend"] = "llamacpp"
     return ExtractorPredictor(str(model), labels or (), **options)

@@ -61,6 +61,8 @@ from fewner.backends.base import BACKENDS, Backend, GenerationParams
 from fewner.backends.hf_steps import RowSampler, StopOnStrings, row_seed
 from fewner.backends.prefix import PrefixGroup, group_by_prefix, pack_groups
 from fewner.errors import BackendError, ModelNotAvailableError
+from fewner.models.adapters import adapter_load_error, check_adapter
+from fewner.models.hub import check_hub_model
 
 if TYPE_CHECKING:
     from fewner.decoding.constraint import Constraint
@@ -108,21 +110,21 @@ class HFBackend(Backend):
         else:
             torch_dtype = getattr(torch, dtype)
         path = hf_path(model)
+        if not Path(path).is_dir():  # a Hub id: fail at once when it cannot be downloaded
+            check_hub_model(path)
         try:
             tokenizer = AutoTokenizer.from_pretrained(path)
         except OSError as err:
+            detail = " ".join(str(err).split())  # one line
             raise ModelNotAvailableError(
-                f"cannot load the tokenizer of {model!r} from {path}: {err}"
+                f"cannot load the tokenizer of {model!r} from {path}: {detail}"
             ) from err
         model_id = f"hf:{model}"
         if torch_dtype != torch.float32:
             model_id += "@" + str(torch_dtype).removeprefix("torch.")
         folder = None if adapter is None else Path(adapter)
         if folder is not None:
-            if not (folder / "adapter_config.json").is_file():
-                raise ModelNotAvailableError(
-                    f"no LoRA adapter in {folder} (adapter_config.json missing)"
-                )
+            check_adapter(folder)  # a damaged folder fails now, in one line
             model_id += f"+lora:{folder.name}@{_file_digest(folder)}"
         self._load_args = (path, torch_dtype, device, folder)
         self._init(None, tokenizer, model_id, batch_size, prefix_sharing)
@@ -139,11 +141,15 @@ class HFBackend(Backend):
         try:
             lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
         except OSError as err:
-            raise ModelNotAvailableError(f"cannot load model from {path}: {err}") from err
+            detail = " ".join(str(err).split())
+            raise ModelNotAvailableError(f"cannot load model from {path}: {detail}") from err
         if adapter is not None:
             from peft import PeftModel
 
-            lm = PeftModel.from_pretrained(lm, str(adapter))
+            try:
+                lm = PeftModel.from_pretrained(lm, str(adapter))
+            except RuntimeError as err:  # another base model: hundreds of "size mismatch" lines
+                raise adapter_load_error(adapter, str(path), err) from None
         self._read_eos(lm)
         return lm.to(device).eval()
 

@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_ENCODER",
     "ModelEntry",
     "cache_dir",
+    "check_model_reference",
     "converted_path",
     "gguf_path",
     "hf_path",
@@ -45,6 +46,31 @@ def converted_path(name: str) -> Path:
 
 def _looks_like_path(text: str) -> bool:
     return text.startswith(("/", "./", "../", "~", ".\\")) or text in (".", "..")
+
+
+def check_model_reference(model: str | Path) -> None:
+    """Refuse a model reference that is meant as a path but names nothing.
+
+    The rule (so a typo never silently becomes a Hub download or a zero-shot model): a
+    :class:`~pathlib.Path`, or a string that starts with ``/``, ``./``, ``../`` or ``~``, has more
+    than one ``/``, ends with ``/`` or ``.gguf``, must exist. Everything else (catalogue names,
+    Hub ids of the form ``org/name``) passes unchecked; :func:`hf_path` resolves it later.
+    """
+    text = str(model)
+    if get_entry(text) is not None or Path(text).expanduser().exists():
+        return
+    meant_as_path = (
+        isinstance(model, Path)
+        or _looks_like_path(text)
+        or text.count("/") > 1
+        or text.endswith(("/", "\\", ".gguf"))
+    )
+    if meant_as_path:
+        raise ModelNotAvailableError(
+            f"model {text!r}: no such file or folder; pass an existing model folder (saved by "
+            "fewner, or a transformers model), a .gguf file, a catalogue name "
+            f"({', '.join(CATALOGUE)}) or a Hugging Face Hub id (org/name)"
+        )
 
 
 def hf_path(name_or_path: str | Path, *, log: Callable[[str], None] = lambda _m: None) -> str:

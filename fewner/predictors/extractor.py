@@ -99,10 +99,10 @@ class ExtractorPredictor(Predictor):
         self.model = str(model)
         # absolute: a predictor outlives the working directory it was made in
         self.adapter = None if adapter is None else Path(adapter).expanduser().resolve()
-        if self.adapter is not None and not (self.adapter / "adapter_config.json").is_file():
-            raise ModelNotAvailableError(
-                f"{self.adapter}: not a LoRA adapter folder (adapter_config.json missing)"
-            )
+        if self.adapter is not None:
+            from fewner.models.adapters import check_adapter
+
+            check_adapter(self.adapter)  # names the folder and what is wrong, before any loading
         self.backend_name = backend
         self.template = load_template(template, layout=layout)  # fails now, not at first use
         self.template_name = str(template)
