@@ -119,3 +119,54 @@ def writing(path: str | Path) -> Iterator[None]:
         yield
     except OSError as err:
         raise output_error(path, err) from err
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temp path beside ``path`` to write to; renamed onto ``path`` when the block ends
+    without error (removed otherwise): ``path`` is the old file or the whole new one, never
+    half of one. An OSError inside: :class:`OutputError` naming ``path``."""
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+class LineSink:
+    """A JSON-lines file written as a run goes: every :meth:`write` appends whole lines and
+    flushes them, so a killed run leaves complete lines only (what was done so far). A full disk
+    or a read-only folder: :class:`OutputError` naming the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = path.open("w", encoding="utf-8", newline="\n")
+
+    def write(self, records: list[Any]) -> None:
+        """Append one line per record (JSON, non-ASCII kept) and flush."""
+        if not records:
+            return
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        with writing(self.path):
+            self._handle.write(text)
+            self._handle.flush()
+
+    def close(self) -> None:
+        with writing(self.path):
+            self._handle.close()
+
+    def __enter__(self) -> LineSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.close()
+        except OutputError:
+            if exc[0] is None:
+                raise  # a close that fails on its own is an error; after one, keep the first

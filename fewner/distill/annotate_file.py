@@ -5,11 +5,14 @@ plus ``status``, ``dropped`` and the raw ``answer``, written batch by batch, so 
 what was done) and ``OUT.run/`` (``config.json``; ``metrics.json`` with status counts, parse and
 placement counts, speed, cache counts and, with gold, P/R/F1). This is what ``fewner annotate``
 runs; the teacher is any :class:`~fewner.predictors.annotator.AnnotatorPredictor`.
+
+A killed run leaves whole lines only (each batch is written and flushed at once); re-running the
+same command rewrites ``OUT.jsonl`` from the start, from the teacher's answer cache, byte for
+byte. A full disk or a read-only folder: :class:`fewner.runs.OutputError` naming the file.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -40,28 +43,26 @@ def annotate_file(
     scores object (None without ``gold``)."""
     from fewner.predictors.files import run_folder
     from fewner.progress import progress_reporter
-    from fewner.runs import RunDir
+    from fewner.runs import LineSink, RunDir
 
     wanted = teacher.resolve_labels(labels)
     run = RunDir(run_folder(output, run_dir))
     run.write_config(
         {**(config or {}), "output": str(output), "sentences": len(sentences), **teacher.settings()}
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
     stats: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
     annotated: list[Sentence] = []
     started = time.perf_counter()
-    with output.open("w", encoding="utf-8") as sink, progress_reporter(
+    with LineSink(output) as sink, progress_reporter(
         progress, len(sentences), f"annotating ({teacher.style})"
     ) as advance:
         for part in teacher.iter_predict(sentences, wanted):
             for sentence, record in zip(part.sentences, part.records, strict=True):
-                sink.write(json.dumps(record, ensure_ascii=False) + "\n")
                 statuses[record["status"]] += 1
                 annotated.append(sentence)
+            sink.write(part.records)
             stats.update(part.stats)
-            sink.flush()
             advance(len(part.sentences))
     seconds = time.perf_counter() - started
     metrics: dict[str, Any] = {

@@ -7,6 +7,9 @@ Outputs beside ``OUT.jsonl``:
 * ``OUT.jsonl`` — final predictions (fewner JSONL); ``OUT.unvalidated.jsonl`` — before stage 3;
 * ``OUT.answers.jsonl`` — per sentence: demonstrations, each model's proposals, the kept spans
   and every raw answer with what it parsed to, written as the run goes;
+* ``OUT.partial.jsonl`` — the final predictions made so far, whole lines flushed as the run
+  goes; removed once ``OUT.jsonl`` and ``OUT.unvalidated.jsonl`` are written whole (temp file +
+  rename) at the end;
 * ``OUT.run/config.json`` (resolved config) and ``OUT.run/metrics.json`` (scores without and
   with self-validation when gold is given, per-model parse failures, timing, cache counts);
 * ``OUT.run/cache.sqlite`` — every answer of every model, committed as it comes: a rerun after a
@@ -15,7 +18,6 @@ Outputs beside ``OUT.jsonl``:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from fewner.backends.factory import make_backend
 from fewner.eval.pairing import pair_gold
 from fewner.icl.config import IclConfig
 from fewner.icl.members import build_members, close_members, restrict_pool
-from fewner.runs import RunDir
+from fewner.runs import LineSink, RunDir, atomic_path
 from fewner.types import Sentence, Span
 
 __all__ = ["IclOutputs", "build_members", "close_members", "restrict_pool", "run_icl"]
@@ -39,6 +41,7 @@ class IclOutputs:
     unvalidated: Path
     answers: Path
     run_dir: Path
+    partial: Path | None = None
 
     @classmethod
     def beside(cls, output: Path, run_dir: Path | None = None) -> IclOutputs:
@@ -48,6 +51,7 @@ class IclOutputs:
             unvalidated=output.with_name(f"{stem}.unvalidated.jsonl"),
             answers=output.with_name(f"{stem}.answers.jsonl"),
             run_dir=run_dir if run_dir is not None else output.with_name(f"{stem}.run"),
+            partial=output.with_name(f"{stem}.partial.jsonl"),
         )
 
 
@@ -72,6 +76,7 @@ def run_icl(
     ``encoder``: an :class:`fewner.icl.encoder.Encoder` to use instead of loading
     ``config.retrieval.encoder`` (tests pass a tiny one).
     """
+    from fewner.data.formats.jsonl import sentence_record
     from fewner.data.io import write_corpus
     from fewner.predictors.icl import IclPredictor
 
@@ -97,17 +102,19 @@ def run_icl(
         )
         final: list[Sentence] = []
         unvalidated: list[Sentence] = []
-        outputs.answers.parent.mkdir(parents=True, exist_ok=True)
+        partial = outputs.partial or outputs.predictions.with_name(
+            f"{outputs.predictions.stem}.partial.jsonl"
+        )
         started = time.perf_counter()
-        with outputs.answers.open("w", encoding="utf-8") as sidecar:
+        with LineSink(outputs.answers) as sidecar, LineSink(partial) as streamed:
             for part in predictor.iter_predict(sentences, types):
                 for sentence, record in zip(part.sentences, part.records, strict=True):
                     final.append(sentence)
                     unvalidated.append(
                         sentence.with_spans(Span(*x) for x in record["unvalidated"])
                     )
-                    sidecar.write(json.dumps(record, ensure_ascii=False) + "\n")
-                sidecar.flush()
+                sidecar.write(part.records)
+                streamed.write([sentence_record(s) for s in part.sentences])
                 if progress is not None:
                     progress(len(part.sentences))
         seconds = time.perf_counter() - started
@@ -117,8 +124,10 @@ def run_icl(
     finally:
         predictor.close()
 
-    write_corpus(final, outputs.predictions, "jsonl")
-    write_corpus(unvalidated, outputs.unvalidated, "jsonl")
+    for path, written in ((outputs.predictions, final), (outputs.unvalidated, unvalidated)):
+        with atomic_path(path) as whole:
+            write_corpus(written, whole, "jsonl")
+    partial.unlink(missing_ok=True)
     metrics: dict[str, Any] = {
         "sentences": len(final),
         "seconds": round(seconds, 3),

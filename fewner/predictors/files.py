@@ -13,17 +13,22 @@ Outputs, all beside ``OUT.jsonl``:
   able to);
 * ``OUT.answers.jsonl`` — the predictor's raw records (LLM answers, ICL votes, annotation
   statuses), written as the run goes;
+* ``OUT.partial.jsonl`` — while the run goes, the predictions made so far (same records, whole
+  lines, flushed batch by batch; ``abstained_types`` only where known yet); removed once
+  ``OUT.jsonl`` is written whole at the end (temp file + rename, so ``OUT.jsonl`` is never half
+  written). A killed run leaves it behind; re-running the same command (with a language model,
+  from its answer cache) writes the same ``OUT.jsonl`` byte for byte;
 * ``OUT.run/config.json`` (the predictor's settings, its window and the run's) and
   ``OUT.run/metrics.json`` (counts — for documents also how many sentences were cut into how
   many chunks —, timing, cache counts, and the scores when gold is given).
 
 :func:`predict_file` and :func:`predict_documents_file` are what ``fewner predict`` runs; scripts
-and tests call them directly.
+and tests call them directly. A full disk or a read-only folder ends in
+:class:`fewner.runs.OutputError` naming the file, before any work where it can be known then.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -33,7 +38,7 @@ from fewner.predictors.base import Predictions, Predictor
 from fewner.text.documents import Document
 from fewner.types import Sentence
 
-__all__ = ["answers_path", "predict_documents_file", "predict_file", "run_folder"]
+__all__ = ["answers_path", "partial_path", "predict_documents_file", "predict_file", "run_folder"]
 
 
 def run_folder(output: Path, run_dir: Path | None = None) -> Path:
@@ -43,6 +48,11 @@ def run_folder(output: Path, run_dir: Path | None = None) -> Path:
 
 def answers_path(output: Path) -> Path:
     return output.with_name(output.stem + ".answers.jsonl")
+
+
+def partial_path(output: Path) -> Path:
+    """Where the predictions made so far are streamed (``OUT.partial.jsonl``)."""
+    return output.with_name(output.stem + ".partial.jsonl")
 
 
 def predict_file(
@@ -105,9 +115,9 @@ def _run(
     progress: bool | Callable[[int], object],
     log: Callable[[str], object],
 ) -> tuple[dict[str, Any], Any]:
-    from fewner.data.formats.jsonl import write_jsonl
+    from fewner.data.formats.jsonl import sentence_record, write_jsonl
     from fewner.progress import progress_reporter
-    from fewner.runs import RunDir
+    from fewner.runs import LineSink, RunDir, atomic_path
 
     window = predictor.window()
     run = RunDir(run_folder(output, run_dir))
@@ -122,22 +132,33 @@ def _run(
             "window": None if window is None else window.as_dict(),
         }
     )
-    sidecar_path = answers_path(output)
-    sidecar_path.parent.mkdir(parents=True, exist_ok=True)
+    sidecar_path, partial = answers_path(output), partial_path(output)
+    may_abstain = bool(predictor.settings().get("abstain"))
+
+    def streamed(part: Predictions) -> list[dict[str, Any]]:
+        records = []
+        for sentence in part.sentences:
+            record = sentence_record(sentence)
+            if may_abstain or sentence.id in part.abstained:
+                record["abstained_types"] = list(part.abstained.get(sentence.id, ()))
+            records.append(record)
+        return records
+
     result = Predictions()
     started = time.perf_counter()
-    with sidecar_path.open("w", encoding="utf-8") as sidecar, progress_reporter(
+    with LineSink(sidecar_path) as sidecar, LineSink(partial) as predictions, progress_reporter(
         progress, total, f"predicting {len(wanted)} types"
     ) as advance:
         for part in parts():
             result.add(part)
-            for record in part.records:
-                sidecar.write(json.dumps(record, ensure_ascii=False) + "\n")
-            sidecar.flush()
+            sidecar.write(part.records)
+            predictions.write(streamed(part))
             advance(len(part.sentences))
     seconds = time.perf_counter() - started
-    abstaining = bool(result.abstained) or bool(predictor.settings().get("abstain"))
-    write_jsonl(result.sentences, output, abstained=result.abstained if abstaining else None)
+    abstaining = bool(result.abstained) or may_abstain
+    with atomic_path(output) as whole:
+        write_jsonl(result.sentences, whole, abstained=result.abstained if abstaining else None)
+    partial.unlink(missing_ok=True)
 
     stats = dict(sorted(result.stats.items()))
     counters = predictor.runtime_counters()
