@@ -4,7 +4,9 @@
 Predictor``. The training recipes (``obp-llm``, ``cllmfs``, ``grait``) run the staged LoRA
 trainer on a packaged recipe config (``fewner/resources/recipes/``) with the examples inline;
 ``icl`` builds an in-context ensemble over the examples (no training); ``dictionary`` is the
-support-set lookup baseline. A new recipe registers itself here (or through the
+support-set lookup baseline; ``span`` adapts the span model to the examples and
+``span-distill`` (:mod:`fewner.distill.span_recipe`) trains it on them plus a teacher's
+annotations. A new recipe registers itself here (or through the
 ``fewner.recipes`` entry-point group) and ``fewner.fit(..., recipe=NAME)`` runs it.
 """
 
@@ -23,7 +25,8 @@ from fewner.types import Sentence
 __all__ = ["RECIPES", "TRAINING_RECIPES"]
 
 Recipe = Callable[..., Predictor]
-RECIPES: Registry[Recipe] = Registry("recipe")
+#: ``span-distill`` (the span model learning a teacher's annotations) lives with distillation.
+RECIPES: Registry[Recipe] = Registry("recipe", lazy={"span-distill": "fewner.distill.span_recipe"})
 
 
 def _training_recipes() -> tuple[str, ...]:

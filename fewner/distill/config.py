@@ -38,6 +38,8 @@ from fewner.errors import ConfigError
 
 __all__ = [
     "DEFAULT_RECIPE",
+    "DEFAULT_STUDENT_MODELS",
+    "STUDENT_KINDS",
     "DistillConfig",
     "DistilledFile",
     "StudentSpec",
@@ -65,13 +67,66 @@ class DistilledFile:
     statuses: list[str] = field(default_factory=lambda: ["ok", "repaired", "partial"])
 
 
+STUDENT_KINDS = ("token", "span")
+#: The model a student starts from when ``student.model`` is not given, by kind.
+DEFAULT_STUDENT_MODELS = {"token": "minilm-l6", "span": "fewner-span-minilm"}
+
+
 @dataclass
 class StudentSpec:
-    """The encoder: catalogue name, local folder or hub id; ``layers`` keeps the first N."""
+    """Which student learns, and from what it starts.
 
-    model: str = "minilm-l6"
+    ``kind``: ``token`` (a token classifier with a BIO head on ``model``, an encoder: catalogue
+    name, local folder or hub id; the study's student) or ``span`` (fewner's span model,
+    :mod:`fewner.distill.span_student`: ``model`` is a span model, shipped name or folder, or
+    an encoder that gets fresh span heads). ``model`` defaults to :data:`DEFAULT_STUDENT_MODELS`.
+    Token only: ``layers`` keeps the first N encoder layers, ``max_length`` subwords per
+    sentence. Span only: ``label_names`` (the text each type is read as, ``{PER: person}``;
+    default the base model's, else the type's name), ``lr_head`` (the span and label heads'
+    learning rate; default 10 x ``lr``, which the encoder gets), ``freeze_layers`` (lowest
+    encoder layers not trained) and ``threshold`` (the saved model's; default the base's).
+    """
+
+    kind: str = "token"
+    model: str | None = None
     layers: int | None = None
     max_length: int = 128
+    label_names: dict[str, str] = field(default_factory=dict)
+    lr_head: float | None = None
+    freeze_layers: int = 0
+    threshold: float | None = None
+
+    def check(self) -> None:
+        if self.kind not in STUDENT_KINDS:
+            raise ConfigError(
+                f"student.kind: {self.kind!r}; expected {' or '.join(STUDENT_KINDS)}"
+            )
+        if self.model is None:
+            self.model = DEFAULT_STUDENT_MODELS[self.kind]
+        if self.max_length < 8:
+            raise ConfigError(f"student.max_length must be >= 8, got {self.max_length}")
+        if self.kind == "token":
+            span_only = {
+                "label_names": bool(self.label_names),
+                "lr_head": self.lr_head is not None,
+                "freeze_layers": self.freeze_layers != 0,
+                "threshold": self.threshold is not None,
+            }
+            given = [key for key, set_ in span_only.items() if set_]
+            if given:
+                raise ConfigError(
+                    f"student.{given[0]} applies to the span student only (student.kind: span)"
+                )
+            return
+        if self.layers is not None:
+            raise ConfigError("student.layers applies to the token student only; the span "
+                              "student freezes layers with student.freeze_layers")
+        if self.lr_head is not None and self.lr_head <= 0:
+            raise ConfigError(f"student.lr_head must be > 0, got {self.lr_head}")
+        if self.freeze_layers < 0:
+            raise ConfigError(f"student.freeze_layers must be >= 0, got {self.freeze_layers}")
+        if self.threshold is not None and not 0 < self.threshold < 1:
+            raise ConfigError(f"student.threshold must be in (0, 1), got {self.threshold}")
 
 
 @dataclass
@@ -128,8 +183,10 @@ class DistillConfig:
             raise ConfigError("types: give at least one entity type")
         for key, spec in self.labelled_specs().items():
             _check_spec(spec, key, self.types)
-        if self.student.max_length < 8:
-            raise ConfigError(f"student.max_length must be >= 8, got {self.student.max_length}")
+        self.student.check()
+        unnamed = sorted(set(self.student.label_names) - set(self.types))
+        if unnamed:
+            raise ConfigError(f"student.label_names: {unnamed} are not among the run's types")
         for i, d in enumerate(self.distilled):
             bad = sorted(set(d.statuses) - set(STATUSES))
             if bad:

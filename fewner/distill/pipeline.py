@@ -6,11 +6,14 @@ Run folder::
     RUN/data.json                what was read: sentences per set, statuses kept and dropped
     RUN/log.jsonl                step and epoch records (see fewner.distill.trainer)
     RUN/checkpoint.pt            the latest finished epoch (resume with --resume)
-    RUN/student/                 the trained student (fewner predict --student RUN/student)
+    RUN/student/                 the trained student (fewner predict --student RUN/student);
+                                 a span student's is a model folder (fewner.load, --model)
     RUN/test/predictions.jsonl   test predictions with character offsets
     RUN/metrics.json             training summary, test scores, test inference speed
 
 Everything that can fail cheaply (config, files, types) fails before the encoder loads.
+``student.kind`` chooses the student: ``token`` (:class:`fewner.distill.student.Student`) or
+``span`` (:class:`fewner.distill.span_student.SpanStudent`); both train in the same loop.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from fewner.errors import ConfigError
 from fewner.runs import RunDir, write_json_atomic
 from fewner.types import Sentence
 
-__all__ = ["read_distilled", "read_labelled", "run_distill"]
+__all__ = ["build_student", "read_distilled", "read_labelled", "run_distill"]
 
 Log = Callable[[str], None]
 
@@ -64,6 +67,25 @@ def read_distilled(spec: DistilledFile, types: list[str]) -> tuple[list[Sentence
     return kept, statuses
 
 
+def build_student(config: DistillConfig) -> Any:
+    """The untrained student of ``config.student`` (its kind, model and options)."""
+    spec = config.student
+    if spec.kind == "span":
+        from fewner.distill.span_student import SpanStudent
+
+        return SpanStudent.build(spec, config.types, config.seed)
+    from fewner.distill.config import DEFAULT_STUDENT_MODELS
+    from fewner.distill.student import Student
+
+    return Student.build(
+        spec.model or DEFAULT_STUDENT_MODELS["token"],
+        config.types,
+        spec.max_length,
+        spec.layers,
+        config.seed,
+    )
+
+
 def run_distill(
     config: DistillConfig,
     out: Path,
@@ -77,7 +99,6 @@ def run_distill(
 
     import torch
 
-    from fewner.distill.student import Student
     from fewner.distill.trainer import TrainSettings, train_student
     from fewner.eval.metrics import score
     from fewner.eval.report import scores_json
@@ -113,13 +134,7 @@ def run_distill(
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     schedule = config.resolved_schedule()
-    student = Student.build(
-        config.student.model,
-        config.types,
-        config.student.max_length,
-        config.student.layers,
-        config.seed,
-    )
+    student = build_student(config)
     settings = TrainSettings(
         epochs=config.epochs,
         batch_size=config.batch_size,
@@ -166,7 +181,10 @@ def run_distill(
         on_step=on_step,
         on_epoch=on_epoch,
     )
-    student.save(run.file("student"))
+    if config.student.kind == "span":
+        student.save(run.file("student"), training=_distill_record(config, data_report, summary))
+    else:
+        student.save(run.file("student"))
     metrics: dict[str, Any] = {
         "group": config.group,
         "schedule": schedule.label,
@@ -197,6 +215,22 @@ def run_distill(
         )
     run.write_metrics(metrics)
     return metrics
+
+
+def _distill_record(
+    config: DistillConfig, data: dict[str, Any], summary: dict[str, Any]
+) -> dict[str, Any]:
+    """What a span student's manifest records of its distillation run."""
+    return {
+        "schedule": config.resolved_schedule().label,
+        "mix": config.mix,
+        "epochs": config.epochs,
+        "steps": summary.get("steps"),
+        "lr": config.lr,
+        "original": data.get("original", 0),
+        "distilled": [{"path": d["path"], "kept": d["kept"]} for d in data.get("distilled", [])],
+        "base_model": config.student.model,
+    }
 
 
 def _normalised(old: dict[str, Any]) -> dict[str, Any]:

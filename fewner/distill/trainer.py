@@ -18,6 +18,11 @@ epoch, written atomically after every epoch) continues exactly as an uninterrupt
 The learning rate is ``lr * lr_decay ** t`` in epoch ``t`` (``lr_decay: 0.95`` is the study's
 optional decay; null keeps it constant). AdamW, gradient norm clipped at 1.
 
+Any student kind trains here: it gives ``model`` (a torch module), ``encode(sentences)``,
+``collate(items, weights)`` and ``loss(batch) -> (loss, count)``; a student with
+``parameter_groups(lr)`` gets one optimizer group per entry (the span student's encoder and
+heads learn at different rates), each decayed from its own starting rate.
+
 Logs: ``RUN/log.jsonl`` gets one line per step (epoch, step, loss, lr, subwords, seconds) and
 one per epoch (weights, examples drawn from each set, mean loss, seconds).
 """
@@ -102,7 +107,7 @@ def epoch_plan(
     return EpochPlan(epoch, (wd, wo), tuple(items))
 
 
-def _save_checkpoint(path: Path, student: Student, optimizer: Any, epoch: int, step: int) -> None:
+def _save_checkpoint(path: Path, student: Any, optimizer: Any, epoch: int, step: int) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(
         {
@@ -128,7 +133,7 @@ def _earlier_epochs(log_path: Path, before: int) -> list[dict[str, Any]]:
 
 
 def train_student(
-    student: Student,
+    student: Student | Any,
     distilled: Sequence[Sentence],
     original: Sequence[Sentence],
     schedule: Schedule,
@@ -147,9 +152,13 @@ def train_student(
     run_path.mkdir(parents=True, exist_ok=True)
     sets = (student.encode(distilled), student.encode(original))
     model = student.model
+    groups = getattr(student, "parameter_groups", None)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+        groups(settings.lr) if groups is not None else model.parameters(),
+        lr=settings.lr,
+        weight_decay=settings.weight_decay,
     )
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
     checkpoint = run_path / "checkpoint.pt"
     first_epoch, step = 0, 0
     if resume and checkpoint.is_file():
@@ -170,9 +179,10 @@ def train_student(
                 settings.mix,
                 settings.seed,
             )
-            lr = settings.lr * (settings.lr_decay or 1.0) ** epoch
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            decay = (settings.lr_decay or 1.0) ** epoch
+            lr = settings.lr * decay
+            for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+                group["lr"] = base * decay
             model.train()
             torch.manual_seed(settings.seed * 100_003 + epoch)  # dropout masks, per epoch
             started, losses = time.perf_counter(), []

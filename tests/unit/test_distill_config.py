@@ -31,6 +31,10 @@ BEFORE = json.loads((Path(__file__).with_name("icl_distill_resolved_configs.json
 GROUPS = ["default", "A", "B", "C", "D", "E"]
 #: What the shared data spec adds to the previous {path, limit, format}.
 SPEC_KEYS = {"types": None, "skip": 0, "inline": None}
+#: What the student section gained with the span student (token students keep these defaults).
+STUDENT_KEYS = {
+    "kind": "token", "label_names": {}, "lr_head": None, "freeze_layers": 0, "threshold": None,
+}
 
 
 def _resolved(config) -> dict:
@@ -42,6 +46,7 @@ def _expected(group: str) -> dict:
     for key in ("original", "dev", "test"):
         if out[key] is not None:
             out[key] = {**out[key], **SPEC_KEYS}
+    out["student"] = {**STUDENT_KEYS, **out["student"]}
     return out
 
 
