@@ -59,6 +59,7 @@ from transformers import (
 
 from fewner.backends.base import BACKENDS, Backend, GenerationParams
 from fewner.backends.hf_steps import RowSampler, StopOnStrings, row_seed
+from fewner.backends.limits import ContextLengthError
 from fewner.backends.prefix import PrefixGroup, group_by_prefix, pack_groups
 from fewner.errors import BackendError, ModelNotAvailableError
 from fewner.models.adapters import adapter_load_error, check_adapter
@@ -182,6 +183,7 @@ class HFBackend(Backend):
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
         tokenizer.padding_side = "left"
         self._model = model
+        self._context: int | None = None  # context_length(), read once
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.prefix_sharing = prefix_sharing
@@ -213,6 +215,29 @@ class HFBackend(Backend):
         add = not (bos and text.startswith(bos))
         return list(self.tokenizer(text, add_special_tokens=add)["input_ids"])
 
+    def count_tokens(self, prompt: str) -> int:
+        """How many tokens ``prompt`` takes (as :meth:`_generate` encodes it)."""
+        return len(self.encode(prompt)) or 1
+
+    def context_length(self) -> int | None:
+        """The model's context window in tokens (its config's ``max_position_embeddings``),
+        read from the config file without loading the weights; None when it does not say."""
+        if self._context is None:
+            if self._model is not None:
+                config = self._model.config
+            else:
+                from transformers import AutoConfig
+
+                config = AutoConfig.from_pretrained(self._load_args[0])
+            text = (
+                config.get_text_config(decoder=True)
+                if hasattr(config, "get_text_config")
+                else config
+            )
+            positions = getattr(text, "max_position_embeddings", None)
+            self._context = int(positions) if positions else 0
+        return self._context or None
+
     def chat_prompt(self, user_message: str, system: str | None = None) -> str:
         if not getattr(self.tokenizer, "chat_template", None):
             return super().chat_prompt(user_message, system)
@@ -241,6 +266,12 @@ class HFBackend(Backend):
                     "use a grammar backend (llamacpp, openai) or turn the constraint off"
                 )
         encoded = [self.encode(p) or [self._context_token()] for p in prompts]
+        limit = self.context_length()
+        for i, ids in enumerate(encoded):  # past the window the model runs on, into nonsense
+            if limit is not None and len(ids) + params.max_new_tokens > limit:
+                raise ContextLengthError(
+                    i, len(ids), limit, params.max_new_tokens, self.model_id
+                )
         results: list[str] = [""] * len(prompts)
         if self.prefix_sharing:
             batches = self._shared_batches(encoded)

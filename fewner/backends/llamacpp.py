@@ -44,7 +44,6 @@ Design notes
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fewner.backends.base import BACKENDS, EnforcingBackend, GenerationParams
+from fewner.backends.limits import check_context
 from fewner.errors import BackendError, ModelNotAvailableError
 
 if TYPE_CHECKING:
@@ -72,17 +72,16 @@ def resolve_gguf(model: str | Path) -> Path:
 
 
 def default_threads() -> int:
-    """Half the usable cores, at least 1, at most 8.
+    """The thread count in force (:func:`fewner.backends.threads.threads`): ``--threads``,
+    else ``$FEWNER_THREADS`` / ``$OMP_NUM_THREADS``, else half the usable cores (1..8).
 
     Why not all cores: llama.cpp's worker threads meet at a barrier after every op, so one
     descheduled thread stalls the rest; on a loaded shared machine that costs far more than the
     extra thread gains (measurements: docs/design-notes.md, fewner/backends/llamacpp.py).
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 2
-    return max(1, min(8, cores // 2))
+    from fewner.backends.threads import threads
+
+    return threads()
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -178,6 +177,7 @@ class LlamaCppBackend(EnforcingBackend):
     def _generate(
         self, prompts: list[str], params: GenerationParams, constraints: list[Constraint | None]
     ) -> list[str]:
+        check_context(self, prompts, params.max_new_tokens)  # all of them, before any work
         return [
             self._complete(p, params, None if c is None else self.grammar(c.gbnf()))
             for p, c in zip(prompts, constraints, strict=True)
@@ -201,8 +201,21 @@ class LlamaCppBackend(EnforcingBackend):
                     grammar=grammar,
                 )
             except ValueError as err:  # e.g. prompt longer than the context
-                raise BackendError(f"llama.cpp: {err}") from err
+                hint = (
+                    f"; pass a larger n_ctx (-O n_ctx=N, now {self.n_ctx}) or shorter input"
+                    if "context" in str(err)
+                    else ""
+                )
+                raise BackendError(f"llama.cpp: {err}{hint}") from err
         return result["choices"][0]["text"]  # type: ignore[index]
+
+    def count_tokens(self, prompt: str) -> int:
+        """How many tokens ``prompt`` takes (as ``create_completion`` tokenizes it)."""
+        return len(self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
+
+    def context_length(self) -> int:
+        """The context window in tokens (``n_ctx``: prompt and answer together)."""
+        return self.n_ctx
 
     # -- scoring --------------------------------------------------------------------------
 

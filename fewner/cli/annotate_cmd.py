@@ -20,7 +20,13 @@ from pathlib import Path
 import click
 
 from fewner.cli.common import err, out, report_read
-from fewner.cli.options import BACKEND_CHOICES, answer_cache, run_outputs
+from fewner.cli.options import (
+    BACKEND_CHOICES,
+    answer_cache,
+    reading_options,
+    run_outputs,
+    threads_option,
+)
 from fewner.models.catalogue import DEFAULT_CAUSAL_MODEL
 
 
@@ -46,6 +52,8 @@ def _read_input(path: Path, fmt: str, limit: int | None, sample_seed: int | None
 
 
 @click.command("annotate")
+@threads_option()
+@reading_options()
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--output",

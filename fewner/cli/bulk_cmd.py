@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from fewner.cli.common import err
+from fewner.cli.options import threads_option
 
 
 def _pairs(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
@@ -37,6 +38,7 @@ def _engine_choices() -> list[str]:
 
 
 @click.command("bulk")
+@threads_option()
 @click.argument("input_path", metavar="INPUT",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from fewner.cli.options import reading_options
 from fewner.data.formats import FORMATS, format_names
 from fewner.data.io import ReadResult, read_corpus_detailed, write_corpus
 from fewner.data.schemes import POLICIES, SCHEMES
@@ -34,9 +35,7 @@ def _add_read_options(func, scheme_flag: str):
                      help="Tag scheme of the input's tags (column files); auto detects it over the whole file."),
         click.option("--policy", type=click.Choice(list(POLICIES)), default="repair", show_default=True,
                      help="Invalid tag sequences: repair (conlleval/seqeval default) or strict (drop malformed chunks). Both are counted."),
-        click.option("--encoding", default="utf-8", show_default=True, help="Text encoding, e.g. latin-1."),
-        click.option("--encoding-errors", type=click.Choice(["strict", "replace", "ignore"]), default="strict",
-                     show_default=True, help="Undecodable bytes: strict = error naming line and byte offset; replace = U+FFFD."),
+        reading_options(expose=True),  # the same --encoding/--encoding-errors as every command
         click.option("--fewnerd-labels", is_flag=True,
                      help="Restore official Few-NERD type names (person_actor -> person-actor), for the unofficial BIO INTER test file."),
     ]

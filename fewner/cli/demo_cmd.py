@@ -18,6 +18,7 @@ import click
 from rich.table import Table
 
 from fewner.cli.common import err, out, progress, report_read
+from fewner.cli.options import threads_option
 from fewner.data.episodes import EpisodeSampler, sample_episodes
 from fewner.data.io import read_corpus, write_corpus, write_episodes
 from fewner.eval.metrics import aggregate_episodes, score
@@ -34,6 +35,7 @@ def demo_data_path() -> Path:
 
 
 @click.command()
+@threads_option()
 @click.option("--n-way", default=5, show_default=True, help="Entity types per episode.")
 @click.option("--k-shot", default=1, show_default=True, help="Each type gets K..2K support mentions.")
 @click.option("--n-query", default=2, show_default=True, help="Each type gets Q..2Q query mentions.")

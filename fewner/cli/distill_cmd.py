@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from fewner.cli.common import err, out, progress
-from fewner.cli.options import config_and_recipe
+from fewner.cli.options import config_and_recipe, reading_options, threads_option
 from fewner.distill.config import DEFAULT_RECIPE, MIXES
 from fewner.distill.schedules import SCHEDULES
 
@@ -55,6 +55,8 @@ Example: fewner distill --group D --set epochs=4 --out runs/distill-D
 
 
 @click.command("distill", help=HELP)
+@threads_option()
+@reading_options()
 @config_and_recipe(
     "distill", default=DEFAULT_RECIPE, example="configs/distill.yaml", describe=_describe_recipe
 )

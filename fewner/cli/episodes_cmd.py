@@ -14,6 +14,7 @@ import click
 from rich.table import Table
 
 from fewner.cli.common import err, out, progress, report_read
+from fewner.cli.options import reading_options
 from fewner.data.episodes import (
     DEFAULT_MAX_ATTEMPTS,
     OTHER_TYPES,
@@ -37,6 +38,7 @@ def _split_types(values: tuple[str, ...]) -> list[str] | None:
 
 
 @episodes.command("sample")
+@reading_options()
 @click.argument(
     "input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )

@@ -20,9 +20,11 @@ from pathlib import Path
 import click
 
 from fewner.cli.common import err, out, report_read
+from fewner.cli.options import reading_options
 
 
 @click.command("evaluate")
+@reading_options()
 @click.argument("gold", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("pred", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format-gold", default="auto", show_default=True, help="Format of GOLD.")

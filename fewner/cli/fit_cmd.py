@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from fewner.cli.options import reading_options, threads_option
 from fewner.errors import ConfigError
 
 EPILOG = """\b
@@ -24,6 +25,8 @@ Examples:
 
 
 @click.command(epilog=EPILOG)
+@threads_option()
+@reading_options()
 @click.argument("examples", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--recipe", "-r", default="span", show_default=True,
               help="A fewner.RECIPES name: span, obp-llm, cllmfs, grait, icl, dictionary, ...")

@@ -14,10 +14,11 @@ from pathlib import Path
 import click
 
 from fewner.cli.common import err, out
-from fewner.cli.options import model_and_backend
+from fewner.cli.options import model_and_backend, threads_option
 
 
 @click.command("generate")
+@threads_option()
 @click.argument("prompts", nargs=-1)
 @model_and_backend("Catalogue name, local folder, hub id (hf) or server model name.")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=64, show_default=True)

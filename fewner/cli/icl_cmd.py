@@ -20,7 +20,13 @@ from typing import Any
 import click
 
 from fewner.cli.common import err, out, progress, report_read
-from fewner.cli.options import answer_cache, config_and_recipe, run_outputs
+from fewner.cli.options import (
+    answer_cache,
+    config_and_recipe,
+    reading_options,
+    run_outputs,
+    threads_option,
+)
 from fewner.data.formats import format_names
 from fewner.icl.config import DEFAULT_RECIPE, icl_backend_names
 from fewner.icl.retrieval import RETRIEVERS
@@ -55,6 +61,8 @@ def _preset_default(key: str) -> str:
 
 
 @click.command("icl")
+@threads_option()
+@reading_options()
 @config_and_recipe("icl", default=DEFAULT_RECIPE, example="configs/el4ner.yaml")
 @click.argument(
     "input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path)

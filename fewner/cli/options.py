@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,60 @@ def config_and_recipe(
         )(command)
 
     return decorate
+
+
+ENCODING_ERRORS = ("strict", "replace", "ignore")
+
+
+def reading_options(*, expose: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--encoding`` and ``--encoding-errors``, the same on every command that reads a data file
+    (the reader's UTF-8 error advice names them). ``expose=False``: the command body runs inside
+    :func:`fewner.data.reading.reading`, so every data file it reads (INPUT, --gold, the files a
+    config names) is decoded that way without passing them on; ``expose=True``: the command
+    receives ``encoding`` and ``encoding_errors`` and passes them itself."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        if not expose:
+            inner = command
+
+            @functools.wraps(inner)
+            def command(*args: Any, encoding: str, encoding_errors: str, **kwargs: Any) -> Any:
+                from fewner.data.reading import reading
+
+                with reading(encoding, encoding_errors):
+                    return inner(*args, **kwargs)
+
+        command = click.option(
+            "--encoding-errors", type=click.Choice(ENCODING_ERRORS), default="strict",
+            show_default=True,
+            help="Undecodable bytes in data files: strict = an error naming the line and byte "
+            "offset; replace = U+FFFD; ignore = drop them.",
+        )(command)
+        return click.option(
+            "--encoding", default="utf-8", show_default=True,
+            help="Text encoding of the data files, e.g. latin-1.",
+        )(command)
+
+    return decorate
+
+
+def _apply_threads(ctx: click.Context, _param: click.Parameter, value: int | None) -> int | None:
+    if ctx.resilient_parsing:
+        return value
+    from fewner.backends.threads import set_threads
+
+    return set_threads(value)
+
+
+def threads_option(
+    what: str = "torch and llama.cpp", *, expose: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--threads N``: CPU threads for the model computations, set while the options are
+    parsed, before any model loads (:mod:`fewner.backends.threads`). ``expose=True``: the
+    command also receives the count in force as ``threads``."""
+    return click.option(
+        "--threads", type=click.IntRange(min=1), default=None, callback=_apply_threads,
+        expose_value=expose,
+        help=f"CPU threads for {what} [default: $FEWNER_THREADS, else $OMP_NUM_THREADS, else "
+        "half the cores, 1 to 8: all cores stall when another process holds one].",
+    )

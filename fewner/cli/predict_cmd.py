@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from fewner.cli.common import err, out, report_read
-from fewner.cli.options import answer_cache, run_outputs
+from fewner.cli.options import answer_cache, reading_options, run_outputs, threads_option
 from fewner.models.catalogue import DEFAULT_CAUSAL_MODEL
 
 _TAG = re.compile(r"^[BIES]-(.+)$")
@@ -36,8 +36,10 @@ def read_type_file(path: Path) -> list[str]:
     Covers both a hand-written list and a ``labels-*.txt`` file of the support sets. ``#``
     starts a comment line. Order of first appearance.
     """
+    from fewner.data.io import read_text_lines
+
     types: dict[str, None] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    for raw in read_text_lines(path):
         line = raw.strip()
         if not line or line.startswith("#") or line == "O":
             continue
@@ -120,7 +122,8 @@ def _layouts() -> list[str]:
 @run_outputs()
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Prompts per backend call (LM) or sentences per batch (student).")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Torch threads.")
+@threads_option()
+@reading_options()
 @click.option("--quantize", is_flag=True, help="int8 dynamic quantization (student, CPU).")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=None,
               help="Token budget per answer (LM) [default: 64].")
@@ -158,7 +161,7 @@ def predict(input_path: Path, output: Path, model: str | None, student: Path | N
             types_csv: str | None, types_from: Path | None, limit: int | None,
             input_format: str, documents_layout: str | None, window_words: int | None,
             window_overlap: int | None, gold: Path | None, cache_path: Path | None, no_cache: bool,
-            run_dir: Path | None, batch_size: int | None, threads: int | None, quantize: bool,
+            run_dir: Path | None, batch_size: int | None, quantize: bool,
             raw_options: tuple[str, ...], device: str | None, base_url: str | None,
             **prompt_and_decoding: Any) -> None:
     """Predict the entities of INPUT and write fewner JSONL: a sentence file (any format
@@ -202,11 +205,6 @@ def predict(input_path: Path, output: Path, model: str | None, student: Path | N
         labels = read_type_file(types_from)
     if labels is not None and not labels:
         raise click.UsageError("no entity types given")
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-
     options = {k: v for k, v in prompt_and_decoding.items() if v is not None}
     if "kind" in options:
         options["backend"] = options.pop("kind")
@@ -268,6 +266,9 @@ def predict(input_path: Path, output: Path, model: str | None, student: Path | N
         "model": model or DEFAULT_CAUSAL_MODEL,
         "limit": limit,
     }
+    check_fits = getattr(predictor, "check_fits", None)
+    if documents_layout is None and check_fits is not None:
+        check_fits(sentences, wanted)  # a line past the context window fails now, named
     with predictor:
         run = predict_file if documents_layout is None else predict_documents_file
         metrics, scores = run(
@@ -276,6 +277,8 @@ def predict(input_path: Path, output: Path, model: str | None, student: Path | N
             score_meta=None if gold is None else {"gold": str(gold)}, log=err.print,
         )
     err.print("counts: " + ", ".join(f"{k}={v}" for k, v in metrics["stats"].items() if v))
+    for warning in metrics.get("warnings") or ():
+        err.print(f"[yellow]warning: {warning}[/yellow]")
     if scores is not None:
         from fewner.eval.report import scores_renderable
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from fewner.cli.options import threads_option
 from fewner.serve.settings import ServeSettings
 
 _h = ServeSettings.help
@@ -67,8 +68,7 @@ def _read_token(token_env: str | None, token_file: Path | None) -> str | None:
               show_default=True, help=_h("max_batch"))
 @click.option("--max-queue", type=click.IntRange(min=1), default=_d.max_queue,
               show_default=True, help=_h("max_queue"))
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Torch threads for the model [default: torch's].")
+@threads_option("the model (torch, llama.cpp)", expose=True)
 @click.option("--warm-up/--no-warm-up", default=True, show_default=True,
               help="Make one small prediction before listening, so the model is loaded (and a "
               "broken one fails) at start-up rather than on the first request.")

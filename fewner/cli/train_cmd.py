@@ -24,10 +24,12 @@ from pathlib import Path
 import click
 
 from fewner.cli.common import err, out
-from fewner.cli.options import config_and_recipe
+from fewner.cli.options import config_and_recipe, reading_options, threads_option
 
 
 @click.command("train")
+@threads_option()
+@reading_options()
 @config_and_recipe("recipes", default=None, example="configs/obp-llm.yaml")
 @click.option(
     "--set",

@@ -22,6 +22,8 @@ from pathlib import Path
 from fewner.data.formats import FORMATS, ReadOptions, Sample
 from fewner.data.formats._source import Source, read_lines
 from fewner.data.formats.fewnerd import fewnerd_label, read_episode_lines, write_episode_file
+from fewner.data.reading import codec as _codec
+from fewner.data.reading import reading
 from fewner.data.schemes import POLICIES, SCHEMES
 from fewner.errors import DataFormatError
 from fewner.types import Corpus, Episode, Sentence
@@ -33,6 +35,8 @@ __all__ = [
     "read_corpus",
     "read_corpus_detailed",
     "read_episodes",
+    "read_text_lines",
+    "reading",
     "write_corpus",
     "write_episodes",
 ]
@@ -55,8 +59,8 @@ def read_corpus(
     format: str = "auto",
     scheme: str = "auto",
     policy: str = "repair",
-    encoding: str = "utf-8",
-    encoding_errors: str = "strict",
+    encoding: str | None = None,
+    encoding_errors: str | None = None,
     *,
     label_map: LabelMap | None = None,
     normalize_fewnerd: bool = False,
@@ -70,7 +74,9 @@ def read_corpus(
     :mod:`fewner.data.schemes`); repairs are counted in ``Corpus.repaired``.
     ``label_map``: rename entity labels (a function or a dict; unmapped labels stay).
     ``normalize_fewnerd=True``: map ``person_actor`` -> ``person-actor`` (:func:`fewnerd_label`),
-    for the unofficial BIO Few-NERD INTER test file.
+    for the unofficial BIO Few-NERD INTER test file. ``encoding`` / ``encoding_errors``: how bytes
+    are decoded (module docstring); None: those of the enclosing :func:`reading` block, else
+    ``utf-8`` / ``strict``.
     """
     return read_corpus_detailed(
         path, format, scheme, policy, encoding, encoding_errors,
@@ -83,8 +89,8 @@ def read_corpus_detailed(
     format: str = "auto",
     scheme: str = "auto",
     policy: str = "repair",
-    encoding: str = "utf-8",
-    encoding_errors: str = "strict",
+    encoding: str | None = None,
+    encoding_errors: str | None = None,
     *,
     label_map: LabelMap | None = None,
     normalize_fewnerd: bool = False,
@@ -98,6 +104,7 @@ def read_corpus_detailed(
         raise DataFormatError(str(path), f"unknown tag scheme {scheme!r}; expected auto, {', '.join(SCHEMES)}")
     if policy not in POLICIES:
         raise DataFormatError(str(path), f"unknown policy {policy!r}; expected {' or '.join(POLICIES)}")
+    encoding, encoding_errors = _codec(encoding, encoding_errors)
     mapper = _label_mapper(label_map, normalize_fewnerd)
     fmt = format if format != "auto" else _binary_by_extension(Path(path))
     if fmt != "auto" and FORMATS[fmt].binary:  # e.g. docbin: the reader opens the file itself
@@ -119,6 +126,14 @@ def _label_mapper(label_map: LabelMap | None, normalize_fewnerd: bool) -> Callab
         table = dict(label_map)
         return lambda label: table.get(label, label)
     return label_map
+
+
+def read_text_lines(
+    path: str | Path, encoding: str | None = None, encoding_errors: str | None = None
+) -> list[str]:
+    """The decoded lines of any text file (a list of types, ...), under the same decoding
+    policy and errors as the data readers (file, line and byte offset of a bad byte)."""
+    return read_lines(path, *_codec(encoding, encoding_errors)).lines
 
 
 def detect_format(path: str | Path, encoding: str = "utf-8", encoding_errors: str = "replace") -> str:
@@ -180,9 +195,11 @@ def write_corpus(
     info.write(sentences, p, scheme)
 
 
-def read_episodes(path: str | Path, encoding: str = "utf-8", encoding_errors: str = "strict") -> list[Episode]:
+def read_episodes(
+    path: str | Path, encoding: str | None = None, encoding_errors: str | None = None
+) -> list[Episode]:
     """Read a Few-NERD episode JSONL file (see :mod:`fewner.data.formats.fewnerd`)."""
-    return read_episode_lines(read_lines(path, encoding, encoding_errors))
+    return read_episode_lines(read_lines(path, *_codec(encoding, encoding_errors)))
 
 
 def write_episodes(episodes: Iterable[Episode], path: str | Path) -> None:

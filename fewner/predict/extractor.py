@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fewner.backends.base import Backend, GenerationParams
+from fewner.backends.limits import ContextLengthError, check_context
 from fewner.decoding.candidates import DEFAULT_MAX_WORDS
 from fewner.decoding.constraint import Constraint
 from fewner.prompts.format import ExtractionFormat
@@ -251,6 +252,24 @@ class Extractor:
         if chunk:
             yield self._extract_chunk(chunk, wanted)
 
+    def check_fits(self, sentences: Iterable[Sentence], types: Iterable[str]) -> None:
+        """Raise :class:`~fewner.backends.limits.ContextLengthError` naming the file and line
+        when the longest of ``sentences`` (in bytes: its prompts are the longest of each type)
+        does not fit the backend's context window with ``max_new_tokens`` of answer: a check
+        to run before any work starts. Backends that cannot measure prompts pass."""
+        longest = max(sentences, key=lambda s: len(s.text.encode("utf-8")), default=None)
+        wanted = list(dict.fromkeys(types))
+        if longest is None or not wanted:
+            return
+        jobs = [(t, self._wrap(p)) for t, p in self.fmt.prompts(longest, wanted)]
+        try:
+            check_context(self.backend, [p for _, p in jobs], self.params.max_new_tokens)
+        except ContextLengthError as err:
+            raise err.at(
+                f"{sentence_location(longest)}: the prompt for type {jobs[err.index][0]!r}",
+                LONG_INPUT_FIX,
+            ) from None
+
     def _extract_chunk(self, sentences: list[Sentence], types: list[str]) -> ExtractionResult:
         stats: Counter[str] = Counter(sentences=len(sentences))
         constraints = [self.constraint(s) if self.constrained else None for s in sentences]
@@ -262,11 +281,20 @@ class Extractor:
         stats["prompts"] = len(jobs)
         order = sorted(range(len(jobs)), key=lambda j: jobs[j][2])  # shared prefixes adjacent
         before = _reported_filtered(self.backend)
-        outputs = self.backend.generate(
-            [jobs[j][2] for j in order],
-            self.params,
-            [constraints[jobs[j][0]] for j in order] if self.constrained else None,
-        )
+        prompts = [jobs[j][2] for j in order]
+        try:
+            check_context(self.backend, prompts, self.params.max_new_tokens)  # before any work
+            outputs = self.backend.generate(
+                prompts,
+                self.params,
+                [constraints[jobs[j][0]] for j in order] if self.constrained else None,
+            )
+        except ContextLengthError as err:
+            i, entity_type, _ = jobs[order[err.index]]
+            raise err.at(
+                f"{sentence_location(sentences[i])}: the prompt for type {entity_type!r}",
+                LONG_INPUT_FIX,
+            ) from None
         if len(outputs) != len(jobs):
             from fewner.errors import BackendError
 
@@ -315,6 +343,22 @@ class Extractor:
             stats["spans"] += len(kept)
             predictions.append(sentence.with_spans(kept))
         return ExtractionResult(predictions, stats, answers, abstained)
+
+
+#: What to do about a sentence whose prompt does not fit the context window.
+LONG_INPUT_FIX = (
+    "pass --documents lines to fewner predict to cut long lines into windows (and a smaller "
+    "--window-words N if a window is still too long; Predictor.predict_documents and "
+    "window_words in Python), or split the sentence"
+)
+
+
+def sentence_location(sentence: Sentence) -> str:
+    """``FILE:LINE`` from a sentence's reader metadata, else ``sentence ID``."""
+    meta = dict(sentence.meta)
+    if meta.get("file") and meta.get("line"):
+        return f"{meta['file']}:{meta['line']}"
+    return f"sentence {sentence.id}"
 
 
 def extractor_for_model(

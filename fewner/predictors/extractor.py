@@ -133,6 +133,8 @@ class ExtractorPredictor(Predictor):
         self.metrics = metrics
         self._backend: Any = backend_object
         self._extractor: Any = None
+        #: answers that stopped mid-mention (cut at ``max_new_tokens``), over this object's life
+        self.answers_cut = 0
 
     # ----- the protocol --------------------------------------------------------------------
     def resolve_labels(self, labels: Any) -> list[str]:
@@ -149,9 +151,13 @@ class ExtractorPredictor(Predictor):
 
     def runtime_counters(self) -> dict[str, Any]:
         backend = self._backend
+        cut = self.answers_cut
         return {
             "cache_hits": getattr(backend, "hits", None),
             "cache_misses": getattr(backend, "misses", None),
+            "max_new_tokens": self.max_new_tokens,
+            "answers_cut": cut,
+            "warnings": [cut_answers_warning(cut, self.max_new_tokens)] if cut else [],
         }
 
     def definitions_for(self, labels: list[str]) -> dict[str, str]:
@@ -166,12 +172,19 @@ class ExtractorPredictor(Predictor):
     def _predict_batch(self, sentences: list[Sentence], labels: list[str]) -> Predictions:
         extractor = self._extractor_for(labels)
         result = extractor.extract(sentences, labels)
+        self.answers_cut += result.stats.get("truncated", 0)
         return Predictions(
             sentences=result.predictions,
             stats=result.stats,
             abstained=result.abstained,
             records=result.answers,
         )
+
+    def check_fits(self, sentences: list[Sentence], labels: Any = None) -> None:
+        """Fail now, naming the file and line, when the longest of ``sentences`` would not fit
+        the model's context window (:meth:`fewner.predict.Extractor.check_fits`)."""
+        wanted = self.resolve_labels(labels)
+        self._extractor_for(wanted).check_fits(sentences, wanted)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -283,6 +296,15 @@ class ExtractorPredictor(Predictor):
                 **self.options,
             )
         return self._extractor
+
+
+def cut_answers_warning(count: int, max_new_tokens: int) -> str:
+    """The plain sentence for ``count`` answers cut at the token budget."""
+    return (
+        f"{count} answer{'s were' if count != 1 else ' was'} cut at max_new_tokens="
+        f"{max_new_tokens} (mentions after the cut are lost); pass --max-new-tokens "
+        f"{max_new_tokens * 2} (or max_new_tokens= in Python) to let them finish"
+    )
 
 
 def _definitions(source: str | Path | Mapping[str, str] | None) -> Mapping[str, str]:

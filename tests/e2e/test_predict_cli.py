@@ -180,7 +180,8 @@ def test_user_errors_are_one_line_and_come_before_loading(
     setup: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = _args(setup, tmp_path / "x.jsonl", "--types", "person,weapon")
-    args[args.index("--model") + 1] = str(tmp_path / "no-such-model")  # never reached
+    (tmp_path / "not-a-model").mkdir()  # an existing folder: loading it would fail, later
+    args[args.index("--model") + 1] = str(tmp_path / "not-a-model")  # never reached
     with pytest.raises(SystemExit) as info:
         main(args)
     assert info.value.code == 2
