@@ -69,18 +69,29 @@ def find_dictionary(answer: str) -> tuple[str | None, bool]:
     """The dictionary text in ``answer`` and whether it was complete (a closing brace found).
 
     See the module docstring for where it looks. An unclosed dictionary comes back as the text
-    from ``{`` to the end (``complete=False``), for :func:`parse_dictionary` to repair.
+    from ``{`` to the end (``complete=False``), for :func:`parse_dictionary` to repair. An
+    ``Answer:`` inside a complete dictionary (a mention ``"Answer: {"``) is content, not the mark.
     """
-    marks = list(_ANSWER_MARK.finditer(answer))
+    inside = _dictionaries(answer)
+    marks = [m for m in _ANSWER_MARK.finditer(answer) if not any(a <= m.start() < b for a, b in inside)]
     segment = answer[marks[-1].end() :] if marks else answer
     if "{" not in segment and marks:
         segment = answer  # "Answer:" followed by prose; the dictionary may come earlier
     start = segment.find("{")
     if start < 0:
         return None, False
+    end = _closing(segment, start)
+    if end is None:
+        return segment[start:], False
+    return segment[start:end], True
+
+
+def _closing(text: str, start: int) -> int | None:
+    """The index after the brace closing the ``{`` at ``start`` (braces inside quoted strings do
+    not count), or None when it is never closed."""
     depth, quote, escaped = 0, "", False
-    for i in range(start, len(segment)):
-        c = segment[i]
+    for i in range(start, len(text)):
+        c = text[i]
         if quote:
             if escaped:
                 escaped = False
@@ -96,15 +107,28 @@ def find_dictionary(answer: str) -> tuple[str | None, bool]:
         elif c == "}":
             depth -= 1
             if depth == 0:
-                return segment[start : i + 1], True
-    return segment[start:], False
+                return i + 1
+    return None
+
+
+def _dictionaries(text: str) -> list[tuple[int, int]]:
+    """``[start, end)`` of each complete top-level ``{...}`` in ``text``, left to right."""
+    found: list[tuple[int, int]] = []
+    pos = 0
+    while (start := text.find("{", pos)) >= 0:
+        end = _closing(text, start)
+        if end is None:
+            break
+        found.append((start, end))
+        pos = end
+    return found
 
 
 def _load(text: str) -> tuple[Any, str | None]:
     """``(value, how)``: ``how`` is None (plain JSON), ``python_literal`` or ``repaired``."""
     try:
         return json.loads(text), None
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # also a number too long to convert (not JSONDecodeError)
         pass
     try:
         return ast.literal_eval(text), "python_literal"

@@ -92,13 +92,14 @@ def parse_type(answer: str, types: Sequence[str]) -> str | None:
     """The type named by a stage-2 answer, :data:`NONE`, or None when it names neither.
 
     Accepted: the exact type name, the same in another letter case, or a BIO tag of it
-    (``B-PER``); as the whole first line or its first word.
+    (``B-PER``); as the whole first line (as written, then without surrounding punctuation, so
+    a type ``U.S.`` reads back) or its first word.
     """
     line = _first_line(answer)
     if not line:
         return None
     by_lower = {t.lower(): t for t in types}
-    pieces = [line.strip(" .,;:!\"'"), *_WORD.findall(line)[:1]]
+    pieces = [line, line.strip(" .,;:!\"'"), *_WORD.findall(line)[:1]]
     for piece in pieces:
         for candidate in (piece, re.sub(r"^[BIES]-", "", piece)):
             if candidate in types:

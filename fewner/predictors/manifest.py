@@ -11,11 +11,24 @@ silently worse predictions.
 
 Reading is strict and every problem is one :class:`~fewner.errors.ModelNotAvailableError`
 saying what is wrong with which folder and what to pass instead.
+
+Integrity: :meth:`Manifest.write` (the last step of ``Predictor.save``) also writes
+``FOLDER/SHA256SUMS``, the sha256 of every payload file (weights, tokenizer, support data; in the
+format of coreutils' ``sha256sum``, so ``sha256sum -c SHA256SUMS`` checks a folder by hand), and
+:meth:`Manifest.read` verifies every file a ``SHA256SUMS`` lists before anything is loaded: a
+changed, truncated or missing weight file is refused with the file's name and what to do, never
+loaded as a silently different model. ``fewner.json`` itself is not listed by ``save`` (settings
+and notes stay editable; everything that must match training is checked against the weights
+anyway); a ``SHA256SUMS`` that lists it (the shipped models') is honoured. Files are hashed once
+per load, in 1 MiB chunks. Folders without ``SHA256SUMS`` (saved before it existed) load as before.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,9 +36,13 @@ from typing import Any
 
 from fewner.errors import ModelNotAvailableError
 
-__all__ = ["MANIFEST_FILE", "SCHEMA_VERSION", "Manifest"]
+__all__ = ["CHECKSUMS_FILE", "MANIFEST_FILE", "SCHEMA_VERSION", "Manifest", "verify_checksums",
+           "write_checksums"]
 
 MANIFEST_FILE = "fewner.json"
+CHECKSUMS_FILE = "SHA256SUMS"
+_CHUNK = 1 << 20
+_SUM_LINE = re.compile(r"^(\\?)([0-9a-fA-F]{64}) [ *](.+)$")
 #: Bump when a field changes meaning; readers refuse folders with a newer schema.
 SCHEMA_VERSION = 1
 
@@ -64,11 +81,14 @@ class Manifest:
 
         path = Path(folder) / MANIFEST_FILE
         write_json_atomic(path, asdict(self))
+        write_checksums(folder)
         return path
 
     @classmethod
-    def read(cls, folder: str | Path) -> Manifest:
-        """The manifest of ``folder``; errors say what the folder is and what to pass instead."""
+    def read(cls, folder: str | Path, *, verify: bool = True) -> Manifest:
+        """The manifest of ``folder``; errors say what the folder is and what to pass instead.
+
+        ``verify``: check the files listed in ``SHA256SUMS`` (module docstring) first."""
         folder = Path(folder)
         path = folder / MANIFEST_FILE
         if not folder.is_dir():
@@ -97,7 +117,90 @@ class Manifest:
         for key in ("kind", "labels", "settings"):
             if key not in data:
                 raise ModelNotAvailableError(f"{path}: manifest field {key!r} is missing")
+        if verify:
+            verify_checksums(folder)
         return cls(**data)
+
+
+# ----- integrity ------------------------------------------------------------------------------
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_checksums(folder: str | Path) -> Path:
+    """Write ``folder/SHA256SUMS``: the sha256 of every file under ``folder`` except the manifest,
+    this file and hidden files (sorted, ``sha256sum`` format, written atomically)."""
+    folder = Path(folder)
+    lines = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel in (MANIFEST_FILE, CHECKSUMS_FILE) or any(part.startswith(".") for part in rel.split("/")):
+            continue
+        escaped = rel.replace("\\", "\\\\").replace("\n", "\\n")
+        flag = "\\" if escaped != rel else ""  # sha256sum's mark of an escaped name
+        lines.append(f"{flag}{_sha256(path)}  {escaped}\n")
+    target = folder / CHECKSUMS_FILE
+    tmp = target.with_name(f".{CHECKSUMS_FILE}.{os.getpid()}.tmp")
+    tmp.write_text("".join(lines), encoding="utf-8", newline="\n")
+    os.replace(tmp, target)
+    return target
+
+
+def verify_checksums(folder: str | Path) -> None:
+    """Check every file ``folder/SHA256SUMS`` lists (nothing when there is none); a missing or
+    changed file is a ModelNotAvailableError naming it and saying what to do."""
+    folder = Path(folder)
+    sums = folder / CHECKSUMS_FILE
+    if not sums.is_file():
+        return
+    try:
+        lines = sums.read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ModelNotAvailableError(f"{sums}: unreadable ({err})") from None
+    fix = _fix(folder)
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        match = _SUM_LINE.match(line.rstrip("\r"))
+        if match is None:
+            raise ModelNotAvailableError(
+                f"{sums}:{lineno}: not a sha256sum line ('<64 hex digits>  <file>'); {fix}"
+            )
+        escaped, expected, rel = match.groups()
+        if escaped:
+            rel = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), rel)
+        if rel == CHECKSUMS_FILE:
+            continue  # a list that includes an older copy of itself
+        parts = Path(rel).parts
+        if Path(rel).is_absolute() or ".." in parts:
+            raise ModelNotAvailableError(f"{sums}:{lineno}: {rel!r} points outside the model folder")
+        path = folder / rel
+        if not path.is_file():
+            raise ModelNotAvailableError(
+                f"{folder}: {rel} is listed in {CHECKSUMS_FILE} but missing; {fix}"
+            )
+        actual = _sha256(path)
+        if actual != expected.lower():
+            raise ModelNotAvailableError(
+                f"{folder}: {rel} does not match its sha256 in {CHECKSUMS_FILE} (expected "
+                f"{expected.lower()[:16]}..., found {actual[:16]}...): the file was changed or "
+                f"corrupted after the model was saved, so fewner will not load it; {fix}"
+            )
+
+
+def _fix(folder: Path) -> str:
+    """What to do about a folder that fails verification."""
+    package = Path(__file__).resolve().parents[1]
+    if package in folder.resolve().parents:
+        return "this model ships with fewner: reinstall fewner (pip install --force-reinstall fewner)"
+    return (
+        "copy or download the folder again, or save the model again (save writes a fresh "
+        f"{CHECKSUMS_FILE}); if you changed the file on purpose, delete {CHECKSUMS_FILE}"
+    )
 
 
 def _what_instead(folder: Path) -> str:

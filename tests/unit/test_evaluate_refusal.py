@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from fewner.cli import cli
 from fewner.data.formats.jsonl import read_abstentions, write_jsonl
+from fewner.errors import DataFormatError
 from fewner.eval.refusal import prompt_outcomes, truthful_helpfulness
 from fewner.types import Sentence
 
@@ -51,7 +52,7 @@ def test_reader_uses_default_ids_and_rejects_bad_values(tmp_path: Path) -> None:
     )
     assert read_abstentions(path) == {"p.jsonl:1": ["PER"], "p.jsonl:3": []}
     path.write_text('{"text": "Ann", "abstained_types": "PER"}\n')
-    with pytest.raises(ValueError, match="list of type names"):
+    with pytest.raises(DataFormatError, match=r"p.jsonl:1: \"abstained_types\" must be a list of type names"):
         read_abstentions(path)
 
 

@@ -24,7 +24,10 @@ so any sentence can be found again in its source. Text is the tokens joined by s
 Writing: ``tags`` writes ``token<TAB>tag``. ``conll`` writes ``token _ _ TAG`` (space separated,
 ``_`` = unknown POS/chunk, the CoNLL-U convention) so that four-column CoNLL-2003 readers accept
 the file; sentences whose meta has a ``doc`` get a ``-DOCSTART- -X- -X- O`` line and a blank line
-whenever the document changes. Both end every sentence with a blank line.
+whenever the document changes. Both end every sentence with a blank line. What would not read
+back as written is refused with a DataFormatError: a token ``-DOCSTART-`` (a document marker), a
+token or tag that is empty, starts or ends with whitespace, or holds a tab or line break (and, in
+``conll``, any whitespace).
 
 Recognising (``format: auto``): a ``-DOCSTART-`` line means ``conll``; otherwise, when at least
 half the sampled lines have one column count and some last column holds ``O`` or a
@@ -220,8 +223,19 @@ def sentence_tags(sentence: Sentence, scheme: Scheme, path: Path) -> list[str]:
 
 
 def _check_column_safe(text: str, what: str, sentence: Sentence, path: Path, spaces_ok: bool) -> None:
+    if what == "token" and text == DOCSTART:
+        raise DataFormatError(
+            str(path),
+            f"sentence {sentence.id}: token {DOCSTART!r} would read back as a document marker; "
+            "use --to jsonl",
+        )
     bad = "\t\n\r" if spaces_ok else None
-    if (bad and any(c in text for c in bad)) or (not spaces_ok and len(text.split()) != 1) or not text:
+    if (
+        (bad and any(c in text for c in bad))
+        or (not spaces_ok and len(text.split()) != 1)
+        or not text
+        or text != text.strip()  # the reader strips each column
+    ):
         raise DataFormatError(
             str(path),
             f"sentence {sentence.id}: {what} {text!r} is empty or contains whitespace and cannot be "

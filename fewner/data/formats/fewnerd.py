@@ -9,7 +9,9 @@ Episode file (``{train,dev,test}_{N}_{K}.jsonl`` of the Few-NERD release): one e
 ```
 
 Labels are IO fine types without prefix (``person-actor``) or ``O``; an ``I-`` prefix is accepted
-on reading. Every label must be ``O`` or one of the episode's ``types``. Tags are decoded with
+on reading. Every label must be ``O`` or one of the episode's ``types`` (a label that is itself a
+type's name is that type, even if it looks prefixed, so any type the writer writes reads back).
+A mention of a type named ``O`` cannot be written (it would read back as no entity). Tags are decoded with
 :mod:`fewner.data.schemes` (scheme ``io``), so two adjacent mentions of one type read as one mention,
 exactly as the Few-NERD protocol scores them.
 
@@ -23,7 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from fewner.data.formats._source import Source
+from fewner.data.formats._source import Source, json_line
 from fewner.data.schemes import OUTSIDE, spans_to_tags, split_tag, tags_to_spans
 from fewner.errors import DataFormatError, SpanAlignmentError
 from fewner.types import Episode, Sentence
@@ -47,10 +49,7 @@ def read_episode_lines(source: Source) -> list[Episode]:
     for lineno, line in enumerate(source.lines, start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise source.error(f"bad JSON at column {exc.colno}: {exc.msg}", lineno) from None
+        record = json_line(source, line, lineno)
         episodes.append(_episode(source, record, lineno))
     if not episodes:
         raise source.error("no episodes found: the file is empty")
@@ -84,22 +83,41 @@ def _sentences(source: Source, part: Any, types: set[str], prefix: str, lineno: 
             raise source.error(f'"{name}" sentence {i}: words and labels differ in length', lineno)
         if not all(isinstance(t, str) and t for t in toks):
             raise source.error(f'"{name}" sentence {i}: words must be non-empty strings', lineno)
+        io_tags: list[str] = []
         for tag in tags:
-            label = split_tag(tag, "io")[1] if isinstance(tag, str) and tag else None
-            if tag != OUTSIDE and label not in types:
+            label = _label(tag, types)
+            if label is None:
                 raise source.error(
                     f'"{name}" sentence {i}: label {tag!r} is neither O nor one of the episode types',
                     lineno,
                 )
-        token_spans, _ = tags_to_spans(tags, "io")
+            io_tags.append(f"I-{label}" if label else OUTSIDE)
+        token_spans, _ = tags_to_spans(io_tags, "io")
         sentences.append(Sentence.from_words(toks, token_spans, id=f"{prefix}:{i}"))
     return tuple(sentences)
+
+
+def _label(tag: Any, types: set[str]) -> str | None:
+    """The type a label names ("" for ``O``; None: no episode type): a type's own name first
+    (a type may itself look like ``B-x``), else the name after an ``I-`` / ``B-`` prefix."""
+    if not isinstance(tag, str) or not tag:
+        return None
+    if tag == OUTSIDE:
+        return ""
+    if tag in types:
+        return tag
+    label = split_tag(tag, "io")[1]
+    return label if label in types else None
 
 
 def _part(sentences: Iterable[Sentence], path: Path) -> dict[str, list[list[str]]]:
     words: list[list[str]] = []
     labels: list[list[str]] = []
     for sentence in sentences:
+        if any(span.label == OUTSIDE for span in sentence.spans):
+            raise DataFormatError(
+                str(path), f"cannot write sentence {sentence.id}: a type named 'O' reads back as no entity"
+            )
         try:
             tags = spans_to_tags(sentence.token_spans(), len(sentence.tokens), "io")
         except (SpanAlignmentError, ValueError) as exc:

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from fewner.data.formats import FORMATS, DataFormat, ReadOptions, Sample
-from fewner.data.formats._source import Source
+from fewner.data.formats._source import Source, json_line, read_lines
 from fewner.data.tokenize import tokenize
-from fewner.errors import SpanAlignmentError
+from fewner.errors import DataFormatError, SpanAlignmentError
 from fewner.types import Corpus, Sentence, Span, Token
 
 BLANK = "blank line"
@@ -46,10 +46,7 @@ def read_jsonl(source: Source, label_map=None) -> Corpus:
         if not line.strip():
             corpus.skipped[BLANK] += 1
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise source.error(f"bad JSON at column {exc.colno}: {exc.msg}", lineno) from None
+        record = json_line(source, line, lineno)
         if isinstance(record, dict) and record.get("text") == "" and not record.get("entities"):
             corpus.skipped[EMPTY] += 1
             continue
@@ -170,26 +167,24 @@ def write_jsonl(
 def read_abstentions(path: str | Path) -> dict[str, list[str]] | None:
     """Sentence id -> ``abstained_types`` of a fewner JSONL file; None when no record has the key
     (the file comes from an extractor that cannot abstain). Ids default like :func:`read_jsonl`'s
-    (``<file name>:<line>``), so the keys match the sentences read from the same file."""
-    path = Path(path)
+    (``<file name>:<line>``), so the keys match the sentences read from the same file. A bad
+    value (or undecodable bytes) is a :class:`~fewner.errors.DataFormatError` naming the line."""
+    source = read_lines(path)
     found: dict[str, list[str]] | None = None
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                return None  # not JSONL: read_jsonl reports the error when it reads the file
-            if not isinstance(record, dict) or "abstained_types" not in record:
-                continue
-            types = record["abstained_types"]
-            if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
-                raise ValueError(
-                    f"{path.name}:{lineno}: \"abstained_types\" must be a list of type names"
-                )
-            found = {} if found is None else found
-            found[str(record.get("id", f"{path.name}:{lineno}"))] = types
+    for lineno, line in enumerate(source.lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json_line(source, line, lineno)
+        except DataFormatError:
+            return None  # not JSONL: read_jsonl reports the error when it reads the file
+        if not isinstance(record, dict) or "abstained_types" not in record:
+            continue
+        types = record["abstained_types"]
+        if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+            raise source.error('"abstained_types" must be a list of type names', lineno)
+        found = {} if found is None else found
+        found[str(record.get("id", f"{source.name}:{lineno}"))] = types
     return found
 
 
