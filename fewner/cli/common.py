@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from rich.console import Console
@@ -45,3 +47,23 @@ def report_read(corpus: Corpus) -> None:
         err.print(f"[yellow]{corpus.name}: skipped {count} x {reason}[/yellow]")
     for reason, count in sorted(corpus.repaired.items()):
         err.print(f"[yellow]{corpus.name}: repaired {count} x {reason}[/yellow]")
+
+
+@contextmanager
+def plain_warnings() -> Iterator[None]:
+    """Within the block, fewner's data warnings print as one yellow ``warning:`` line on
+    stderr (each once), not as Python's two-line ``file:line: UserWarning`` form."""
+    from fewner.data.reading import DataWarning
+
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        if issubclass(category, DataWarning):
+            err.print(f"[yellow]warning: {message}[/yellow]")
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", DataWarning)
+        warnings.showwarning = show
+        yield

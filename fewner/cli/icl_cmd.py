@@ -186,6 +186,10 @@ def _preset_default(key: str) -> str:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print metrics as JSON on stdout instead of tables."
 )
+@click.option(
+    "--allow-unseen-types", is_flag=True,
+    help="Ask for --types that no pool sentence is labeled with (a warning, not an error).",
+)
 def icl(
     input_path: Path,
     pool_path: Path,
@@ -211,6 +215,7 @@ def icl(
     no_cache: bool,
     run_dir: Path | None,
     as_json: bool,
+    allow_unseen_types: bool,
 ) -> None:
     """Label INPUT with an ensemble of small LLMs doing in-context learning (EL4NER).
 
@@ -230,7 +235,7 @@ def icl(
     """
     from fewner.cli.predict_cmd import read_type_file
     from fewner.data.io import read_corpus
-    from fewner.icl.config import parse_model_spec, resolve_icl_config
+    from fewner.icl.config import check_types_in_pool, parse_model_spec, resolve_icl_config
     from fewner.icl.runner import IclOutputs, run_icl
 
     if types_csv is not None and types_from is not None:
@@ -264,6 +269,9 @@ def icl(
     types = list(dict.fromkeys(types))
     if not types:
         raise click.UsageError("no entity types: give --types or a labeled --pool")
+    unseen = check_types_in_pool(types, pool_corpus.labels, str(pool_path), allow=allow_unseen_types)
+    if unseen:
+        err.print(f"[yellow]warning: no demonstration in the pool for {', '.join(unseen)}[/yellow]")
     defs: dict[str, str] = {}
     if config.definitions:
         from fewner.prompts import load_definitions

@@ -126,7 +126,9 @@ def reading_options(*, expose: bool = False) -> Callable[[Callable[..., Any]], C
     (the reader's UTF-8 error advice names them). ``expose=False``: the command body runs inside
     :func:`fewner.data.reading.reading`, so every data file it reads (INPUT, --gold, the files a
     config names) is decoded that way without passing them on; ``expose=True``: the command
-    receives ``encoding`` and ``encoding_errors`` and passes them itself."""
+    receives ``encoding`` and ``encoding_errors`` and passes them itself. Data warnings
+    (:class:`fewner.data.reading.DataWarning`) print as one line
+    (:func:`fewner.cli.common.plain_warnings`)."""
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         if not expose:
@@ -134,9 +136,10 @@ def reading_options(*, expose: bool = False) -> Callable[[Callable[..., Any]], C
 
             @functools.wraps(inner)
             def command(*args: Any, encoding: str, encoding_errors: str, **kwargs: Any) -> Any:
+                from fewner.cli.common import plain_warnings
                 from fewner.data.reading import reading
 
-                with reading(encoding, encoding_errors):
+                with reading(encoding, encoding_errors), plain_warnings():
                     return inner(*args, **kwargs)
 
         command = click.option(

@@ -154,8 +154,9 @@ def _binary_by_extension(path: Path) -> str:
 def _sniff(source: Source) -> str:
     """Extension first (``.jsonl``), then the first 200 non-blank lines, shown to each format's
     ``sniff`` in ``sniff_rank`` order (jsonl: a JSON object; conll: ``-DOCSTART-`` or 3+
-    columns ending in tags; tags: 2 such columns; text: anything). A heuristic: pass the format
-    explicitly when it guesses wrong."""
+    columns ending in tags; tags: 2 such columns; text: anything, unless every line has the
+    same tab-separated columns: :func:`_tab_columns`). A heuristic: pass the format explicitly
+    when it guesses wrong."""
     formats = sorted((FORMATS[n] for n in FORMATS.names()), key=lambda f: (f.sniff_rank, f.name))
     suffix = source.path.suffix.lower()
     for info in formats:
@@ -167,8 +168,26 @@ def _sniff(source: Source) -> str:
     shown = Sample(suffix, sample)
     for info in formats:
         if info.sniff is not None and info.sniff(shown):
+            if info.name == "text" and (columns := _tab_columns(sample)) is not None:
+                return columns
             return info.name
     raise source.error("cannot tell the file's format; pass it explicitly (--format)")
+
+
+def _tab_columns(sample: list[str]) -> str | None:
+    """``tags`` / ``conll`` when every sampled line has the same 2 / 3+ tab-separated, non-empty
+    columns: a column file whose tags the sniffers did not recognise (IO labels such as ``ORG``
+    with no ``O`` line, as in a one-line file), never plain text. Space-separated columns stay
+    text here: ``EU NNP ORG`` is also a three-word sentence."""
+    widths = set()
+    for line in sample:
+        fields = line.strip().split("\t")
+        if len(fields) < 2 or not all(f.strip() for f in fields):
+            return None
+        widths.add(len(fields))
+    if len(widths) != 1:
+        return None
+    return "tags" if widths.pop() == 2 else "conll"
 
 
 def write_corpus(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-__all__ = ["codec", "reading"]
+__all__ = ["DataWarning", "codec", "reading"]
 
 #: (encoding, encoding_errors) for reads that do not pass their own: set by :func:`reading`.
 _READING: ContextVar[tuple[str, str]] = ContextVar("fewner_reading", default=("utf-8", "strict"))
@@ -33,3 +33,8 @@ def codec(encoding: str | None, encoding_errors: str | None) -> tuple[str, str]:
     """``(encoding, encoding_errors)``: the given ones, else the enclosing block's."""
     default_encoding, default_errors = _READING.get()
     return encoding or default_encoding, encoding_errors or default_errors
+
+
+class DataWarning(UserWarning):
+    """Data that reads fine but will not do what the user likely wants (e.g. a training file
+    without a single entity); the CLI prints it as one ``warning:`` line."""

@@ -90,6 +90,19 @@ class DataSpec:
             raise ConfigError(
                 f"{self.describe()}: no entity types given and none found in the data; set types"
             )
+        wanted = set(types)
+        if not any(span.label in wanted for x in sentences for span in x.spans):
+            import warnings
+
+            from fewner.data.reading import DataWarning
+
+            warnings.warn(
+                f"{self.describe()}: not one entity of {', '.join(types)} in the "
+                f"{len(sentences)} sentences used; training on them teaches only \"none\" "
+                "answers and scores on them are 0 (wrong file, or labels named differently?)",
+                DataWarning,
+                stacklevel=2,
+            )
         return sentences, types
 
     def to_dict(self) -> dict[str, Any]:

@@ -246,3 +246,22 @@ def _names_key(overrides: Sequence[str] | Mapping[str, Any], key: str) -> bool:
         return key in overrides
     items = [overrides] if isinstance(overrides, str) else overrides
     return any(item.partition("=")[0].strip() == key for item in items)
+
+
+def check_types_in_pool(
+    types: Sequence[str], pool_labels: Sequence[str], pool: str, *, allow: bool = False
+) -> list[str]:
+    """The ``types`` no sentence of the demonstration pool is labeled with. An ICL ensemble
+    learns a type only from its demonstrations, so such a type would be asked for with no
+    example of it (and, unlike a typo, nothing would say so): :class:`ConfigError` naming them
+    and the pool's own types, unless ``allow`` (then the caller warns)."""
+    known = set(pool_labels)
+    unseen = [t for t in types if t not in known]
+    if unseen and not allow:
+        raise ConfigError(
+            f"{pool}: no demonstration of type(s) {', '.join(map(repr, unseen))} in the pool "
+            f"(its types: {', '.join(sorted(known)) or 'none'}); add labeled examples of them "
+            "to --pool, fix the name in --types, or pass --allow-unseen-types to ask for them "
+            "without examples"
+        )
+    return unseen
