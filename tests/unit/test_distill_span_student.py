@@ -337,3 +337,31 @@ def test_fewner_fit_cli_span_distill(base, annotations, tmp_path):
     manifest = json.loads((out / "model" / "fewner.json").read_text())
     assert manifest["kind"] == "span" and manifest["training"]["schedule"] == "cosine"
     assert manifest["settings"]["label_names"]["PER"] == "person"
+
+
+def test_a_span_student_on_a_fresh_mpnet_encoder(tmp_path):
+    """An MPNet encoder (mpnet-base's architecture, tiny and random) gets new span heads,
+    trains with its lowest layer frozen, predicts and saves."""
+    from transformers import AutoTokenizer, MPNetConfig, MPNetModel
+
+    import fewner
+
+    bert = tiny_encoder(tmp_path / "bert")
+    tokenizer = AutoTokenizer.from_pretrained(bert)
+    folder = tmp_path / "mpnet"
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = MPNetConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=80, pad_token_id=tokenizer.pad_token_id,
+    )
+    MPNetModel(config, add_pooling_layer=False).save_pretrained(folder)
+    student = _student(folder, freeze_layers=1)
+    assert student.model.encoder.config.model_type == "mpnet"
+    settings = TrainSettings(epochs=1, batch_size=3, lr=1e-3, checkpoint=False)
+    train_student(student, tiny_sentences(), [], make_schedule("distilled"), settings, tmp_path)
+    saved = student.save(tmp_path / "student")
+    data = [x.with_spans(()) for x in tiny_sentences()]
+    assert [p.spans for p in fewner.load(saved).predict_sentences(data).sentences] == [
+        p.spans for p in student.predict(data)
+    ]
