@@ -3,6 +3,11 @@ backend answering every prompt with ``FEWNER_FAULT_ANSWER`` (or a rule, below), 
 ``FEWNER_FAULT_DELAY`` seconds per prompt and appending each prompt it answered (one line,
 ``repr`` of the prompt) to ``FEWNER_FAULT_LOG``, so a test counts how often each was computed.
 
+Disk faults (:mod:`tests.faults.disk`), for files written under ``FEWNER_FAULT_ROOT``:
+``FEWNER_FAULT_DISK=N`` lets N characters be written there, then the disk is full;
+``FEWNER_FAULT_READONLY=1`` makes the folder read-only; ``FEWNER_FAULT_USED=FILE`` receives how
+many characters were written there (to choose where a later run should run out of space).
+
 Usage: ``python tests/faults/launch.py fewner-args...`` (``PYTHONPATH`` = the repository).
 """
 
@@ -50,8 +55,30 @@ def register() -> None:
         return FaultyBackend(model, **options)  # type: ignore[arg-type]
 
 
+def disk_faults() -> None:
+    import atexit
+    from pathlib import Path
+
+    import pytest
+
+    from tests.faults.disk import full_disk, read_only
+
+    root = Path(os.environ.get("FEWNER_FAULT_ROOT", "out")).resolve()
+    patch = pytest.MonkeyPatch()
+    if os.environ.get("FEWNER_FAULT_READONLY"):
+        read_only(patch, root)
+    budget = os.environ.get("FEWNER_FAULT_DISK")
+    used_file = os.environ.get("FEWNER_FAULT_USED")
+    if budget is not None or used_file:
+        start = int(budget) if budget is not None else 10**12
+        disk = full_disk(patch, root, start)
+        if used_file:
+            atexit.register(lambda: Path(used_file).write_text(str(start - disk.left)))
+
+
 if __name__ == "__main__":
     register()
+    disk_faults()
     from fewner.cli import main
 
     main(sys.argv[1:])
