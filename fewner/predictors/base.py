@@ -328,13 +328,18 @@ class Predictor(abc.ABC):
         return entities[0] if single else entities
 
     def save(self, folder: str | Path) -> Path:
-        """Write a self-describing folder (manifest + payload) that :func:`fewner.load` reads."""
+        """Write a self-describing folder (manifest + payload) that :func:`fewner.load` reads.
+
+        The manifest is written last, so a save cut short (a full disk, a read-only folder:
+        :class:`fewner.runs.OutputError` naming the folder) leaves no folder that loads."""
         from fewner.predictors.manifest import Manifest
+        from fewner.runs import writing
 
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        fields = self._save_payload(folder)
-        Manifest.new(self.kind, self.labels, **fields).write(folder)
+        with writing(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+            fields = self._save_payload(folder)
+            Manifest.new(self.kind, self.labels, **fields).write(folder)
         return folder
 
     def __enter__(self) -> Predictor:

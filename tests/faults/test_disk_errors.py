@@ -170,3 +170,30 @@ def test_an_answer_cache_in_a_read_only_folder_is_a_clear_error(tmp_path: Path) 
     finally:
         folder.chmod(0o755)
     assert str(folder / "cache.sqlite") in str(info.value)
+
+
+def test_saving_a_model_folder_on_a_full_disk_leaves_nothing_that_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fewner.predictors import load_folder
+    from fewner.predictors.dictionary import DictionaryPredictor
+    from fewner.runs import OutputError
+    from tests.faults.disk import full_disk, read_only
+    from tests.unit.distill_tiny import tiny_sentences
+
+    predictor = DictionaryPredictor(tiny_sentences(), ["PER", "LOC"])
+    predictor.save(tmp_path / "measure")
+    used = sum(len(p.read_text()) for p in (tmp_path / "measure").rglob("*") if p.is_file())
+    for budget in (0, used // 2):
+        folder = tmp_path / f"full-{budget}"
+        with monkeypatch.context() as patch:
+            full_disk(patch, folder, budget)
+            with pytest.raises(OutputError, match="disk is full") as info:
+                predictor.save(folder)
+        assert str(folder) in str(info.value)
+        with pytest.raises(FewnerError):
+            load_folder(folder)
+    with monkeypatch.context() as patch:
+        read_only(patch, tmp_path / "ro")
+        with pytest.raises(OutputError, match="read-only"):
+            predictor.save(tmp_path / "ro" / "model")
