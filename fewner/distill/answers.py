@@ -73,7 +73,9 @@ def find_dictionary(answer: str) -> tuple[str | None, bool]:
     ``Answer:`` inside a complete dictionary (a mention ``"Answer: {"``) is content, not the mark.
     """
     inside = _dictionaries(answer)
-    marks = [m for m in _ANSWER_MARK.finditer(answer) if not any(a <= m.start() < b for a, b in inside)]
+    marks = [
+        m for m in _ANSWER_MARK.finditer(answer) if not any(a <= m.start() < b for a, b in inside)
+    ]
     segment = answer[marks[-1].end() :] if marks else answer
     if "{" not in segment and marks:
         segment = answer  # "Answer:" followed by prose; the dictionary may come earlier

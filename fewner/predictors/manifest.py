@@ -138,7 +138,8 @@ def write_checksums(folder: str | Path) -> Path:
     lines = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
-        if rel in (MANIFEST_FILE, CHECKSUMS_FILE) or any(part.startswith(".") for part in rel.split("/")):
+        hidden = any(part.startswith(".") for part in rel.split("/"))
+        if hidden or rel in (MANIFEST_FILE, CHECKSUMS_FILE):
             continue
         escaped = rel.replace("\\", "\\\\").replace("\n", "\\n")
         flag = "\\" if escaped != rel else ""  # sha256sum's mark of an escaped name
@@ -177,7 +178,9 @@ def verify_checksums(folder: str | Path) -> None:
             continue  # a list that includes an older copy of itself
         parts = Path(rel).parts
         if Path(rel).is_absolute() or ".." in parts:
-            raise ModelNotAvailableError(f"{sums}:{lineno}: {rel!r} points outside the model folder")
+            raise ModelNotAvailableError(
+                f"{sums}:{lineno}: {rel!r} points outside the model folder"
+            )
         path = folder / rel
         if not path.is_file():
             raise ModelNotAvailableError(
@@ -196,7 +199,10 @@ def _fix(folder: Path) -> str:
     """What to do about a folder that fails verification."""
     package = Path(__file__).resolve().parents[1]
     if package in folder.resolve().parents:
-        return "this model ships with fewner: reinstall fewner (pip install --force-reinstall fewner)"
+        return (
+            "this model ships with fewner: reinstall fewner "
+            "(pip install --force-reinstall fewner)"
+        )
     return (
         "copy or download the folder again, or save the model again (save writes a fresh "
         f"{CHECKSUMS_FILE}); if you changed the file on purpose, delete {CHECKSUMS_FILE}"

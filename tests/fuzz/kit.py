@@ -48,12 +48,63 @@ def scratch_file(data: bytes, suffix: str) -> Iterator[Path]:
 
 #: Fragments that mean something to some reader or parser.
 TEXT_PIECES = [
-    "O", "B-PER", "I-PER", "E-LOC", "S-X", "I-", "B-", "B-B-x", "I-O", "-DOCSTART-",
-    "-DOCSTART- -X- -X- O", "person-actor", "\t", " ", "  ", "\r", "\n", "\r\n", "\ufeff",
-    "\u2028", "\x85", "\x0b", "\x1c", "\xa0", "\u200b", "\x00", "{", "}", "[", "]", '"', ":",
-    ",", "null", "true", "-1", "0", "1e309", "9" * 30, "é", "e\u0301", "😀", "東京", "\\ud800",
-    "\\u0000", '"text"', '"entities"', '"tokens"', '"start"', '"end"', '"label"', '"word"',
-    '"support"', '"query"', '"types"', "NaN", "Infinity",
+    "O",
+    "B-PER",
+    "I-PER",
+    "E-LOC",
+    "S-X",
+    "I-",
+    "B-",
+    "B-B-x",
+    "I-O",
+    "-DOCSTART-",
+    "-DOCSTART- -X- -X- O",
+    "person-actor",
+    "\t",
+    " ",
+    "  ",
+    "\r",
+    "\n",
+    "\r\n",
+    "\ufeff",
+    "\u2028",
+    "\x85",
+    "\x0b",
+    "\x1c",
+    "\xa0",
+    "\u200b",
+    "\x00",
+    "{",
+    "}",
+    "[",
+    "]",
+    '"',
+    ":",
+    ",",
+    "null",
+    "true",
+    "-1",
+    "0",
+    "1e309",
+    "9" * 30,
+    "é",
+    "e\u0301",
+    "😀",
+    "東京",
+    "\\ud800",
+    "\\u0000",
+    '"text"',
+    '"entities"',
+    '"tokens"',
+    '"start"',
+    '"end"',
+    '"label"',
+    '"word"',
+    '"support"',
+    '"query"',
+    '"types"',
+    "NaN",
+    "Infinity",
 ]
 BYTE_PIECES = [b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xef\xbb\xbf", b"\x00", b"\x80"]
 
@@ -119,15 +170,26 @@ def _apply(data: bytes, op: tuple) -> bytes:
     return data
 
 
-OPS = ["byte", "insert", "delete", "dup_line", "drop_line", "swap_lines", "insert_line",
-       "truncate", "col_drop", "col_add", "col_set", "col_swap", "col_sep"]
+OPS = [
+    "byte",
+    "insert",
+    "delete",
+    "dup_line",
+    "drop_line",
+    "swap_lines",
+    "insert_line",
+    "truncate",
+    "col_drop",
+    "col_add",
+    "col_set",
+    "col_swap",
+    "col_sep",
+]
 
 
 def mutated(seeds: list[bytes], max_ops: int = 4) -> st.SearchStrategy[bytes]:
     """One of ``seeds`` after up to ``max_ops`` byte, line and column mutations."""
-    op = st.tuples(
-        st.sampled_from(OPS), st.integers(0, 1 << 20), st.integers(0, 1 << 20), _piece()
-    )
+    op = st.tuples(st.sampled_from(OPS), st.integers(0, 1 << 20), st.integers(0, 1 << 20), _piece())
 
     def build(seed: bytes, ops: list[tuple]) -> bytes:
         for o in ops:

@@ -45,8 +45,11 @@ def grammars(draw) -> AnswerGrammar:
     try:
         return AnswerGrammar(
             prefix=draw(st.sampled_from(["", "Entities:", "The entities are"])),
-            open=" " + open_m + " ", close=" " + close_m, suffix=draw(st.sampled_from(["", " <end>"])),
-            none=none, refusal=refusal,
+            open=" " + open_m + " ",
+            close=" " + close_m,
+            suffix=draw(st.sampled_from(["", " <end>"])),
+            none=none,
+            refusal=refusal,
         )
     except ValueError:
         return OBP_GRAMMAR
@@ -54,10 +57,26 @@ def grammars(draw) -> AnswerGrammar:
 
 def _pieces(grammar: AnswerGrammar, sentence: Sentence) -> st.SearchStrategy[str]:
     words = [t.text for t in sentence.tokens]
-    spans_text = [sentence.text[a.start : b.end] for a in sentence.tokens for b in sentence.tokens
-                  if a.start < b.end][:20]
-    fixed = [grammar.prefix, grammar.open, grammar.close, grammar.suffix, grammar.none or "",
-             grammar.refusal or "", *grammar.markers, " ", "\n", "none", "\\", "\t"]
+    spans_text = [
+        sentence.text[a.start : b.end]
+        for a in sentence.tokens
+        for b in sentence.tokens
+        if a.start < b.end
+    ][:20]
+    fixed = [
+        grammar.prefix,
+        grammar.open,
+        grammar.close,
+        grammar.suffix,
+        grammar.none or "",
+        grammar.refusal or "",
+        *grammar.markers,
+        " ",
+        "\n",
+        "none",
+        "\\",
+        "\t",
+    ]
     choices = [p for p in fixed + words + spans_text if p]
     return st.one_of(
         st.sampled_from(choices),
@@ -81,7 +100,9 @@ def _squash(text: str) -> str:
 @fuzz(250)
 @given(case=answer_case(), use_tokens=st.booleans())
 @example(case=(Sentence.from_words(["a"], id="s"), OBP_GRAMMAR, None), use_tokens=True)
-def test_extraction_answers_parse_without_raising_and_spans_stay_in_the_text(case, use_tokens) -> None:
+def test_extraction_answers_parse_without_raising_and_spans_stay_in_the_text(
+    case, use_tokens
+) -> None:
     sentence, grammar, answer = case
     tokens = sentence.tokens if use_tokens else ()
     result = parse_answer(answer, sentence.text, "LOC", grammar, tokens)
@@ -145,8 +166,23 @@ def test_the_refusal_answer_is_an_abstention_never_spans(case) -> None:
 # ----- ICL stages ----------------------------------------------------------------------------
 
 TYPE = st.one_of(
-    st.sampled_from(["PER", "LOC", "person-actor", "B-PER", "O", "U.S.", "org.", "e.g.", "'x'",
-                     "product (ware)", "creative work", "no", "yes"]),
+    st.sampled_from(
+        [
+            "PER",
+            "LOC",
+            "person-actor",
+            "B-PER",
+            "O",
+            "U.S.",
+            "org.",
+            "e.g.",
+            "'x'",
+            "product (ware)",
+            "creative work",
+            "no",
+            "yes",
+        ]
+    ),
     st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8),
 ).filter(lambda t: t.strip() == t and t and "\n" not in t and t.lower() != NONE)
 
@@ -154,8 +190,11 @@ TYPE = st.one_of(
 @fuzz(200)
 @given(
     types=st.lists(TYPE, min_size=1, max_size=4, unique_by=str.lower),
-    answer=st.lists(st.sampled_from([" ", "\n", "B-", "I-", ".", "none", "Yes", "no", "N/A", "'"])
-                    | st.text(max_size=5), max_size=6).map("".join),
+    answer=st.lists(
+        st.sampled_from([" ", "\n", "B-", "I-", ".", "none", "Yes", "no", "N/A", "'"])
+        | st.text(max_size=5),
+        max_size=6,
+    ).map("".join),
 )
 @example(types=["U.S."], answer=" U.S.")
 def test_icl_type_and_yes_no_answers(types: list[str], answer: str) -> None:
@@ -179,9 +218,36 @@ def test_icl_stage_one_answers(case) -> None:
 
 # ----- teacher dictionaries ------------------------------------------------------------------
 
-DICT_PIECES = ["{", "}", "[", "]", '"', "'", ":", ",", " ", "\n", "null", "None", "1", "1.5",
-               "true", "Answer:", "answer :", "PER", "person", "LOC", "Organization", "entities",
-               '"PER"', "'LOC'", '["x"]', "\\", "9" * 5000, "[" * 3000]
+DICT_PIECES = [
+    "{",
+    "}",
+    "[",
+    "]",
+    '"',
+    "'",
+    ":",
+    ",",
+    " ",
+    "\n",
+    "null",
+    "None",
+    "1",
+    "1.5",
+    "true",
+    "Answer:",
+    "answer :",
+    "PER",
+    "person",
+    "LOC",
+    "Organization",
+    "entities",
+    '"PER"',
+    "'LOC'",
+    '["x"]',
+    "\\",
+    "9" * 5000,
+    "[" * 3000,
+]
 
 
 @st.composite
@@ -190,11 +256,14 @@ def dictionary_answer(draw):
     words = [t.text for t in sentence.tokens]
     pieces = st.sampled_from(DICT_PIECES + words) | st.text(max_size=4)
     if draw(st.booleans()):
-        value = draw(st.dictionaries(
-            st.sampled_from(["PER", "LOC", "ORG", "person", "Misc", "entities"]),
-            st.lists(st.sampled_from(words) | st.none() | st.integers(), max_size=3) | st.none(),
-            max_size=3,
-        ))
+        value = draw(
+            st.dictionaries(
+                st.sampled_from(["PER", "LOC", "ORG", "person", "Misc", "entities"]),
+                st.lists(st.sampled_from(words) | st.none() | st.integers(), max_size=3)
+                | st.none(),
+                max_size=3,
+            )
+        )
         base = json.dumps(value) if draw(st.booleans()) else repr(value)
         cut = draw(st.integers(0, len(base)))
         answer = draw(st.sampled_from(["", "Answer: ", "Let me think. {x} Answer:"])) + base[:cut]
@@ -225,9 +294,17 @@ def test_dictionary_answers_parse_without_raising(case) -> None:
 
 
 @fuzz(150)
-@given(sentence=sentences(gaps=True), python=st.booleans(), lead=st.sampled_from(["", "Answer: ", "x\n"]))
-@example(sentence=Sentence.from_words(["Answer:", "{"], [(0, 2, "PER")], id="s"), python=False, lead="")
-def test_the_dictionary_a_perfect_teacher_writes_reads_back(sentence: Sentence, python: bool, lead: str) -> None:
+@given(
+    sentence=sentences(gaps=True),
+    python=st.booleans(),
+    lead=st.sampled_from(["", "Answer: ", "x\n"]),
+)
+@example(
+    sentence=Sentence.from_words(["Answer:", "{"], [(0, 2, "PER")], id="s"), python=False, lead=""
+)
+def test_the_dictionary_a_perfect_teacher_writes_reads_back(
+    sentence: Sentence, python: bool, lead: str
+) -> None:
     gold: dict[str, list[str]] = {}
     for span in sentence.spans:
         gold.setdefault(span.label, [])
@@ -242,9 +319,16 @@ def test_the_dictionary_a_perfect_teacher_writes_reads_back(sentence: Sentence, 
     placed = mentions_to_spans(sentence, parsed.mentions)
     check_sentence(sentence.with_spans(placed.spans))
     unique = all(
-        len(re.findall(r"(?=" + r"\s*".join(map(re.escape, _squash(m))) + ")", sentence.text,
-                       re.IGNORECASE | re.DOTALL)) == 1
-        for ms in gold.values() for m in ms
+        len(
+            re.findall(
+                r"(?=" + r"\s*".join(map(re.escape, _squash(m))) + ")",
+                sentence.text,
+                re.IGNORECASE | re.DOTALL,
+            )
+        )
+        == 1
+        for ms in gold.values()
+        for m in ms
     )
     if unique:  # each mention occurs once: the spans are exactly the gold spans
         assert placed.spans == list(sentence.spans)
@@ -254,3 +338,81 @@ def test_spans_of_strings_found_only_inside_words_are_dropped() -> None:
     s = Sentence.from_words(["Parisian", "Paris"], id="s")
     placed = mentions_to_spans(s, {"LOC": ["Paris"]})
     assert placed.spans == [Span(9, 14, "LOC")]
+
+
+# ----- the tokenizer -------------------------------------------------------------------------
+
+
+@fuzz(150)
+@given(
+    text=st.text(max_size=30)
+    | st.lists(
+        st.sampled_from(
+            [
+                "New",
+                " ",
+                "York",
+                "-",
+                "based",
+                "don't",
+                "O\u2019Neil",
+                "e\u0301",
+                "\u200b",
+                "3.5",
+                ",",
+                "😀",
+                "東京",
+                "\u2060",
+                "\ufeff",
+                "\n",
+                "\xa0",
+                "'",
+                "--",
+            ]
+        ),
+        max_size=10,
+    ).map("".join),
+    cuts=st.lists(st.integers(-3, 40), max_size=4),
+)
+def test_tokens_index_the_text_and_break_at_the_requested_offsets(
+    text: str, cuts: list[int]
+) -> None:
+    from fewner.data.tokenize import tokenize
+
+    tokens = tokenize(text, cuts)
+    covered = set()
+    prev = 0
+    for token in tokens:
+        assert (
+            prev <= token.start < token.end <= len(text)
+            and text[token.start : token.end] == token.text
+        )
+        assert not any(c.isspace() or c in "\u200b\u2060\ufeff" for c in token.text)
+        assert not any(token.start < c < token.end for c in cuts)
+        covered.update(range(token.start, token.end))
+        prev = token.end
+    assert all(
+        text[i].isspace() or text[i] in "\u200b\u2060\ufeff"
+        for i in set(range(len(text))) - covered
+    )
+
+
+# ----- the post-generation filter (backends that cannot steer tokens) ------------------------
+
+
+@fuzz(120)
+@given(case=answer_case(), refusal=st.booleans())
+def test_the_constraint_filter_keeps_only_answers_that_parse_to_candidates(
+    case, refusal: bool
+) -> None:
+    from fewner.decoding.constraint import Constraint
+
+    sentence, grammar, answer = case
+    constraint = Constraint.for_sentence(sentence, grammar, refusal=refusal)
+    text, removed = constraint.enforce(answer)
+    assert all(n > 0 for n in removed.values())
+    if text != answer:  # rewritten: a valid answer (or "" when the grammar has no none answer)
+        assert text == "" or constraint.accepts(text) or constraint.is_refusal(text)
+    result = parse_answer(text, sentence.text, "X", grammar, sentence.tokens)
+    for span in result.spans:
+        assert 0 <= span.start < span.end <= len(sentence.text)

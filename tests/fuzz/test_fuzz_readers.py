@@ -29,7 +29,9 @@ SEED_FILES = {
     "text": ["mini_text.txt"],
     "episodes": ["mini_episodes.jsonl"],
 }
-SEEDS = {fmt: [(FIXTURES / name).read_bytes() for name in names] for fmt, names in SEED_FILES.items()}
+SEEDS = {
+    fmt: [(FIXTURES / name).read_bytes() for name in names] for fmt, names in SEED_FILES.items()
+}
 ALL_SEEDS = [data for seeds in SEEDS.values() for data in seeds]
 SCHEMES = st.sampled_from(["auto", "io", "bio", "bioes"])
 POLICIES = st.sampled_from(["repair", "strict"])
@@ -66,9 +68,13 @@ def test_each_reader_on_its_own_mutated_files(fmt: str, data) -> None:
     policy=POLICIES,
     handler=HANDLERS,
 )
-@example(raw=b"-DOCSTART- -X- -X- O\n\n", suffix=".txt", scheme="auto", policy="repair", handler="strict")
+@example(
+    raw=b"-DOCSTART- -X- -X- O\n\n", suffix=".txt", scheme="auto", policy="repair", handler="strict"
+)
 @example(raw=b"a\tO\n\x1c\tO\n", suffix=".tsv", scheme="auto", policy="repair", handler="strict")
-def test_format_auto_on_anything(raw: bytes, suffix: str, scheme: str, policy: str, handler: str) -> None:
+def test_format_auto_on_anything(
+    raw: bytes, suffix: str, scheme: str, policy: str, handler: str
+) -> None:
     with scratch_file(raw, suffix) as path, only_fewner_errors():
         corpus = read_corpus(path, "auto", scheme, policy, encoding_errors=handler)
         _check_corpus_round_trip(corpus, path.parent)
@@ -93,16 +99,35 @@ def test_episode_reader_on_mutated_files(raw: bytes, handler: str) -> None:
 
 # ----- structure-aware JSON mutations --------------------------------------------------------
 
-KEYS = ["id", "text", "entities", "tokens", "meta", "start", "end", "label", "support", "query",
-        "types", "word", "abstained_types"]
+KEYS = [
+    "id",
+    "text",
+    "entities",
+    "tokens",
+    "meta",
+    "start",
+    "end",
+    "label",
+    "support",
+    "query",
+    "types",
+    "word",
+    "abstained_types",
+]
 JSON_LEAF = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 40), st.sampled_from([10**30, -(10**30), 2**63]),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=6),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 40),
+    st.sampled_from([10**30, -(10**30), 2**63]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=6),
     st.sampled_from(["", " ", "O", "PER", "\ud800", "a\u0301", "😀", "I-PER"]),
 )
 JSON_VALUE = st.recursive(
     JSON_LEAF,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 
@@ -169,8 +194,10 @@ def test_jsonl_reader_on_structurally_mutated_records(raw: bytes) -> None:
 
 @fuzz(120)
 @given(raw=json_mutated_file(SEEDS["episodes"]))
-@example(raw=b'{"support": {"word": [["a"]], "label": [["B-x"]]}, "query": {"word": [], "label": []},'
-             b' "types": ["B-x"]}\n')
+@example(
+    raw=b'{"support": {"word": [["a"]], "label": [["B-x"]]}, "query": {"word": [], "label": []},'
+    b' "types": ["B-x"]}\n'
+)
 def test_episode_reader_on_structurally_mutated_records(raw: bytes) -> None:
     with scratch_file(raw, ".jsonl") as path, only_fewner_errors():
         episodes = read_episodes(path)
@@ -188,10 +215,37 @@ def test_episode_reader_on_structurally_mutated_records(raw: bytes) -> None:
 @fuzz(150)
 @given(
     raw=st.one_of(st.binary(max_size=40), mutated(ALL_SEEDS)),
-    encoding=st.sampled_from(["utf-8", "utf-8-sig", "latin-1", "ascii", "utf-16", "utf-32",
-                              "cp1252", "idna", "punycode", "rot13", "hex", "base64", "nope"]),
-    handler=st.sampled_from(["strict", "replace", "ignore", "backslashreplace", "surrogateescape",
-                             "surrogatepass", "namereplace", "xmlcharrefreplace", "bogus"]),
+    encoding=st.sampled_from(
+        [
+            "utf-8",
+            "utf-8-sig",
+            "latin-1",
+            "ascii",
+            "utf-16",
+            "utf-32",
+            "utf-7",
+            "cp1252",
+            "idna",
+            "punycode",
+            "rot13",
+            "hex",
+            "base64",
+            "nope",
+        ]
+    ),
+    handler=st.sampled_from(
+        [
+            "strict",
+            "replace",
+            "ignore",
+            "backslashreplace",
+            "surrogateescape",
+            "surrogatepass",
+            "namereplace",
+            "xmlcharrefreplace",
+            "bogus",
+        ]
+    ),
 )
 @example(raw=b"ab", encoding="rot13", handler="strict")
 @example(raw=b"ab\xff", encoding="utf-8", handler="namereplace")
@@ -203,3 +257,34 @@ def test_decoding_any_bytes_with_any_options(raw: bytes, encoding: str, handler:
         for line in read_lines(path, encoding, handler).lines:
             assert "\n" not in line
             line.encode("utf-8")
+
+
+# ----- spaCy DocBin ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def docbin_seed() -> bytes:
+    pytest.importorskip("spacy")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "mini.spacy"
+        write_corpus(read_corpus(FIXTURES / "mini.jsonl"), out, "docbin")
+        return out.read_bytes()
+
+
+@fuzz(60)
+@given(data=st.data())
+def test_docbin_reader_on_mutated_files(docbin_seed: bytes, data) -> None:
+    """Mutations of the compressed bytes, and of the msgpack inside (recompressed), which gets
+    past zlib into spaCy's own checks."""
+    import zlib
+
+    if data.draw(st.booleans()):
+        raw = data.draw(mutated([docbin_seed], max_ops=3))
+    else:
+        inner = data.draw(mutated([zlib.decompress(docbin_seed)], max_ops=3))
+        raw = zlib.compress(inner)
+    with scratch_file(raw, ".spacy") as path, only_fewner_errors():
+        corpus = read_corpus(path)
+        _check_corpus_round_trip(corpus, path.parent)

@@ -30,9 +30,9 @@ from fewner.types import Episode, Sentence, Span, Token
 from tests.fuzz.kit import check_sentence, fuzz, sentences
 
 HAS_SPACY = importlib.util.find_spec("spacy") is not None
-META = st.dictionaries(st.sampled_from(["file", "doc", "src"]), st.text(max_size=4), max_size=2).map(
-    lambda d: list(d.items())
-)
+META = st.dictionaries(
+    st.sampled_from(["file", "doc", "src"]), st.text(max_size=4), max_size=2
+).map(lambda d: list(d.items()))
 
 
 def _merged_io(sentence: Sentence) -> list[tuple[int, int, str]]:
@@ -61,7 +61,9 @@ def test_write_then_read_gives_back_what_was_written(fmt: str, data) -> None:
     gaps = fmt in ("jsonl", "text")
     sents = data.draw(st.lists(sentences(gaps=gaps), min_size=1, max_size=4))
     if fmt == "jsonl":
-        sents = [s.__class__(s.id, s.text, s.tokens, s.spans, tuple(data.draw(META))) for s in sents]
+        sents = [
+            s.__class__(s.id, s.text, s.tokens, s.spans, tuple(data.draw(META))) for s in sents
+        ]
     scheme = data.draw(st.sampled_from(["io", "bio", "bioes"]))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"out.{fmt}"
@@ -90,8 +92,14 @@ def test_write_then_read_gives_back_what_was_written(fmt: str, data) -> None:
 @fuzz(40)
 @given(sents=st.lists(sentences(gaps=True), min_size=1, max_size=3), meta=META)
 @example(
-    sents=[Sentence("x", " a\n\nb  c ", (Token("a", 1, 2), Token("b", 4, 5), Token("c", 7, 8)),
-                    (Span(1, 5, "PER"),))],
+    sents=[
+        Sentence(
+            "x",
+            " a\n\nb  c ",
+            (Token("a", 1, 2), Token("b", 4, 5), Token("c", 7, 8)),
+            (Span(1, 5, "PER"),),
+        )
+    ],
     meta=[],
 )
 def test_docbin_round_trip_is_exact(sents: list[Sentence], meta) -> None:
@@ -120,10 +128,22 @@ def episodes(draw) -> Episode:
 
 @fuzz(60)
 @given(eps=st.lists(episodes(), min_size=1, max_size=2))
-@example(eps=[Episode(types=("B-x",), support=(Sentence.from_words(["a"], [(0, 1, "B-x")], id="s"),),
-                      query=())])
-@example(eps=[Episode(types=("I-y", "y"), support=(
-    Sentence.from_words(["a", "b"], [(0, 1, "I-y"), (1, 2, "y")], id="s"),), query=())])
+@example(
+    eps=[
+        Episode(
+            types=("B-x",), support=(Sentence.from_words(["a"], [(0, 1, "B-x")], id="s"),), query=()
+        )
+    ]
+)
+@example(
+    eps=[
+        Episode(
+            types=("I-y", "y"),
+            support=(Sentence.from_words(["a", "b"], [(0, 1, "I-y"), (1, 2, "y")], id="s"),),
+            query=(),
+        )
+    ]
+)
 def test_episode_files_round_trip(eps: list[Episode]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "episodes.jsonl"

@@ -21,7 +21,9 @@ from fewner.types import Sentence
 
 
 def _saved(tmp_path: Path) -> Path:
-    support = [Sentence.from_words("Peter lives in Paris".split(), [(0, 1, "PER"), (3, 4, "LOC")], id="a")]
+    support = [
+        Sentence.from_words("Peter lives in Paris".split(), [(0, 1, "PER"), (3, 4, "LOC")], id="a")
+    ]
     return DictionaryPredictor(support).save(tmp_path / "dict")
 
 
@@ -36,7 +38,10 @@ def test_save_lists_every_payload_file_in_sha256sum_format(tmp_path: Path) -> No
     lines = (folder / CHECKSUMS_FILE).read_text().splitlines()
     listed = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in lines}
     assert set(listed) == {"support.jsonl"}  # not the manifest (editable), not itself
-    assert listed["support.jsonl"] == hashlib.sha256((folder / "support.jsonl").read_bytes()).hexdigest()
+    assert (
+        listed["support.jsonl"]
+        == hashlib.sha256((folder / "support.jsonl").read_bytes()).hexdigest()
+    )
 
 
 def test_an_untouched_folder_loads_and_its_manifest_stays_editable(tmp_path: Path) -> None:
@@ -65,7 +70,9 @@ def test_missing_files_malformed_lists_and_paths_outside_are_refused(tmp_path: P
     sums = folder / CHECKSUMS_FILE
     original = sums.read_text()
     (folder / "support.jsonl").rename(folder / "moved.jsonl")
-    with pytest.raises(ModelNotAvailableError, match="support.jsonl is listed in SHA256SUMS but missing"):
+    with pytest.raises(
+        ModelNotAvailableError, match="support.jsonl is listed in SHA256SUMS but missing"
+    ):
         Manifest.read(folder)
     (folder / "moved.jsonl").rename(folder / "support.jsonl")
     sums.write_text(original + "not a checksum line\n")

@@ -60,11 +60,14 @@ def decode(data: bytes, path: Path, encoding: str = "utf-8", errors: str = "stri
     except LookupError:
         raise DataFormatError(str(path), f"unknown text encoding {encoding!r}") from None
     if not getattr(info, "_is_text_encoding", True):
-        raise DataFormatError(str(path), f"{encoding!r} is not a text encoding (e.g. utf-8, latin-1)")
+        raise DataFormatError(
+            str(path), f"{encoding!r} is not a text encoding (e.g. utf-8, latin-1)"
+        )
     if errors not in DECODE_HANDLERS:
         raise DataFormatError(
             str(path),
-            f"unknown or unsupported encoding error handler {errors!r}; use strict, replace or ignore",
+            f"unknown or unsupported encoding error handler {errors!r}; "
+            "use strict, replace or ignore",
         )
     try:
         text = data.decode(encoding, errors)

@@ -157,13 +157,21 @@ def read_docbin(path: str | Path, label_map: Callable[[str], str] | None = None)
             str(p), f"not a spaCy DocBin (.spacy) file ({type(exc).__name__}: {exc})"
         ) from None
     corpus = Corpus(name=p.name, sentences=[])
-    for n, doc in enumerate(docbin.get_docs(Vocab()), start=1):
-        if not doc.text.strip():
-            corpus.skipped[EMPTY] += 1
-            continue
-        corpus.sentences.append(
-            doc_to_sentence(doc, f"{p.name}:{n}", label_map=label_map, skipped=corpus.skipped)
-        )
+    docs = docbin.get_docs(Vocab())
+    for n in range(1, len(docbin) + 1):
+        try:  # spaCy rebuilds each doc lazily: corrupt token data fails here, not in from_bytes
+            doc = next(docs)
+            if not doc.text.strip():
+                corpus.skipped[EMPTY] += 1
+                continue
+            sentence = doc_to_sentence(
+                doc, f"{p.name}:{n}", label_map=label_map, skipped=corpus.skipped
+            )
+        except Exception as exc:  # noqa: BLE001 - spaCy's KeyError/ValueError/IndexError...
+            raise DataFormatError(
+                str(p), f"document {n} of this DocBin is corrupt ({type(exc).__name__}: {exc})"
+            ) from None
+        corpus.sentences.append(sentence)
     if not corpus.sentences:
         raise DataFormatError(str(p), "no documents with text found in this DocBin file")
     return corpus

@@ -11,9 +11,9 @@ Episode file (``{train,dev,test}_{N}_{K}.jsonl`` of the Few-NERD release): one e
 Labels are IO fine types without prefix (``person-actor``) or ``O``; an ``I-`` prefix is accepted
 on reading. Every label must be ``O`` or one of the episode's ``types`` (a label that is itself a
 type's name is that type, even if it looks prefixed, so any type the writer writes reads back).
-A mention of a type named ``O`` cannot be written (it would read back as no entity). Tags are decoded with
-:mod:`fewner.data.schemes` (scheme ``io``), so two adjacent mentions of one type read as one mention,
-exactly as the Few-NERD protocol scores them.
+A mention of a type named ``O`` cannot be written (it would read back as no entity). Tags are
+decoded with :mod:`fewner.data.schemes` (scheme ``io``), so two adjacent mentions of one type read
+as one mention, exactly as the Few-NERD protocol scores them.
 
 Ids: episode ``<file name>:<line>``; sentences ``<episode id>:support:<i>`` / ``...:query:<i>``.
 """
@@ -116,7 +116,8 @@ def _part(sentences: Iterable[Sentence], path: Path) -> dict[str, list[list[str]
     for sentence in sentences:
         if any(span.label == OUTSIDE for span in sentence.spans):
             raise DataFormatError(
-                str(path), f"cannot write sentence {sentence.id}: a type named 'O' reads back as no entity"
+                str(path),
+                f"cannot write sentence {sentence.id}: a type named 'O' reads back as no entity",
             )
         try:
             tags = spans_to_tags(sentence.token_spans(), len(sentence.tokens), "io")
