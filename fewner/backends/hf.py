@@ -62,7 +62,7 @@ from fewner.backends.hf_steps import RowSampler, StopOnStrings, row_seed
 from fewner.backends.limits import ContextLengthError
 from fewner.backends.prefix import PrefixGroup, group_by_prefix, pack_groups
 from fewner.errors import BackendError, ModelNotAvailableError
-from fewner.models.adapters import adapter_load_error, check_adapter
+from fewner.models.adapters import adapter_load_error, check_adapter, check_adapter_fits
 from fewner.models.hub import check_hub_model
 
 if TYPE_CHECKING:
@@ -126,6 +126,7 @@ class HFBackend(Backend):
         folder = None if adapter is None else Path(adapter)
         if folder is not None:
             check_adapter(folder)  # a damaged folder fails now, in one line
+            check_adapter_fits(folder, path, model)  # another base model: now, not at load
             model_id += f"+lora:{folder.name}@{_file_digest(folder)}"
         self._load_args = (path, torch_dtype, device, folder)
         self._init(None, tokenizer, model_id, batch_size, prefix_sharing)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from fewner.progress import progress_bar
@@ -59,7 +60,7 @@ def plain_warnings() -> Iterator[None]:
 
     def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
         if issubclass(category, DataWarning):
-            err.print(f"[yellow]warning: {message}[/yellow]")
+            err.print(f"[yellow]warning: {escape(str(message))}[/yellow]", soft_wrap=True)
         else:
             previous(message, category, filename, lineno, file, line)
 

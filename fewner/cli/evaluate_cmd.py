@@ -98,7 +98,13 @@ def evaluate(
     doc = scores_json(scores, gold=str(gold), pred=str(pred), policy=policy)
     if not per_type:
         doc.pop("per_type")
-    refusal = _refusal_scores(gold_corpus, pairs, pred, types, baseline, read, pair)
+    # only fewner JSONL carries abstained_types
+    is_jsonl = format_pred == "jsonl" or (format_pred == "auto" and pred.suffix == ".jsonl")
+    refusal = (
+        _refusal_scores(gold_corpus, pairs, pred, types, baseline, read, pair)
+        if is_jsonl or baseline is not None
+        else None
+    )
     if refusal is not None:
         doc["prompts"] = refusal
     if output is not None:

@@ -271,7 +271,10 @@ def icl(
         raise click.UsageError("no entity types: give --types or a labeled --pool")
     unseen = check_types_in_pool(types, pool_corpus.labels, str(pool_path), allow=allow_unseen_types)
     if unseen:
-        err.print(f"[yellow]warning: no demonstration in the pool for {', '.join(unseen)}[/yellow]")
+        err.print(
+            f"[yellow]warning: no demonstration in the pool for {', '.join(unseen)}[/yellow]",
+            soft_wrap=True,
+        )
     defs: dict[str, str] = {}
     if config.definitions:
         from fewner.prompts import load_definitions

@@ -277,8 +277,10 @@ def predict(input_path: Path, output: Path, model: str | None, student: Path | N
             score_meta=None if gold is None else {"gold": str(gold)}, log=err.print,
         )
     err.print("counts: " + ", ".join(f"{k}={v}" for k, v in metrics["stats"].items() if v))
+    from rich.markup import escape
+
     for warning in metrics.get("warnings") or ():
-        err.print(f"[yellow]warning: {warning}[/yellow]")
+        err.print(f"[yellow]warning: {escape(warning)}[/yellow]", soft_wrap=True)
     if scores is not None:
         from fewner.eval.report import scores_renderable
 

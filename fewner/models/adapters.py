@@ -6,13 +6,16 @@ folder must hold an ``adapter_config.json`` that parses to a JSON object and the
 ``JSONDecodeError`` and a missing weights file as a Hub repo id (``HFValidationError``).
 :func:`adapter_load_error` turns peft's ``size mismatch`` ``RuntimeError`` (an adapter trained
 on another base model: one line per tensor, hundreds of lines) into one sentence naming the
-adapter's base model and what to pass instead. This module imports neither torch nor peft.
+adapter's base model and what to pass instead; :func:`check_adapter_fits` finds the same
+mismatch before any weights load, from the tensor shapes in the safetensors headers of the
+adapter and of a local base model. This module imports neither torch nor peft.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ __all__ = [
     "adapter_base",
     "adapter_load_error",
     "check_adapter",
+    "check_adapter_fits",
 ]
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -98,3 +102,63 @@ def adapter_load_error(folder: str | Path, model: str, err: Exception) -> Except
         f"adapter {folder} was {trained_on}, not {model!r}: {count} of its tensors do not fit"
         f"{example}; {pass_base}, or an adapter trained on {model!r}"
     )
+
+
+def _safetensors_shapes(path: Path) -> dict[str, list[int]]:
+    """Tensor name -> shape from a ``.safetensors`` header (8-byte length, then JSON): no
+    weights are read."""
+    with path.open("rb") as fh:
+        (size,) = struct.unpack("<Q", fh.read(8))
+        if size > 100_000_000:
+            raise ValueError("implausible safetensors header")
+        header = json.loads(fh.read(size))
+    return {k: list(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+
+
+def _base_shapes(folder: Path) -> dict[str, list[int]]:
+    """Tensor shapes of a local transformers folder (one file or a sharded index)."""
+    single = folder / "model.safetensors"
+    if single.is_file():
+        return _safetensors_shapes(single)
+    index = folder / "model.safetensors.index.json"
+    if not index.is_file():
+        return {}
+    files = set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values())
+    shapes: dict[str, list[int]] = {}
+    for name in sorted(files):
+        shapes.update(_safetensors_shapes(folder / name))
+    return shapes
+
+
+def check_adapter_fits(folder: str | Path, base: str | Path, model: str) -> None:
+    """Raise the one-line error of :func:`adapter_load_error` when the LoRA matrices of adapter
+    ``folder`` cannot sit on the linear layers of the local base model ``base`` (``model``: its
+    name for the message). Only what both headers show is compared; a ``.bin`` adapter, a base
+    without safetensors or an unreadable header is left to peft (which fails as clearly)."""
+    adapter_file = Path(folder) / "adapter_model.safetensors"
+    base_path = Path(base)
+    if not adapter_file.is_file() or not base_path.is_dir():
+        return
+    try:
+        adapter = _safetensors_shapes(adapter_file)
+        shapes = _base_shapes(base_path)
+    except (OSError, ValueError, KeyError, struct.error):
+        return
+    lines = []
+    for name, shape in adapter.items():
+        found = re.match(r"^base_model\.model\.(.+)\.lora_([AB])(?:\.[^.]+)?\.weight$", name)
+        if found is None or len(shape) != 2:
+            continue
+        target = shapes.get(f"{found[1]}.weight")
+        if target is None or len(target) != 2:
+            continue
+        out_features, in_features = target
+        # lora_A: [r, in_features]; lora_B: [out_features, r]
+        ours = [shape[0], in_features] if found[2] == "A" else [out_features, shape[1]]
+        if ours != shape:
+            lines.append(
+                f"size mismatch for {name}: copying a param with shape torch.Size({shape}) "
+                f"from checkpoint, the shape in current model is torch.Size({ours})."
+            )
+    if lines:
+        raise adapter_load_error(folder, model, RuntimeError("\n".join(lines)))
