@@ -80,8 +80,8 @@ class Manifest:
         from fewner.runs import write_json_atomic
 
         path = Path(folder) / MANIFEST_FILE
+        write_checksums(folder)  # first: the manifest stays the last file a save writes
         write_json_atomic(path, asdict(self))
-        write_checksums(folder)
         return path
 
     @classmethod
