@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fewner.data.formats._source import read_lines
 from fewner.data.io import read_corpus
 from fewner.data.schemes import OUTSIDE, split_tag
 from fewner.errors import ConfigError, DataFormatError
@@ -98,7 +99,7 @@ def read_types(labels_path: str | Path) -> tuple[str, ...]:
     """Entity types of a ``labels-*.txt`` file (one BIO tag per line), in first-seen order."""
     path = Path(labels_path)
     types: dict[str, None] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+    for number, raw in enumerate(read_lines(path).lines, start=1):  # bad bytes: DataFormatError
         tag = raw.strip()
         if not tag or tag == OUTSIDE:
             continue

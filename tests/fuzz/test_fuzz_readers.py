@@ -288,3 +288,14 @@ def test_docbin_reader_on_mutated_files(docbin_seed: bytes, data) -> None:
     with scratch_file(raw, ".spacy") as path, only_fewner_errors():
         corpus = read_corpus(path)
         _check_corpus_round_trip(corpus, path.parent)
+
+
+@fuzz(60)
+@given(raw=mutated([b"B-PER\nI-PER\nO\nB-LOC\nI-LOC\n", b"B-person\nI-person\n"], max_ops=4))
+@example(raw=b"B-PER\nB-caf\xe9\n")  # was UnicodeDecodeError
+def test_support_set_label_files(raw: bytes) -> None:
+    from fewner.data.support_sets import read_types
+
+    with scratch_file(raw, ".txt") as path, only_fewner_errors():
+        types = read_types(path)
+        assert types and all(isinstance(t, str) and t for t in types)
