@@ -15,12 +15,12 @@ and undecodable bytes are counted.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fewner.data.formats._source import Source, json_line
 from fewner.data.tokenize import sentence_from_text
 from fewner.errors import ConfigError, DataFormatError
 from fewner.text.sentences import ABBREVIATIONS, sentence_spans
@@ -183,10 +183,7 @@ def _read_jsonl(path: Path, text: str, result: DocumentSet, limit: int | None) -
         if not line.strip():
             result.skipped["blank line"] += 1
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(str(path), f"bad JSON at column {exc.colno}: {exc.msg}", lineno) from None
+        record = json_line(Source(path, []), line, lineno)  # any JSON problem: DataFormatError
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise DataFormatError(str(path), 'expected a JSON object with a string "text"', lineno)
         doc_id = record.get("id", f"{path.name}:{lineno}")

@@ -299,3 +299,20 @@ def test_support_set_label_files(raw: bytes) -> None:
     with scratch_file(raw, ".txt") as path, only_fewner_errors():
         types = read_types(path)
         assert types and all(isinstance(t, str) and t for t in types)
+
+
+@fuzz(80)
+@given(
+    raw=st.one_of(
+        mutated(SEEDS["jsonl"] + SEEDS["text"], max_ops=4), json_mutated_file(SEEDS["jsonl"])
+    ),
+    layout=st.sampled_from(["auto", "lines", "jsonl"]),
+)
+def test_document_reader_of_predict_inputs(raw: bytes, layout: str) -> None:
+    """``fewner predict``'s document reader (:func:`fewner.text.documents.read_documents`)."""
+    from fewner.text.documents import read_documents
+
+    with scratch_file(raw, ".jsonl") as path, only_fewner_errors():
+        for document in read_documents(path, layout).documents:
+            assert isinstance(document.text, str) and document.text.strip()
+            document.text.encode("utf-8")

@@ -112,3 +112,20 @@ def test_a_docbin_with_corrupt_token_data_is_one_clear_error(tmp_path: Path, dam
     path.write_bytes(docbin.to_bytes())
     with pytest.raises(DataFormatError, match="x.spacy: document 1 of this DocBin is corrupt"):
         read_corpus(path)
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"text": "\\ud800 x"}', "unpaired surrogate"),  # was UnicodeEncodeError downstream
+        ('{"text": "a", "id": ' + "1" * 5000 + "}", "Exceeds the limit"),  # was ValueError
+        ('{"text": ' + "[" * 100000 + "]}", "nested too deeply"),
+    ],  # was RecursionError
+)
+def test_predict_documents_with_json_that_is_not_valid_text(tmp_path: Path, line, problem) -> None:
+    from fewner.text.documents import read_documents
+
+    path = tmp_path / "x.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(DataFormatError, match=rf"x.jsonl:1: .*{problem}"):
+        read_documents(path)
