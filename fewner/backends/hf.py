@@ -271,7 +271,8 @@ class HFBackend(Backend):
         for i, ids in enumerate(encoded):  # past the window the model runs on, into nonsense
             if limit is not None and len(ids) + params.max_new_tokens > limit:
                 raise ContextLengthError(
-                    i, len(ids), limit, params.max_new_tokens, self.model_id
+                    i, len(ids), limit, params.max_new_tokens, self.model_id,
+                    where=f"prompt {i + 1} of {len(prompts)}",
                 )
         results: list[str] = [""] * len(prompts)
         if self.prefix_sharing:

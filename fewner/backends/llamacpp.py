@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fewner.backends.base import BACKENDS, EnforcingBackend, GenerationParams
-from fewner.backends.limits import check_context
+from fewner.backends.limits import ContextLengthError, check_context
 from fewner.errors import BackendError, ModelNotAvailableError
 
 if TYPE_CHECKING:
@@ -177,7 +177,14 @@ class LlamaCppBackend(EnforcingBackend):
     def _generate(
         self, prompts: list[str], params: GenerationParams, constraints: list[Constraint | None]
     ) -> list[str]:
-        check_context(self, prompts, params.max_new_tokens)  # all of them, before any work
+        try:
+            check_context(self, prompts, params.max_new_tokens)  # all of them, before any work
+        except ContextLengthError as err:
+            raise err.at(
+                f"prompt {err.index + 1} of {len(prompts)}",
+                f"pass a larger context (-O n_ctx=N; now {self.n_ctx}), a smaller "
+                "max_new_tokens, or shorter input",
+            ) from None
         return [
             self._complete(p, params, None if c is None else self.grammar(c.gbnf()))
             for p, c in zip(prompts, constraints, strict=True)

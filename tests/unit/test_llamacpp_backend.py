@@ -132,8 +132,10 @@ def test_logprobs_both_ways_agree(backend: LlamaCppBackend, gguf: Path) -> None:
 def test_context_overflow_is_a_backend_error(backend: LlamaCppBackend) -> None:
     with pytest.raises(BackendError):
         backend.logprobs(["word " * 600], [" more"])
-    with pytest.raises(BackendError):
-        backend.generate(["word " * 600], GenerationParams(max_new_tokens=2))
+    # refused before any work, naming the limit and the fix (not llama.cpp's bare message)
+    with pytest.raises(BackendError, match=r"context window .*\(512 tokens\).*-O n_ctx=N"):
+        backend.generate(["hi", "word " * 600], GenerationParams(max_new_tokens=2))
+    assert backend.context_length() == 512 and backend.count_tokens("word " * 10) >= 10
 
 
 def test_chat_prompt_uses_the_gguf_template(backend: LlamaCppBackend) -> None:
