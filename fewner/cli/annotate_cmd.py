@@ -246,6 +246,14 @@ def annotate(
         + (f"; cache: {hits} hit(s), {metrics['cache_misses']} miss(es)" if hits is not None else "")
     )
     err.print("statuses: " + ", ".join(f"{k}={v}" for k, v in sorted(metrics["statuses"].items())))
+    if stats.get("truncated"):
+        from rich.markup import escape
+
+        from fewner.predictors.extractor import cut_answers_warning
+
+        budget = max_new_tokens or (256 if style == "cot" else 128)  # the annotator's defaults
+        warning = cut_answers_warning(stats["truncated"], budget)
+        err.print(f"[yellow]warning: {escape(warning)}[/yellow]", soft_wrap=True)
     dropped = {k: stats[k] for k in DROP_REASONS if stats.get(k)}
     if dropped:
         err.print("dropped: " + ", ".join(f"{k}={v}" for k, v in dropped.items()))

@@ -299,9 +299,10 @@ class ExtractorPredictor(Predictor):
 
 
 def cut_answers_warning(count: int, max_new_tokens: int) -> str:
-    """The plain sentence for ``count`` answers cut at the token budget."""
+    """The plain sentence for ``count`` answers cut at the token budget (the parser's
+    ``truncated``: an answer that stops inside a mention)."""
     return (
-        f"{count} answer{'s were' if count != 1 else ' was'} cut at max_new_tokens="
+        f"{count} answer{'s' if count != 1 else ''} ended mid-mention, cut at max_new_tokens="
         f"{max_new_tokens} (mentions after the cut are lost); pass --max-new-tokens "
         f"{max_new_tokens * 2} (or max_new_tokens= in Python) to let them finish"
     )

@@ -174,7 +174,7 @@ def test_cut_answers_are_reported_plainly(
          "--max-new-tokens", "2"], capsys,
     )  # fmt: skip
     assert code == 0, output
-    assert "warning: 1 answer was cut at max_new_tokens=2" in output
+    assert "warning: 1 answer ended mid-mention, cut at max_new_tokens=2" in output
     assert "pass --max-new-tokens 4" in output
     metrics = json.loads((tmp_path / "p.run" / "metrics.json").read_text())
     assert metrics["answers_cut"] == 1 and metrics["max_new_tokens"] == 2
@@ -295,3 +295,36 @@ def test_threads_setting_reaches_torch_and_llamacpp(monkeypatch: pytest.MonkeyPa
         assert torch.get_num_threads() == 2 and llama_threads() == 2
     finally:
         torch.set_num_threads(1)
+
+
+def test_icl_and_annotate_report_cut_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from fewner.backends.scripted import ScriptedBackend
+    from fewner.predictors.annotator import AnnotatorPredictor
+
+    data = tmp_path / "pool.txt"
+    data.write_text("Alice\tB-PER\nmet\tO\nBob\tB-PER\n")
+    config = tmp_path / "icl.yaml"
+    config.write_text(yaml.safe_dump({
+        "models": [{"model": "s1", "backend": "scripted", "options": {"default": " <<< Bob"}}],
+        "retrieval": {"method": "random", "k": 1}, "extract": {"constrained": False},
+    }))  # fmt: skip
+    code, output = _run(
+        ["icl", str(data), "--pool", str(data), "--config", str(config), "-o",
+         str(tmp_path / "icl.jsonl")], capsys,
+    )  # fmt: skip
+    assert code == 0, output
+    assert "warning: s1: 1 extract answer ended mid-mention, cut at extract.max_new_tokens=48" in output
+    assert "--set extract.max_new_tokens=96" in output
+
+    scripted = ScriptedBackend(default='{"PER": ["Alice", "Bo')  # a dictionary cut short
+    monkeypatch.setattr(AnnotatorPredictor, "backend", lambda self: scripted)
+    code, output = _run(
+        ["annotate", str(data), "-o", str(tmp_path / "ann.jsonl"), "-m", "x", "--types", "PER",
+         "--no-cache", "--max-new-tokens", "20"], capsys,
+    )  # fmt: skip
+    assert code == 0, output
+    assert "answer ended mid-mention, cut at max_new_tokens=20" in output
