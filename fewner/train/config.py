@@ -339,6 +339,13 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
                 f"{source}: init_adapter: {adapter} is not a LoRA adapter folder "
                 "(no adapter_config.json); give e.g. RUN/source/adapter"
             )
+        from fewner.errors import ModelNotAvailableError
+        from fewner.models.adapters import check_adapter
+
+        try:
+            check_adapter(adapter)  # a damaged folder: now, not after the model has loaded
+        except ModelNotAvailableError as err:
+            raise ConfigError(f"{source}: init_adapter: {err}") from None
         config.init_adapter = str(adapter)
     settings = config.lora.settings()
     config.lora = LoraSpec(

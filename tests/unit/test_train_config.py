@@ -174,3 +174,14 @@ def test_lora_overrides_keep_the_rest_of_the_preset() -> None:
     config = parse_config(apply_overrides(MINIMAL, ["lora.preset=cllmfs", "lora.r=4"]))
     assert config.lora.r == 4 and config.lora.alpha == 16
     assert "down_proj" in (config.lora.target_modules or [])
+
+
+def test_a_damaged_init_adapter_is_named_before_training(tmp_path: Path) -> None:
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{broken")
+    with pytest.raises(ConfigError, match=r"init_adapter: .*adapter_config.json: not valid JSON"):
+        parse_config(apply_overrides(MINIMAL, [f"init_adapter={adapter}"]), source="cfg.yaml")
+    (adapter / "adapter_config.json").write_text("{}")
+    with pytest.raises(ConfigError, match="adapter weights missing"):
+        parse_config(apply_overrides(MINIMAL, [f"init_adapter={adapter}"]), source="cfg.yaml")
