@@ -15,6 +15,7 @@ with one U+FFFD, ``latin-1`` loads it with "£".)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,7 +200,7 @@ def write_corpus(
     """Write sentences as ``conll`` (``token _ _ TAG`` with -DOCSTART- per ``doc`` meta), ``tags``
     (``token<TAB>tag``), ``jsonl`` (with tokens and meta, lossless), ``text`` (one text per line,
     entities dropped) or any other writable registered format. ``scheme`` (io, bio, bioes)
-    applies to the column formats."""
+    applies to the column formats. Atomic: an error leaves no half-written file."""
     p = Path(path)
     info = FORMATS.get(format) if isinstance(format, str) else None
     if info is None or info.write is None:
@@ -211,7 +212,14 @@ def write_corpus(
         raise DataFormatError(str(p), f"unknown tag scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
     sentences = list(corpus_or_sentences)
     p.parent.mkdir(parents=True, exist_ok=True)
-    info.write(sentences, p, scheme)
+    # written beside and renamed: ``path`` is the old file or the whole new one, never half
+    # of one (a sentence a format cannot hold is found while writing)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    try:
+        info.write(sentences, tmp, scheme)
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_episodes(

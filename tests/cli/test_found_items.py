@@ -328,3 +328,22 @@ def test_icl_and_annotate_report_cut_answers(
     )  # fmt: skip
     assert code == 0, output
     assert "answer ended mid-mention, cut at max_new_tokens=20" in output
+
+
+@pytest.mark.parametrize("fmt", ["conll", "tags", "jsonl", "text"])
+def test_write_corpus_never_leaves_half_a_file(tmp_path: Path, fmt: str) -> None:
+    from fewner.data.io import write_corpus
+    from fewner.errors import DataFormatError
+    from fewner.types import Sentence
+
+    good = Sentence.from_words(["EU", "rejects"], [(0, 1, "ORG")], id="s0")
+    bad = Sentence.from_words(["a\tb", "c\nd"], [], id="s1")  # no column or line format holds it
+    target = tmp_path / "out.txt"
+    target.write_text("old\n")
+    try:
+        write_corpus([good] * 50 + [bad], target, fmt)
+    except DataFormatError:
+        assert target.read_text() == "old\n"  # the old file, whole
+    else:
+        assert target.read_text() != "old\n"  # the new file, whole (this format holds it)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]  # no temp file left
