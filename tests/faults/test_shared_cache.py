@@ -66,3 +66,96 @@ def test_two_processes_on_one_cache_compute_each_prompt_once(tmp_path: Path) -> 
     assert set(prompts) == {f"prompt {i}" for i in range(n)}
     # and both processes did part of the work (they really ran side by side)
     assert len({c.split(" ", 1)[0] for c in calls}) == 2
+
+
+def _claim(path: Path, key: str, host: str, pid: int, age: float = 0.0) -> None:
+    import sqlite3
+    import time
+
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO claims (key, owner, host, pid, claimed) VALUES (?, ?, ?, ?, ?)",
+            (key, f"{host}:{pid}:test", host, pid, time.time() - age),
+        )
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _keys(cache, prompts: list[str]) -> list[str]:
+    from fewner.backends.base import GenerationParams
+    from fewner.backends.cache import _key
+
+    fp = GenerationParams().fingerprint()
+    return [_key("gen", cache.inner.model_id, p, fp, "") for p in prompts]
+
+
+def test_a_claim_left_by_a_killed_process_is_taken_over_at_once(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    from fewner.backends.cache import CachedBackend
+    from fewner.backends.scripted import ScriptedBackend
+
+    inner = ScriptedBackend(str.upper)
+    cache = CachedBackend(inner, tmp_path / "c.sqlite", batch_size=2)
+    _claim(cache.store.path, _keys(cache, ["a"])[0], socket.gethostname(), _dead_pid())
+    started = time.monotonic()
+    assert cache.generate(["a", "b"]) == ["A", "B"]
+    assert time.monotonic() - started < 5 and inner.generated_prompts == ["a", "b"]
+
+
+def test_a_claim_of_a_live_process_is_waited_for_not_computed(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    from fewner.backends.cache import CachedBackend, CacheStore
+    from fewner.backends.scripted import ScriptedBackend
+
+    inner = ScriptedBackend(str.upper)
+    cache = CachedBackend(inner, tmp_path / "c.sqlite", batch_size=2, poll=0.01, claim_timeout=20)
+    key = _keys(cache, ["a"])[0]
+    _claim(cache.store.path, key, socket.gethostname(), os.getppid())  # alive: our parent
+
+    def answer_elsewhere() -> None:  # what the claiming process does: commit the answer
+        other = CacheStore(cache.store.path)
+        other.put_many("gen", "scripted:script", [(key, "A!")])
+        other.close()
+
+    timer = threading.Timer(0.3, answer_elsewhere)
+    timer.start()
+    try:
+        assert cache.generate(["a", "b"]) == ["A!", "B"]
+    finally:
+        timer.join()
+    assert inner.generated_prompts == ["b"]
+    assert (cache.hits, cache.misses) == (1, 1)
+
+
+def test_a_claim_older_than_the_timeout_is_taken_over(tmp_path: Path) -> None:
+    from fewner.backends.cache import CachedBackend
+    from fewner.backends.scripted import ScriptedBackend
+
+    inner = ScriptedBackend(str.upper)
+    cache = CachedBackend(inner, tmp_path / "c.sqlite", claim_timeout=60)
+    _claim(cache.store.path, _keys(cache, ["a"])[0], "another-host", 1, age=61)
+    assert cache.generate(["a"]) == ["A"] and inner.generated_prompts == ["a"]
+
+
+def test_a_failed_batch_releases_its_claims(tmp_path: Path) -> None:
+    import sqlite3
+
+    import pytest
+
+    from fewner.backends.cache import CachedBackend
+    from fewner.backends.scripted import ScriptedBackend
+    from fewner.errors import BackendError
+
+    cache = CachedBackend(ScriptedBackend([]), tmp_path / "c.sqlite")  # runs out at once
+    with pytest.raises(BackendError):
+        cache.generate(["a", "b"])
+    with sqlite3.connect(tmp_path / "c.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
