@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from fewner.data.reading import read_utf8
 from fewner.errors import ConfigError
 
 __all__ = [
@@ -51,7 +52,7 @@ def read_yaml_mapping(path: str | Path | None) -> dict[str, Any]:
         return {}
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_utf8(path, "config file")  # bad bytes: file, line, byte
     except OSError as err:
         raise ConfigError(f"cannot read config {path}: {err.strerror or err}") from None
     return _yaml_mapping(text, str(path))

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from fewner.data.formats.fewnerd import fewnerd_label
+from fewner.data.reading import read_utf8
 from fewner.errors import ConfigError
 from fewner.prompts.files import PromptFile, register_packaged
 from fewner.registry import Registry
@@ -141,7 +142,7 @@ def _read(src: str | Path | Mapping[str, str]) -> dict[str, str]:
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise ConfigError(f"definitions file not found: {path}")
-        text, where = path.read_text(encoding="utf-8"), str(path)
+        text, where = read_utf8(path, "definitions file"), str(path)
     else:
         name = str(src)
         if name not in available_definitions():

@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from fewner.data.reading import read_utf8
 from fewner.decoding.grammar import AnswerGrammar
 from fewner.errors import ConfigError
 from fewner.prompts.files import PromptFile, register_packaged
@@ -195,7 +196,7 @@ def _read_template_text(name: str) -> tuple[str, str]:
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise ConfigError(f"template file not found: {path}")
-        return path.read_text(encoding="utf-8"), str(path)
+        return read_utf8(path, "template file"), str(path)
     known = available_templates()
     if name not in known:
         versions = [s for s in known if s.rpartition("-v")[0] == name]

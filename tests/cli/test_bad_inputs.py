@@ -63,6 +63,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     write("typesbad.txt", b"PER\n\xff\xfeLOC\n")
     write("long.txt", "EU rejects it .\n" + " ".join(["word"] * 3000) + "\n")
     write("bad.yaml", "models: [unclosed\n")
+    write("latin.yaml", "PER: a person\nLOC: caf\xe9\n".encode("latin-1"))
     write("icl.yaml", yaml.safe_dump(ICL_CONFIG))
     files["missing"] = root / "no-such-file.txt"
 
@@ -177,6 +178,17 @@ OTHER_CASES = [
          lambda f, o: ["icl", str(f["good"]), "--pool", str(f["good"]), "--config",
                        str(f["bad"]), "-o", str(o)],
          ("bad.yaml",)),
+    Case("predict: definitions file not in UTF-8", _predict("@good", "--definitions", "@latin"),
+         ("latin.yaml:2", "save the definitions file as UTF-8")),
+    Case("predict: template file not in UTF-8", _predict("@good", "--template", "@latin"),
+         ("latin.yaml:2", "save the template file as UTF-8")),
+    Case("icl: config file not in UTF-8",
+         lambda f, o: ["icl", str(f["good"]), "--pool", str(f["good"]), "--config",
+                       str(f["latin"]), "-o", str(o)],
+         ("latin.yaml:2", "save the config file as UTF-8")),
+    Case("train: config file not in UTF-8",
+         lambda f, o: ["train", "--config", str(f["latin"]), "--out", str(o)],
+         ("latin.yaml:2", "UTF-8")),
     Case("train: malformed config file",
          lambda f, o: ["train", "--config", str(f["bad"]), "--out", str(o)], ("bad.yaml",)),
     Case("distill: malformed config file",
