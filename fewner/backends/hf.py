@@ -492,6 +492,17 @@ class HFBackend(Backend):
 
 
 @BACKENDS.register("hf")
-def make_hf(model: str, **options: Any) -> HFBackend:
-    """Registry entry; ``options``: adapter, device, dtype, batch_size, prefix_sharing."""
-    return HFBackend(model, **options)
+def make_hf(
+    model: str,
+    adapter: str | Path | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int = 8,
+    prefix_sharing: bool = False,
+) -> HFBackend:
+    """Registry entry, with :class:`HFBackend`'s options spelt out so that a misspelt one is
+    refused naming the ones it takes (:func:`fewner.backends.factory.make_backend`)."""
+    return HFBackend(
+        model, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size,
+        prefix_sharing=prefix_sharing,
+    )

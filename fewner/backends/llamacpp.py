@@ -64,7 +64,12 @@ def resolve_gguf(model: str | Path) -> Path:
     path = Path(str(model)).expanduser()
     if path.is_file():
         return path.resolve()
-    if str(model).endswith(".gguf") or path.is_dir():
+    if path.is_dir():
+        raise ModelNotAvailableError(
+            f"{model} is a folder: the llamacpp backend runs a .gguf file or a catalogue model; "
+            "for a transformers model folder use the hf backend (-b hf)"
+        )
+    if str(model).endswith(".gguf"):
         raise ModelNotAvailableError(f"GGUF file not found: {model}")
     from fewner.models import gguf_path
 
