@@ -25,6 +25,19 @@ def _pairs(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
     return found
 
 
+def _has_own_labels(model: str) -> bool:
+    """Whether ``model`` is a saved folder (a manifest or a student: it knows its labels), so
+    the workers need no --types; checked here, before a cluster starts."""
+    from fewner.predictors import MANIFEST_FILE
+    from fewner.spanmodel.shipped import shipped_path
+
+    folder = shipped_path(model) or Path(model).expanduser()
+    return any(
+        (folder / name).is_file()
+        for name in (MANIFEST_FILE, "student.json", "student/student.json")
+    )
+
+
 def _backend_choices() -> list[str]:
     from fewner.backends.factory import backend_names
 
@@ -104,6 +117,11 @@ def bulk(input_path: Path, output: Path, model: str, types_csv: str | None, inpu
         labels = [t.strip() for t in types_csv.split(",") if t.strip()]
         if not labels:
             raise click.UsageError("--types: no entity types given")
+    elif definitions is None and not _has_own_labels(model):
+        raise click.UsageError(
+            f"no entity types: {model} is a language model without labels of its own; "
+            "pass --types (or --definitions)"
+        )
     options = _pairs(load_pairs, "--load")
     backend_options = _pairs(backend_pairs, "--option")
     if base_url is not None:
