@@ -235,7 +235,12 @@ def icl(
     """
     from fewner.cli.predict_cmd import read_type_file
     from fewner.data.io import read_corpus
-    from fewner.icl.config import check_types_in_pool, parse_model_spec, resolve_icl_config
+    from fewner.icl.config import (
+        check_types_in_pool,
+        cut_answer_warnings,
+        parse_model_spec,
+        resolve_icl_config,
+    )
     from fewner.icl.runner import IclOutputs, run_icl
 
     if types_csv is not None and types_from is not None:
@@ -331,28 +336,6 @@ def icl(
         f"wrote {outputs.predictions} ({metrics['sentences']} sentences, "
         f"{metrics['sentences_per_second']} sentences/s); run folder: {outputs.run_dir}"
     )
-
-
-def cut_answer_warnings(metrics: dict[str, Any], config: Any) -> list[str]:
-    """One plain sentence per model and stage whose answers were cut at their token budget
-    (``<stage>_truncated`` in the per-model metrics), naming the config key that raises it."""
-    budgets = {  # stage -> (config key, tokens): stages 2 and 3 share classify's budget
-        "extract": ("extract.max_new_tokens", config.extract.max_new_tokens),
-        "classify": ("classify.max_new_tokens", config.classify.max_new_tokens),
-        "validate": ("classify.max_new_tokens", config.classify.max_new_tokens),
-    }
-    lines = []
-    for model, counts in sorted(metrics.get("models", {}).items()):
-        for stage, (key, tokens) in budgets.items():
-            cut = counts.get(f"{stage}_truncated", 0)
-            if cut:
-                lines.append(
-                    f"{model}: {cut} {stage} answer{'s' if cut != 1 else ''} ended "
-                    f"mid-mention, cut at {key}={tokens} (mentions after the cut are lost); "
-                    "pass --set "
-                    f"{key}={tokens * 2} to let them finish"
-                )
-    return lines
 
 
 def _tables(metrics: dict[str, Any]) -> Any:

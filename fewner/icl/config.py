@@ -265,3 +265,25 @@ def check_types_in_pool(
             "without examples"
         )
     return unseen
+
+
+def cut_answer_warnings(metrics: dict[str, Any], config: IclConfig) -> list[str]:
+    """One plain sentence per model and stage whose answers were cut at their token budget
+    (``<stage>_truncated`` in the per-model metrics), naming the config key that raises it."""
+    budgets = {  # stage -> (config key, tokens): stages 2 and 3 share classify's budget
+        "extract": ("extract.max_new_tokens", config.extract.max_new_tokens),
+        "classify": ("classify.max_new_tokens", config.classify.max_new_tokens),
+        "validate": ("classify.max_new_tokens", config.classify.max_new_tokens),
+    }
+    lines = []
+    for model, counts in sorted(metrics.get("models", {}).items()):
+        for stage, (key, tokens) in budgets.items():
+            cut = counts.get(f"{stage}_truncated", 0)
+            if cut:
+                lines.append(
+                    f"{model}: {cut} {stage} answer{'s' if cut != 1 else ''} ended "
+                    f"mid-mention, cut at {key}={tokens} (mentions after the cut are lost); "
+                    "pass --set "
+                    f"{key}={tokens * 2} to let them finish"
+                )
+    return lines
