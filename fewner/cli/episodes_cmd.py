@@ -194,6 +194,7 @@ def _print_summary(
 
 
 @episodes.command("fixed")
+@reading_options()
 @click.option(
     "--dataset",
     type=click.Choice(DATASETS),

@@ -274,6 +274,7 @@ def test_bad_bytes_advice_names_options_the_command_has(corpus: dict[str, Path])
     from fewner.cli import cli
 
     for command in (["predict"], ["icl"], ["annotate"], ["evaluate"], ["fit"], ["train"],
+                    ["episodes", "fixed"],
                     ["distill"], ["data", "stats"], ["data", "convert"], ["episodes", "sample"]):
         shown = CliRunner().invoke(cli, [*command, "--help"]).output
         assert "--encoding-errors" in shown and "--encoding " in shown, command
