@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from fewner.cli.common import err, out, report_read
+from fewner.cli.common import err, naming_long_inputs, out, report_read
 from fewner.cli.options import (
     BACKEND_CHOICES,
     answer_cache,
@@ -234,7 +234,12 @@ def annotate(
         "gold": None if gold is None else str(gold),
         "types": types,
     }
-    with teacher:
+    fix = (
+        "split long lines, use fewer --demos, or a model with a longer context (-O n_ctx=N "
+        "with llamacpp)"
+    )
+    teacher.check_fits(sentences, types)  # a line past the context window fails now, named
+    with teacher, naming_long_inputs(sentences, fix):
         metrics, scores = annotate_file(
             teacher, sentences, output, labels=types, gold=gold_sentences, run_dir=run_dir,
             config=run_config, score_meta=None if gold is None else {"gold": str(gold)},

@@ -68,3 +68,22 @@ def plain_warnings() -> Iterator[None]:
         warnings.simplefilter("default", DataWarning)
         warnings.showwarning = show
         yield
+
+
+@contextmanager
+def naming_long_inputs(sentences: list, fix: str) -> Iterator[None]:  # type: ignore[type-arg]
+    """A prompt past the context window (:class:`fewner.backends.limits.ContextLengthError`)
+    raised inside the block is re-raised naming the longest input sentence (``FILE:LINE``),
+    the usual culprit, and ``fix``: for commands whose prompts are built deep in a pipeline."""
+    from fewner.backends.limits import ContextLengthError
+    from fewner.predict.extractor import sentence_location
+
+    try:
+        yield
+    except ContextLengthError as error:
+        longest = max(sentences, key=lambda s: len(s.text), default=None)
+        where = "a prompt" if longest is None else (
+            f"a prompt (the longest input sentence is {sentence_location(longest)}, "
+            f"{len(longest.tokens)} words)"
+        )
+        raise error.at(where, fix) from None

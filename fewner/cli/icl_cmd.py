@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from fewner.cli.common import err, out, progress, report_read
+from fewner.cli.common import err, naming_long_inputs, out, progress, report_read
 from fewner.cli.options import (
     answer_cache,
     config_and_recipe,
@@ -302,7 +302,11 @@ def icl(
 
     outputs = IclOutputs.beside(output, run_dir)
     cache = answer_cache(cache_path, no_cache, outputs.run_dir)
-    with progress() as bar:
+    fix = (
+        "split long lines, retrieve fewer demonstrations (-k N), or give the models a longer "
+        "context (options: {n_ctx: N} for llamacpp)"
+    )
+    with progress() as bar, naming_long_inputs(sentences, fix):
         task = bar.add_task(f"icl x{len(config.models)} models", total=len(sentences))
         metrics = run_icl(
             config,

@@ -84,6 +84,27 @@ class AnnotatorPredictor(Predictor):
             self._backend = make_backend(self.backend_name, self.model, cache=self.cache, **options)
         return self._backend
 
+    def check_fits(self, sentences: list[Sentence], labels: Any = None) -> None:
+        """Fail now, naming the file and line, when the longest sentence's prompt (with the
+        answer budget) would not fit the model's context window
+        (:func:`fewner.backends.limits.check_context`); backends that cannot tell pass."""
+        from fewner.backends.limits import ContextLengthError, check_context
+        from fewner.predict.extractor import sentence_location
+
+        longest = max(sentences, key=lambda s: len(s.text.encode("utf-8")), default=None)
+        if longest is None:
+            return
+        annotator = self._annotator(self.resolve_labels(labels))
+        prompt = annotator.prompt.render(longest, annotator.backend, annotator.chat)
+        try:
+            check_context(annotator.backend, [prompt], annotator.params.max_new_tokens)
+        except ContextLengthError as err:
+            raise err.at(
+                f"{sentence_location(longest)}: the annotation prompt",
+                "split the sentence, use fewer demonstrations, or a model with a longer "
+                "context (-O n_ctx=N with llamacpp)",
+            ) from None
+
     def _predict_batch(self, sentences: list[Sentence], labels: list[str]) -> Predictions:
         result = Predictions()
         for annotation in self._annotator(labels).annotate(sentences):

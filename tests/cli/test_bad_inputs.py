@@ -161,6 +161,10 @@ OTHER_CASES = [
          ("nobody/no-such-model", "offline")),
     Case("predict: a line past the context window", _predict("@long"),
          ("long.txt:2", "context window", "256 tokens", "--documents lines")),
+    Case("annotate: a line past the context window",
+         lambda f, o: ["annotate", str(f["long"]), "-o", str(o), "-m", str(f["llama"]),
+                       "-b", "hf", "--types", "PER", "--no-cache"],
+         ("long.txt:2: the annotation prompt", "context window", "(256 tokens)")),
     Case("predict: undecodable --types-from",
          lambda f, o: _predict("@good")(f, o)[:3] + _predict("@good")(f, o)[5:]
          + ["--types-from", str(f["typesbad"])],
