@@ -271,11 +271,22 @@ class CacheStore:
         self._db.close()
 
 
+def default_batch_size(inner: Backend) -> int:
+    """Prompts per call to ``inner``: as many as it computes at once (its ``batch_size``, or its
+    ``concurrency`` for a server backend), else 1 (llama.cpp answers one prompt at a time), so
+    a kill loses only the prompts really in flight."""
+    for name in ("batch_size", "concurrency"):
+        value = getattr(inner, name, None)
+        if isinstance(value, int) and value >= 1:
+            return value
+    return 1
+
+
 class CachedBackend(Backend):
     """Wraps ``inner``: answers from the store where it can, computes only the misses.
 
-    Misses are sent to ``inner`` in batches of ``batch_size`` (default: the inner backend's own
-    ``batch_size``, else 16), in input order; right before each batch the store is read again
+    Misses are sent to ``inner`` in batches of ``batch_size`` (default:
+    :func:`default_batch_size`), in input order; right before each batch the store is read again
     and the batch's prompts are claimed (module docstring), and each batch is committed as soon
     as it returns. ``hits`` and ``misses`` count prompts: ``misses`` those this process
     computed, ``hits`` the rest (answered from the store, by another process meanwhile, or
@@ -294,7 +305,7 @@ class CachedBackend(Backend):
         poll: float = 0.05,
     ) -> None:
         if batch_size is None:
-            batch_size = int(getattr(inner, "batch_size", None) or 16)
+            batch_size = default_batch_size(inner)
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.inner = inner

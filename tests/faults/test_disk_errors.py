@@ -95,7 +95,8 @@ def test_full_disk_ends_in_one_clear_line_and_corrupts_nothing(name: str, tmp_pa
     folder = tmp_path / "full"
     target = PREDICTIONS[name]
     old = b'{"old": "file"}\n'
-    for budget in sorted({0, used // 2, used - 1}):  # at the start, half-way, at the very end
+    # at the start, half-way, in the last file written (timings make sizes vary by a few bytes)
+    for budget in sorted({0, used // 2, used - 100}):
         (folder / "out").mkdir(parents=True, exist_ok=True)
         if target not in STREAMED:
             (folder / "out" / target).write_bytes(old)
