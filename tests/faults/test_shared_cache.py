@@ -159,3 +159,26 @@ def test_a_failed_batch_releases_its_claims(tmp_path: Path) -> None:
         cache.generate(["a", "b"])
     with sqlite3.connect(tmp_path / "c.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+
+
+def test_when_one_of_two_processes_is_killed_the_other_finishes_its_claims(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    n, batch = 24, 2
+    cache, log, go = tmp_path / "shared.sqlite", tmp_path / "calls.log", tmp_path / "go"
+    victim, survivor = (_start(tmp_path, cache, log, n, 0.05, go) for _ in range(2))
+    go.touch()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pids = [c.split(" ", 1)[0] for c in (log.read_text().splitlines() if log.exists() else [])]
+        if pids.count(str(victim.pid)) >= 3:
+            break
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=30)
+    out, err = survivor.communicate(timeout=120)
+    assert survivor.returncode == 0, err
+    assert out.splitlines() == [f"PROMPT {i}!" for i in range(n)]
+    prompts = [c.split(" ", 1)[1] for c in log.read_text().splitlines()]
+    assert len(prompts) <= n + batch  # only the victim's batch in flight was computed again
