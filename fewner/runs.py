@@ -3,6 +3,12 @@
 A run folder holds ``config.json`` (every setting actually used, defaults included),
 ``metrics.json`` and whatever the run produces. Files are written atomically (temp file, then
 rename) so a crash never leaves a half-written result.
+
+Writing helpers for every job: :func:`write_json_atomic`, :func:`write_text_atomic`,
+:func:`atomic_path` (any writer, then a rename), :func:`save_torch_atomic` (checkpoints) and
+:class:`LineSink` (JSON lines streamed as a run goes, whole lines only). A full disk or a
+read-only folder in any of them is an :class:`OutputError` naming the file and what to do
+(the CLI prints it as one line, exit 2); :func:`writing` does the same for any other code.
 """
 
 from __future__ import annotations
@@ -170,3 +176,20 @@ class LineSink:
         except OutputError:
             if exc[0] is None:
                 raise  # a close that fails on its own is an error; after one, keep the first
+
+
+def save_torch_atomic(payload: Any, path: Path) -> None:
+    """``torch.save(payload)`` to ``path`` through a temp file and a rename (a checkpoint is the
+    old one or the whole new one). Saved through a Python file object, so a full disk is an
+    ``OSError`` (``torch.save`` to a path name says only "unexpected pos"), reported as
+    :class:`OutputError` naming ``path``."""
+    import torch
+
+    try:
+        with atomic_path(path) as tmp, tmp.open("wb") as handle:
+            torch.save(payload, handle)
+    except RuntimeError as err:  # torch's writer wraps the OSError of the file it writes to
+        cause = err.__cause__ or err.__context__
+        if isinstance(cause, OSError):
+            raise output_error(path, cause) from err
+        raise

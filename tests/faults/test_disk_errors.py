@@ -198,3 +198,21 @@ def test_saving_a_model_folder_on_a_full_disk_leaves_nothing_that_loads(
         read_only(patch, tmp_path / "ro")
         with pytest.raises(OutputError, match="read-only"):
             predictor.save(tmp_path / "ro" / "model")
+
+
+def test_a_torch_checkpoint_on_a_full_disk_keeps_the_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torch = pytest.importorskip("torch")
+    from fewner.runs import OutputError, save_torch_atomic
+    from tests.faults.disk import full_disk
+
+    path = tmp_path / "run" / "checkpoint.pt"
+    save_torch_atomic({"step": 1, "w": torch.ones(3)}, path)
+    with monkeypatch.context() as patch:
+        full_disk(patch, tmp_path / "run", 100)
+        with pytest.raises(OutputError, match="disk is full") as info:
+            save_torch_atomic({"step": 2, "w": torch.zeros(10_000)}, path)
+    assert str(path) in str(info.value)
+    assert torch.load(path, weights_only=True)["step"] == 1
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["checkpoint.pt"]
