@@ -189,7 +189,20 @@ def save_torch_atomic(payload: Any, path: Path) -> None:
         with atomic_path(path) as tmp, tmp.open("wb") as handle:
             torch.save(payload, handle)
     except RuntimeError as err:  # torch's writer wraps the OSError of the file it writes to
-        cause = err.__cause__ or err.__context__
-        if isinstance(cause, OSError):
+        cause = os_error_in(err)
+        if cause is not None:
             raise output_error(path, cause) from err
         raise
+
+
+def os_error_in(err: BaseException) -> OSError | None:
+    """The OSError that ``err`` is, or that caused it (torch and safetensors wrap the error of
+    the file they write to in a RuntimeError); None when there is none."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

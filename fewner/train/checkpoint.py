@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from fewner.errors import ConfigError
-from fewner.runs import write_json_atomic
+from fewner.runs import os_error_in, output_error, write_json_atomic
 from fewner.train.lora import load_adapter_weights, replace_dir
 
 __all__ = ["CheckpointStore", "LoopState", "rng_state", "set_rng_state"]
@@ -96,21 +96,25 @@ class CheckpointStore:
         tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{name}.", suffix=".tmp"))
         try:
             model.save_pretrained(str(tmp))
-            torch.save(
-                {
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": rng_state() if rng_states is None else rng_states[0],
-                    "rng_ranks": rng_states or [],
-                    "state": asdict(state),
-                    "fingerprint": fingerprint,
-                },
-                tmp / STATE_FILE,
-            )
+            with (tmp / STATE_FILE).open("wb") as handle:  # a Python file: a full disk is OSError
+                torch.save(
+                    {
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "rng": rng_state() if rng_states is None else rng_states[0],
+                        "rng_ranks": rng_states or [],
+                        "state": asdict(state),
+                        "fingerprint": fingerprint,
+                    },
+                    handle,
+                )
             (tmp / "state.json").write_text(json.dumps(asdict(state)) + "\n", encoding="utf-8")
             replace_dir(tmp, self.folder / name)
-        except BaseException:
+        except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)
+            cause = os_error_in(err)  # a full disk: one clear line, not torch's "unexpected pos"
+            if cause is not None:
+                raise output_error(self.folder / name, cause) from err
             raise
         write_json_atomic(self.folder / LATEST, {"checkpoint": name, **asdict(state)})
         self._prune(keep_name=name)

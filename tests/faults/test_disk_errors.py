@@ -216,3 +216,31 @@ def test_a_torch_checkpoint_on_a_full_disk_keeps_the_old_one(
     assert str(path) in str(info.value)
     assert torch.load(path, weights_only=True)["step"] == 1
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["checkpoint.pt"]
+
+
+def test_a_training_checkpoint_on_a_full_disk_is_a_clear_error_and_keeps_the_last_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torch = pytest.importorskip("torch")
+    from fewner.runs import OutputError
+    from fewner.train.checkpoint import CheckpointStore, LoopState
+    from tests.faults.disk import full_disk
+
+    class Model:  # what the store asks of a model: save_pretrained(folder)
+        def save_pretrained(self, folder: str) -> None:
+            Path(folder, "adapter.bin").write_bytes(b"weights")
+
+    weight = torch.nn.Parameter(torch.zeros(4096))
+    optimizer = torch.optim.Adam([weight])
+    weight.grad = torch.ones(4096)
+    optimizer.step()  # optimizer state: kilobytes to write
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _s: 1.0)
+    store = CheckpointStore(tmp_path / "checkpoints")
+    first = store.save(Model(), optimizer, scheduler, LoopState(step=1), {})
+    with monkeypatch.context() as patch:
+        full_disk(patch, tmp_path / "checkpoints", 2000)
+        with pytest.raises(OutputError, match="disk is full") as info:
+            store.save(Model(), optimizer, scheduler, LoopState(step=2), {})
+    assert "step-000002" in str(info.value)
+    assert store.latest() == first
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["latest.json", first.name]
