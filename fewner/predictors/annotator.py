@@ -25,6 +25,7 @@ class AnnotatorPredictor(Predictor):
     """``model`` on ``backend`` annotates with ``style`` (``standard`` or ``cot``) and ``demos``."""
 
     kind = "annotator"
+    language_model = True
     open_labels = True
     #: One prompt per sentence whose answer lists every type's mentions within a token budget;
     #: a longer sentence of a document is cut into chunks of 96 words.

@@ -124,10 +124,13 @@ class Predictor(abc.ABC):
     never depend on it. ``window_words``: the longest piece of text predicted at once, in words
     (None: no limit; each kind sets its own default, and an instance may change it);
     ``window_overlap``: words shared by consecutive chunks of a sentence cut to the window.
+    ``language_model``: the kind asks a language model (it takes an answer ``cache``, backend
+    options and a prompt batch size at load); False for models that run locally in one pass.
     """
 
     kind: ClassVar[str] = ""
     open_labels: ClassVar[bool] = True
+    language_model: ClassVar[bool] = False
     batch_sentences: int = 16
     window_words: int | None = None
     window_overlap: int = 16

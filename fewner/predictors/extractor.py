@@ -58,6 +58,7 @@ class ExtractorPredictor(Predictor):
     """
 
     kind = "extractor"
+    language_model = True
     open_labels = True
     #: A prompt holds one sentence; adapters are trained on sentences (CoNLL-2003's longest is
     #: 113 words) and the answer has a token budget (``max_new_tokens``), so a longer sentence of

@@ -30,6 +30,7 @@ class IclPredictor(Predictor):
     encoder)."""
 
     kind = "icl"
+    language_model = True
     open_labels = True
     #: Each prompt holds demonstrations (pool sentences) and one query sentence, answered within
     #: a token budget; a longer sentence of a document is cut into chunks of 96 words.

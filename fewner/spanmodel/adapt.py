@@ -40,6 +40,15 @@ def support_examples(
     return out
 
 
+def examples_digest(examples: Sequence[Example]) -> str:
+    """sha256 of training examples (what a resumed run checks it is training on)."""
+    import hashlib
+    import json
+
+    payload = json.dumps([[list(e.words), [list(s) for s in e.spans], list(e.labels)] for e in examples])
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
 def adapt(
     predictor: Any,
     sentences: Sequence[Sentence],
@@ -68,7 +77,8 @@ def adapt(
     metrics = train(
         predictor.model, sentence_batches(examples, settings.batch_size, settings.seed), settings,
         run_dir, progress=progress,
-        describe={"adapt": {"sentences": len(examples), "labels": list(labels), "label_names": names}},
+        describe={"adapt": {"sentences": len(examples), "labels": list(labels), "label_names": names,
+                            "examples_sha256": examples_digest(examples)}},
     )
     predictor.model.clear_label_cache()
     predictor.labels = list(dict.fromkeys(labels))

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["LabelBatch", "WordBatch", "encode_labels", "encode_words", "label_text", "span_targets"]
+__all__ = [
+    "LabelBatch", "WordBatch", "WordRow", "encode_labels", "encode_words", "label_text", "pack_rows",
+    "span_targets", "tokenize_words",
+]
 
 
 def label_text(label: str) -> str:
@@ -38,57 +41,79 @@ class WordBatch:
     kept: list[int]
 
 
-def encode_words(tokenizer, words: Sequence[Sequence[str]], max_subwords: int) -> WordBatch:
-    """Tokenize pre-split sentences (a fast tokenizer: it reports each subword's word).
+@dataclass
+class WordRow:
+    """One tokenized sentence: subword ids (specials included, cut to the window), the position
+    of each kept word's first subword, and how many words were kept."""
 
-    A sentence whose subwords do not fit ``max_subwords`` keeps its first words whose subwords
-    all fit (``kept``), then the tokenizer's closing special tokens: never a word cut in two."""
-    rows: list[list[int]] = []
-    index_rows: list[list[int]] = []
-    kept: list[int] = []
-    for sentence in words:
-        enc = tokenizer(list(sentence) or [""], is_split_into_words=True, truncation=False)
-        ids, wids = enc["input_ids"], enc.word_ids()
-        tail = 0
-        while tail < len(wids) and wids[len(wids) - 1 - tail] is None:
-            tail += 1
-        budget = max_subwords - tail
-        first: dict[int, int] = {}
-        last: dict[int, int] = {}
-        for pos, wid in enumerate(wids):
-            if wid is not None:
-                first.setdefault(wid, pos)
-                last[wid] = pos
-        count, prev = 0, 0
-        positions: list[int] = []
-        for i in range(len(sentence)):
-            if last.get(i, prev) >= budget:
-                break
-            prev = first.get(i, prev)  # a word with no subwords borrows the previous position
-            positions.append(prev)
-            count += 1
-        if count == len(sentence):
-            cut = len(wids) - tail
-        else:  # up to the last subword of the last word kept (leading specials when none)
-            lead = next((pos for pos, wid in enumerate(wids) if wid is not None), 0)
-            cut = max((last[i] + 1 for i in range(count) if i in last), default=lead)
-        rows.append(ids[:cut] + ids[len(ids) - tail :])
-        index_rows.append(positions)
-        kept.append(count)
-    width = max(len(r) for r in rows) if rows else 1
-    n_max = max([len(w) for w in words] + [1])
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids: list[int]
+    positions: list[int]
+    kept: int
+
+
+def tokenize_words(tokenizer, words: Sequence[Sequence[str]], max_subwords: int) -> list[WordRow]:
+    """Tokenize pre-split sentences in one call of a fast tokenizer (it reports each subword's
+    word). A sentence whose subwords do not fit ``max_subwords`` keeps its first words whose
+    subwords all fit (``kept``), then the tokenizer's closing special tokens: never a word cut
+    in two."""
+    if not words:
+        return []
+    enc = tokenizer([list(s) or [""] for s in words], is_split_into_words=True, truncation=False)
+    return [
+        _row(enc["input_ids"][b], enc.word_ids(b), len(sentence), max_subwords)
+        for b, sentence in enumerate(words)
+    ]
+
+
+def _row(ids: list[int], wids: list[int | None], n_words: int, max_subwords: int) -> WordRow:
+    tail = 0
+    while tail < len(wids) and wids[len(wids) - 1 - tail] is None:
+        tail += 1
+    budget = max_subwords - tail
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for pos, wid in enumerate(wids):
+        if wid is not None:
+            first.setdefault(wid, pos)
+            last[wid] = pos
+    count, prev = 0, 0
+    positions: list[int] = []
+    for i in range(n_words):
+        if last.get(i, prev) >= budget:
+            break
+        prev = first.get(i, prev)  # a word with no subwords borrows the previous position
+        positions.append(prev)
+        count += 1
+    if count == n_words:
+        cut = len(wids) - tail
+    else:  # up to the last subword of the last word kept (leading specials when none)
+        lead = next((pos for pos, wid in enumerate(wids) if wid is not None), 0)
+        cut = max((last[i] + 1 for i in range(count) if i in last), default=lead)
+    return WordRow(list(ids[:cut]) + list(ids[len(ids) - tail :]), positions, count)
+
+
+def pack_rows(rows: Sequence[WordRow], pad_id: int | None) -> WordBatch:
+    """Pad tokenized sentences into one batch (as long as its longest row: sort rows by length
+    before packing to keep padding small)."""
+    width = max((len(r.ids) for r in rows), default=1)
+    n_max = max([len(r.positions) for r in rows] + [1])
+    pad = pad_id if pad_id is not None else 0
     input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
     attention = torch.zeros(len(rows), width, dtype=torch.long)
     word_index = torch.zeros(len(rows), n_max, dtype=torch.long)
     word_mask = torch.zeros(len(rows), n_max, dtype=torch.bool)
-    for b, (row, positions) in enumerate(zip(rows, index_rows, strict=True)):
-        input_ids[b, : len(row)] = torch.tensor(row)
-        attention[b, : len(row)] = 1
-        if positions:
-            word_index[b, : len(positions)] = torch.tensor(positions)
-            word_mask[b, : len(positions)] = True
-    return WordBatch(input_ids, attention, word_index, word_mask, kept)
+    for b, row in enumerate(rows):
+        input_ids[b, : len(row.ids)] = torch.tensor(row.ids)
+        attention[b, : len(row.ids)] = 1
+        if row.positions:
+            word_index[b, : len(row.positions)] = torch.tensor(row.positions)
+            word_mask[b, : len(row.positions)] = True
+    return WordBatch(input_ids, attention, word_index, word_mask, [r.kept for r in rows])
+
+
+def encode_words(tokenizer, words: Sequence[Sequence[str]], max_subwords: int) -> WordBatch:
+    """:func:`tokenize_words` then :func:`pack_rows`, in the given order."""
+    return pack_rows(tokenize_words(tokenizer, words, max_subwords), tokenizer.pad_token_id)
 
 
 @dataclass

@@ -20,15 +20,16 @@ def decode_spans(
     label column, probability)``, sorted by position."""
     best, label = probs.max(dim=-1)
     best = best.masked_fill(~valid, 0.0)
+    hits = (best >= threshold).nonzero()  # [hits, 3]: batch, start, width (one call per batch)
+    scores = best[hits[:, 0], hits[:, 1], hits[:, 2]].tolist()
+    columns = label[hits[:, 0], hits[:, 1], hits[:, 2]].tolist()
+    candidates: list[list[tuple[float, int, int, int]]] = [[] for _ in range(probs.size(0))]
+    for (b, i, w), score, col in zip(hits.tolist(), scores, columns, strict=True):
+        candidates[b].append((score, i, i + w + 1, col))
     out: list[list[tuple[int, int, int, float]]] = []
-    for b in range(probs.size(0)):
-        hits = (best[b] >= threshold).nonzero().tolist()
-        candidates = sorted(
-            ((float(best[b, i, w]), i, i + w + 1, int(label[b, i, w])) for i, w in hits),
-            key=lambda c: (-c[0], c[1], c[2]),
-        )
+    for found in candidates:
         kept: list[tuple[int, int, int, float]] = []
-        for score, start, end, col in candidates:
+        for score, start, end, col in sorted(found, key=lambda c: (-c[0], c[1], c[2])):
             if all(compatible(start, end, s, e, nested) for s, e, _, _ in kept):
                 kept.append((start, end, col, score))
         out.append(sorted(kept))

@@ -24,12 +24,16 @@ MODEL_DIR = "span"
 
 class SpanPredictor(Predictor):
     """Spans scored against label vectors (:mod:`fewner.spanmodel`). ``threshold``: the lowest
-    probability kept; ``nested``: allow spans inside spans (never crossing); ``quantize``: int8
-    linear layers for CPU inference."""
+    probability kept; ``nested``: allow spans inside spans (never crossing); ``precision``:
+    ``float32``, ``bfloat16`` or ``int8`` (CPU inference; ``quantize=True`` means ``int8``).
+
+    ``batch_sentences`` sentences reach the model at once; it sorts their windows by length and
+    runs them ``forward_batch`` at a time, so a larger ``batch_sentences`` means less padding."""
 
     kind = "span"
     open_labels = True
-    batch_sentences = 32
+    batch_sentences = 256
+    forward_batch = 32
     window_words = 120
     window_overlap = 24
     save_delta_rank: int | None = None
@@ -45,6 +49,7 @@ class SpanPredictor(Predictor):
         nested: bool = False,
         label_names: dict[str, str] | None = None,
         quantize: bool = False,
+        precision: str | None = None,
         training: dict[str, Any] | None = None,
         notes: list[str] | None = None,
     ) -> None:
@@ -57,8 +62,9 @@ class SpanPredictor(Predictor):
         self.label_names = dict(label_names or {})
         self.training = training
         self.notes = list(notes or [])
-        if quantize:
-            model.quantize()
+        if quantize and precision not in (None, "int8"):
+            raise ConfigError(f"quantize=True means precision int8, not {precision!r}")
+        model.set_precision(precision or ("int8" if quantize else "float32"))
 
     # ----- prediction --------------------------------------------------------------------------
     def label_text(self, label: str) -> str:
@@ -91,7 +97,8 @@ class SpanPredictor(Predictor):
         todo = [p for p in pieces if p[2]]
         while todo:
             spans, kept = self.model.predict_words(
-                [w for _, _, w in todo], texts, threshold=self.threshold, nested=self.nested
+                [w for _, _, w in todo], texts, threshold=self.threshold, nested=self.nested,
+                batch_size=self.forward_batch,
             )
             again = []
             for (i, lo, words), hits, fit in zip(todo, spans, kept, strict=True):
@@ -119,7 +126,7 @@ class SpanPredictor(Predictor):
             "nested": self.nested,
             "label_names": self.label_names,
             "window_words": self.window_words,
-            "quantized": self.model.quantized,
+            "precision": self.model.precision,
             "model": self.model.config.to_dict(),
         }
 
@@ -127,7 +134,7 @@ class SpanPredictor(Predictor):
         from fewner.models.catalogue import base_model_record
 
         self.model.save(folder / MODEL_DIR, delta_rank=self.save_delta_rank)
-        settings = {k: v for k, v in self.settings().items() if k != "quantized"}
+        settings = {k: v for k, v in self.settings().items() if k != "precision"}
         return {
             "settings": {**settings, "span_model": MODEL_DIR},
             "base_model": {**base_model_record(self.model.config.encoder), "role": "encoder"},
@@ -139,11 +146,10 @@ class SpanPredictor(Predictor):
     def _from_folder(cls, folder: Path, manifest: Any, **overrides: Any) -> SpanPredictor:
         from fewner.spanmodel.span_model import SpanModel
 
-        unknown = sorted(set(overrides) - {"threshold", "nested", "label_names", "quantize"})
+        allowed = {"threshold", "nested", "label_names", "quantize", "precision"}
+        unknown = sorted(set(overrides) - allowed)
         if unknown:
-            raise ConfigError(
-                f"span model: cannot override {unknown} at load (threshold, nested, label_names, quantize)"
-            )
+            raise ConfigError(f"span model: cannot override {unknown} at load ({', '.join(sorted(allowed))})")
         s = manifest.settings
         options = {
             "threshold": s.get("threshold", 0.5),

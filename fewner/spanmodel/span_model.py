@@ -24,7 +24,7 @@ import torch
 
 from fewner.errors import ConfigError, ModelNotAvailableError
 from fewner.models.quiet import quiet_transformers
-from fewner.spanmodel.batching import encode_labels, encode_words
+from fewner.spanmodel.batching import encode_labels, pack_rows, tokenize_words
 from fewner.spanmodel.config import SpanModelConfig
 from fewner.spanmodel.decode import decode_spans
 from fewner.spanmodel.model import SpanNet
@@ -47,7 +47,7 @@ class SpanModel:
         self.net = net
         self.tokenizer = tokenizer
         self.config = net.config
-        self.quantized = False
+        self.precision = "float32"
         self._label_cache: dict[str, torch.Tensor] = {}
 
     @property
@@ -133,8 +133,10 @@ class SpanModel:
         difference from its catalogue base instead of whole (lossy: measure it)."""
         from safetensors.torch import save_file
 
-        if self.quantized:
-            raise ConfigError("an int8-quantized span model cannot be saved; save it before quantizing")
+        if self.precision != "float32":
+            raise ConfigError(
+                f"a {self.precision} span model cannot be saved; save it before changing its precision"
+            )
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
@@ -159,12 +161,32 @@ class SpanModel:
         """The encoder is a peft model being trained with LoRA (not merged)."""
         return hasattr(self.net.encoder, "peft_config")
 
+    PRECISIONS = ("float32", "bfloat16", "int8")
+
+    def set_precision(self, precision: str) -> None:
+        """Inference precision: ``float32`` (as trained), ``bfloat16`` (weights and activations;
+        fast on CPUs with bf16 instructions) or ``int8`` (dynamic quantization of every linear
+        layer). One way only: reload the model to go back to float32."""
+        if precision not in self.PRECISIONS:
+            raise ConfigError(f"precision must be one of {list(self.PRECISIONS)}, got {precision!r}")
+        if precision == self.precision:
+            return
+        if self.precision != "float32":
+            raise ConfigError(f"the model is already {self.precision}; reload it for {precision}")
+        if precision == "int8":
+            self.net = torch.ao.quantization.quantize_dynamic(self.net, {torch.nn.Linear}, dtype=torch.qint8)
+        else:
+            self.net = self.net.to(torch.bfloat16)
+        self.precision = precision
+        self._label_cache.clear()
+
+    @property
+    def quantized(self) -> bool:
+        return self.precision == "int8"
+
     def quantize(self) -> None:
         """int8 dynamic quantization of every linear layer (CPU inference only)."""
-        if not self.quantized:
-            self.net = torch.ao.quantization.quantize_dynamic(self.net, {torch.nn.Linear}, dtype=torch.qint8)
-            self.quantized = True
-            self._label_cache.clear()
+        self.set_precision("int8")
 
     # ----- inference ---------------------------------------------------------------------------
     def clear_label_cache(self) -> None:
@@ -188,17 +210,27 @@ class SpanModel:
         *,
         threshold: float = 0.5,
         nested: bool = False,
+        batch_size: int = 32,
     ) -> tuple[list[list[tuple[int, int, int, float]]], list[int]]:
         """Spans of each word list as ``(first word, end exclusive, label index, probability)``,
-        and how many words of each fit the window (the caller splits the rest)."""
+        and how many words of each fit the window (the caller splits the rest).
+
+        All word lists are tokenized in one call, sorted by subword length and run in batches of
+        ``batch_size`` (padding stays small), then returned in input order."""
         labels = self.label_vectors(label_texts)
-        batch = encode_words(self.tokenizer, words, self.max_subwords)
+        rows = tokenize_words(self.tokenizer, words, self.max_subwords)
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i].ids))
+        spans: list[list[tuple[int, int, int, float]]] = [[] for _ in rows]
         self.net.eval()
-        with torch.inference_mode():
-            logits = self.net(batch, labels)
-            probs = torch.sigmoid(logits.float())
-        valid = self.net.valid_spans(batch)
-        return decode_spans(probs, valid, threshold, nested), batch.kept
+        for lo in range(0, len(order), max(1, batch_size)):
+            chunk = order[lo : lo + max(1, batch_size)]
+            batch = pack_rows([rows[i] for i in chunk], self.tokenizer.pad_token_id)
+            with torch.inference_mode():
+                probs = torch.sigmoid(self.net(batch, labels).float())
+            decoded = decode_spans(probs, self.net.valid_spans(batch), threshold, nested)
+            for i, found in zip(chunk, decoded, strict=True):
+                spans[i] = found
+        return spans, [row.kept for row in rows]
 
 
 def _with_lora(encoder: Any, config: SpanModelConfig) -> Any:

@@ -7,15 +7,19 @@ minimises binary cross-entropy over every (span, asked label) pair of each sente
 divided by the number of sentences. Labels asked of one sentence but not of another are masked
 for the other: an unasked label is not a negative. Lower encoder layers can be frozen (what keeps
 a small encoder from forgetting on tens of examples). Every ``checkpoint_every`` steps the model,
-optimiser, random state and step are written atomically to ``RUN/checkpoint.pt``; a run started again on the
-same folder resumes there. ``RUN/metrics.jsonl`` gets one line per ``log_every`` steps.
+optimiser, random state and step are written atomically to ``RUN/checkpoint.pt``; a run started
+again on the same folder resumes there, but only when it is the same run: the checkpoint records
+the run's settings, model config, the caller's description of its data and a digest of the
+starting head weights, and a folder holding another run's checkpoint is an error (reusing an output
+folder must never return the old model). ``RUN/metrics.jsonl`` gets one line per ``log_every``
+steps (lines past the checkpoint are dropped on resume, so none appears twice).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -139,18 +143,19 @@ def train(
     """Train ``model`` in place for ``settings.steps`` steps (module docstring); returns the
     run's metrics. ``describe``: facts recorded in ``RUN/config.json`` (data, mixture)."""
     from fewner.progress import progress_reporter
+    from fewner.runs import write_json_atomic
 
     run = Path(run_dir) if run_dir is not None else None
     torch.manual_seed(settings.seed)
     _freeze(model, settings.freeze_layers, settings.freeze_embeddings)
     optimizer = _optimizer(model, settings)
     start = 0
+    identity = {"train": asdict(settings), "model": model.config.to_dict(), **(describe or {})}
+    identity["start_heads_sha256"] = _heads_digest(model)
     if run is not None:
         run.mkdir(parents=True, exist_ok=True)
-        (run / "config.json").write_text(
-            json.dumps({"train": asdict(settings), "model": model.config.to_dict(), **(describe or {})}, indent=2) + "\n"
-        )
-        start = _resume(run, model, optimizer)
+        start = _resume(run, model, optimizer, identity)
+        write_json_atomic(run / "config.json", identity)
     model.clear_label_cache()
     model.net.train()
     totals = {"pairs": 0, "positives": 0, "too_wide": 0, "sentences": 0}
@@ -184,7 +189,7 @@ def train(
                 _log(run, done, window, optimizer, began, totals)
                 window = []
             if run is not None and (done % settings.checkpoint_every == 0 or done == settings.steps):
-                _checkpoint(run, model, optimizer, done)
+                _checkpoint(run, model, optimizer, done, identity)
     model.net.eval()
     seconds = time.perf_counter() - began
     return {
@@ -215,26 +220,64 @@ def _log(run: Path, step: int, window: list[float], optimizer, began: float, tot
         out.write(json.dumps(line) + "\n")
 
 
-def _checkpoint(run: Path, model: SpanModel, optimizer, step: int) -> None:
-    tmp = run / (CHECKPOINT + ".tmp")
-    torch.save(
-        {
-            "step": step,
-            "model": model.net.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "rng": torch.get_rng_state(),  # dropout masks: without it a resumed run drifts
-        },
-        tmp,
-    )
-    os.replace(tmp, run / CHECKPOINT)
+def _heads_digest(model: SpanModel) -> str:
+    """sha256 of the non-encoder weights as training starts (small: which model a run began from)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.net.state_dict().items()):
+        if not name.startswith("encoder."):
+            digest.update(name.encode())
+            digest.update(tensor.detach().float().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
-def _resume(run: Path, model: SpanModel, optimizer) -> int:
+def _checkpoint(run: Path, model: SpanModel, optimizer, step: int, identity: dict[str, Any]) -> None:
+    from fewner.runs import save_torch_atomic
+
+    state = {
+        "step": step,
+        "model": model.net.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": torch.get_rng_state(),  # dropout masks: without it a resumed run drifts
+        "identity": json.dumps(identity, sort_keys=True),
+    }
+    save_torch_atomic(state, run / CHECKPOINT)
+
+
+def _resume(run: Path, model: SpanModel, optimizer, identity: dict[str, Any]) -> int:
     path = run / CHECKPOINT
     if not path.is_file():
         return 0
     state = torch.load(path, map_location="cpu", weights_only=True)
+    saved = state.get("identity")
+    if saved is not None and saved != json.dumps(identity, sort_keys=True):
+        before = json.loads(saved)
+        differ = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
+        raise ConfigError(
+            f"{run} holds the checkpoint of another training run (it differs in {', '.join(differ)}); "
+            f"write to a new folder, or delete {path} to start this run there"
+        )
     model.net.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng"])
-    return int(state["step"])
+    step = int(state["step"])
+    _drop_metrics_after(run / "metrics.jsonl", step)
+    return step
+
+
+def _drop_metrics_after(path: Path, step: int) -> None:
+    """Keep the metric lines up to the checkpoint's step: the steps after it are trained again."""
+    if not path.is_file():
+        return
+    from fewner.runs import write_text_atomic
+
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line)["step"] > step:
+                continue
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut by a kill
+        kept.append(line)
+    if len(kept) != len(lines):
+        write_text_atomic(path, "".join(x + "\n" for x in kept))

@@ -266,8 +266,6 @@ def test_fewner_distill_with_a_span_student(base, annotations, tmp_path):
     assert scores.micro.f1 == pytest.approx(metrics["test"]["micro"]["f1"])
 
 
-@pytest.mark.xfail(strict=True, reason="fewner predict passes cache= to every non-student model "
-                   "and the span predictor refuses it at load (reported to the lead)")
 def test_fewner_predict_serves_a_span_student(base, tmp_path):
     from fewner.distill.span_student import SpanStudent
 

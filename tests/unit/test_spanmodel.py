@@ -3,6 +3,7 @@ exact offsets, label caching, batching invariance, training, save -> load."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,31 @@ def test_training_resumes_exactly_from_its_checkpoint(encoder_dir, tmp_path):
     assert metrics["resumed_at"] == 3
     for (name, p), q in zip(whole.net.state_dict().items(), resumed.net.state_dict().values(), strict=True):
         assert torch.allclose(p, q, atol=1e-6), (name, float((p - q).abs().max()))
+    logged = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [1, 2, 3, 4, 5, 6]  # step 4, logged before the crash, is not there twice
+
+
+def test_a_folder_with_another_runs_checkpoint_is_refused_not_resumed(encoder_dir, tmp_path):
+    from fewner.errors import ConfigError
+    from fewner.spanmodel.adapt import examples_digest
+    from fewner.spanmodel.pretrain import sentence_batches
+    from fewner.spanmodel.source import Example
+    from fewner.spanmodel.span_model import SpanModel
+    from fewner.spanmodel.train import TrainSettings, train
+
+    config = SpanModelConfig(encoder=str(encoder_dir), max_width=4, hidden=16, dropout=0.0)
+    first = [Example(("peter", "met", "nadim"), ((0, 1, "person"),), ("person",))] * 2
+    second = [Example(("peter", "met", "nadim"), ((2, 3, "place"),), ("place",))] * 2
+    settings = TrainSettings(steps=2, batch_size=2, bf16=False, checkpoint_every=1, log_every=1)
+
+    def run(examples):
+        describe = {"adapt": {"examples_sha256": examples_digest(examples)}}
+        return train(SpanModel.build(config), sentence_batches(examples, 2, 0), settings, tmp_path, describe=describe)
+
+    run(first)
+    assert run(first)["resumed_at"] == 2  # the same run again: already done
+    with pytest.raises(ConfigError, match="another training run.*adapt"):
+        run(second)
 
 
 def test_long_sentences_are_predicted_in_windows_with_exact_offsets(model):
@@ -227,3 +253,40 @@ def test_a_low_rank_delta_round_trips_and_full_rank_is_exact(encoder_dir, tmp_pa
     words = [["peter", "met", "nadim", "in", "brussels"]]
     assert len(loaded.predict_words(words, ["person"], threshold=0.2)[0]) == 1
     assert TrainSettings().freeze_embeddings is False
+
+
+def test_sorted_sub_batches_return_the_same_spans_in_input_order(model):
+    _trained(model, steps=15)
+    words = [["peter"] * n for n in (7, 1, 5, 2, 9, 3)]
+    words = [["peter", "met", "nadim", "in", "brussels"][: n % 5 + 1] + w for n, w in enumerate(words)]
+    together, kept = model.predict_words(words, ["person", "place"], threshold=0.2, batch_size=2)
+    assert kept == [len(w) for w in words]
+    for sentence, found in zip(words, together, strict=True):
+        alone, _ = model.predict_words([sentence], ["person", "place"], threshold=0.2)
+        assert [s[:3] for s in found] == [s[:3] for s in alone[0]]
+        assert all(abs(a[3] - b[3]) < 1e-4 for a, b in zip(found, alone[0], strict=True))
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+def test_lower_precisions_predict_close_to_float32_and_refuse_to_save(model, precision, tmp_path):
+    from fewner.errors import ConfigError
+
+    _trained(model, steps=15)
+    words = [["peter", "met", "nadim", "in", "brussels"], ["nadim", "left"]]
+    full, _ = model.predict_words(words, ["person", "place"], threshold=0.05)
+    model.set_precision(precision)
+    assert model.precision == precision and model.quantized == (precision == "int8")
+    low, _ = model.predict_words(words, ["person", "place"], threshold=0.05)
+    assert len(low) == 2 and all(0.0 <= s[3] <= 1.0 for found in low for s in found)
+    common = {(b, *s[:3]): s[3] for b, found in enumerate(full) for s in found}
+    close = [  # bf16 keeps ~3 digits of a logit
+        abs(common[(b, *s[:3])] - s[3]) < 0.05
+        for b, found in enumerate(low) for s in found if (b, *s[:3]) in common
+    ]
+    assert close and all(close), (full, low)
+    with pytest.raises(ConfigError, match="save it before"):
+        model.save(tmp_path / "m")
+    with pytest.raises(ConfigError, match="reload"):
+        model.set_precision("float32")
+    with pytest.raises(ConfigError, match="precision must be"):
+        model.set_precision("fp8")
