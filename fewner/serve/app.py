@@ -161,8 +161,11 @@ def _load(model: Predictor | str | Path, labels: list[str] | None,
     from fewner.api import load
 
     predictor = load(model, labels=labels, **options)
-    folder = Path(str(model)).expanduser()
-    manifest = asdict(Manifest.read(folder)) if (folder / MANIFEST_FILE).is_file() else None
+    from fewner.spanmodel.shipped import shipped_path
+
+    folder = shipped_path(str(model)) or Path(str(model)).expanduser()
+    has_manifest = (folder / MANIFEST_FILE).is_file()  # verified by load: no second hashing
+    manifest = asdict(Manifest.read(folder, verify=False)) if has_manifest else None
     return predictor, manifest, True
 
 
