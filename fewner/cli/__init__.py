@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "icl": ("fewner.cli.icl_cmd:icl", "Label a file with an in-context ensemble of small LLMs (EL4NER), no training."),
     "annotate": ("fewner.cli.annotate_cmd:annotate", "Annotate sentences with a language model (teacher) for distillation."),
     "distill": ("fewner.cli.distill_cmd:distill", "Train a small token classifier on distilled + original data (--recipe distill, groups A-E)."),
+    "distill-from": ("fewner.cli.distill_from_cmd:distill_from", "Support set + unlabeled text -> teacher labels -> student -> F1 table; saves RUN/model."),
     "serve": ("fewner.cli.serve_cmd:serve", "Serve a model over HTTP (POST /v1/extract; batching, limits, optional token)."),
 }
 

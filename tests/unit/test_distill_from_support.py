@@ -1,0 +1,303 @@
+"""The pipeline support set + unlabeled pool -> teacher labels -> student -> scores
+(fewner.distill.from_support, `fewner distill-from`), on a tiny random span model, a dictionary
+teacher, a counting teacher and a scripted LLM teacher; one run is killed mid-labelling."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import fewner
+from fewner.cli import cli
+from fewner.data.io import write_corpus
+from fewner.distill.from_support import distill_from_support
+from fewner.distill.pool import read_pool
+from fewner.distill.teacher_labels import done_labels
+from fewner.errors import ConfigError
+from fewner.predictors.dictionary import DictionaryPredictor
+from tests.unit.distill_tiny import tiny_encoder, tiny_sentences
+
+REPO = Path(__file__).resolve().parents[2]
+POOL = [
+    "Peter Blackburn met Reuters in Brussels today. EU officials agreed on the plan.",
+    "Zürich is far from São Paulo and Brazil.",
+    "",
+    "The EU and Peter Blackburn talked in Brussels for a long time.",
+    "Reuters reports that Brazil won the match in Zürich.",
+    "Peter Blackburn met Reuters in Brussels today.",  # a repeat: kept once
+]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A tiny span base model, a support set (t0-t2), a test file (t3-t4) and a raw pool."""
+    from fewner.spanmodel.config import SpanModelConfig
+    from fewner.spanmodel.predictor import SpanPredictor
+    from fewner.spanmodel.span_model import SpanModel
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("from-support")
+    config = SpanModelConfig(encoder=str(tiny_encoder(root / "enc")), max_width=4, hidden=16)
+    base = SpanPredictor(SpanModel.build(config, seed=0), [], threshold=0.3).save(root / "base")
+    write_corpus(tiny_sentences()[:3], root / "support.jsonl", "jsonl")
+    write_corpus(tiny_sentences()[3:], root / "test.jsonl", "jsonl")
+    (root / "pool.txt").write_text("\n".join(POOL) + "\n", encoding="utf-8")
+    return {"root": root, "base": base, "support": root / "support.jsonl",
+            "test": root / "test.jsonl", "pool": root / "pool.txt"}
+
+
+def _fast(files, *more):
+    return [f"student.model={files['base']}", "epochs=1", *more]
+
+
+class CountingTeacher(DictionaryPredictor):
+    """The support-set dictionary, recording every sentence it is asked; fails (a crash) once
+    it has answered ``fail_after`` sentences."""
+
+    def __init__(self, support, labels, fail_after=None):
+        super().__init__(support, labels)
+        self.asked: list[str] = []
+        self.fail_after = fail_after
+
+    def _predict_batch(self, sentences, labels):
+        if self.fail_after is not None and len(self.asked) >= self.fail_after:
+            raise RuntimeError("teacher crashed")
+        self.asked += [s.text for s in sentences]
+        return super()._predict_batch(sentences, labels)
+
+
+def test_pipeline_end_to_end(files, tmp_path):
+    logs: list[str] = []
+    model = distill_from_support(
+        files["support"], files["pool"], teacher="dictionary", test=files["test"],
+        out=tmp_path / "run", progress=False, log=logs.append, overrides=_fast(files),
+    )
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["results"]) == {"teacher", "support_only", "student"}
+    for row in metrics["results"].values():
+        assert row["sentences"] == 2 and row["sentences_per_second"] > 0
+    pool = metrics["pool"]
+    assert pool["documents"] == 5 and pool["sentences"] == 5  # 6 sentences, one repeated
+    assert pool["skipped"] == {"blank line": 1, "repeated sentence": 1}
+    records = [json.loads(x) for x in (run / "teacher" / "labels.jsonl").read_text().splitlines()]
+    first = records[0]
+    assert first["meta"] == {"document": "pool.txt:1", "offset": "0"} and first["status"] == "ok"
+    second = records[1]
+    assert second["meta"]["offset"] == str(POOL[0].index("EU officials"))
+    assert {e["label"] for e in first["entities"]} == {"PER", "ORG", "LOC"}  # the teacher's
+    # the saved student: a span model folder that fewner.load serves, trained on the labels
+    loaded = fewner.load(run / "model")
+    assert loaded.kind == "span" and sorted(loaded.labels) == ["LOC", "MISC", "ORG", "PER"]
+    assert type(model) is type(loaded)
+    assert isinstance(loaded.predict("Peter Blackburn is in Brussels."), list)
+    manifest = json.loads((run / "model" / "fewner.json").read_text())
+    assert manifest["training"]["distilled"][0]["kept"] == 5
+    assert not (run / "train" / "checkpoint.pt").exists()
+
+
+def test_rerun_asks_only_the_missing_sentences(files, tmp_path):
+    support = tiny_sentences()[:3]
+    labels = ["PER", "LOC", "ORG", "MISC"]
+    crashing = CountingTeacher(support, labels, fail_after=2)
+    args = {"out": tmp_path / "run", "progress": False, "log": lambda _m: None,
+            "overrides": [*_fast(files), "teacher.batch_size=2"]}
+    with pytest.raises(RuntimeError, match="teacher crashed"):
+        distill_from_support(files["support"], files["pool"], teacher=crashing, **args)
+    assert len(crashing.asked) == 2
+    assert len(done_labels(tmp_path / "run" / "teacher" / "labels.jsonl")) == 2
+    second = CountingTeacher(support, labels)
+    distill_from_support(files["support"], files["pool"], teacher=second, **args)
+    assert len(second.asked) == 3 and not set(second.asked) & set(crashing.asked)
+    labelled = done_labels(tmp_path / "run" / "teacher" / "labels.jsonl")
+    assert len(labelled) == 5
+    third = CountingTeacher(support, labels)  # all done: the teacher is not asked at all
+    distill_from_support(files["support"], files["pool"], teacher=third, **args)
+    assert third.asked == []
+
+
+def test_cut_last_line_is_relabelled(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"id": "a", "text": "x"}\n{"id": "b", "te', encoding="utf-8")
+    assert list(done_labels(path)) == ["a"]
+    assert path.read_text() == '{"id": "a", "text": "x"}\n'
+
+
+KILLED_RUN = """
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+import fewner.backends.factory as factory
+
+count, delay = Path(sys.argv[1]), float(sys.argv[2])
+real = factory.make_backend
+
+def answer(prompt):
+    text = prompt.rsplit("Text: ", 1)[1].split("\\n", 1)[0]
+    with count.open("a") as handle:
+        handle.write(json.dumps(text) + "\\n")
+    time.sleep(delay)
+    return " " + json.dumps({{"PER": [text.split()[0]], "LOC": [], "ORG": [], "MISC": []}})
+
+factory.make_backend = lambda kind, model, cache=None, **o: real(
+    "scripted", "t", cache=cache, answers=answer)
+from fewner.cli import main
+main(sys.argv[3:])
+"""
+
+
+def test_killed_mid_labelling_then_rerun(files, tmp_path):
+    """`fewner distill-from` with an LLM teacher (openai:, scripted) is SIGKILLed after a few
+    answers; the same command again asks only for what was not labelled (at most the batch in
+    flight twice) and ends with a model folder that loads."""
+    pool = tmp_path / "pool.txt"
+    lines = [f"Speaker{i} talked about the weather in town number {i} today." for i in range(24)]
+    pool.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    script = tmp_path / "run_teacher.py"
+    script.write_text(KILLED_RUN.format(repo=str(REPO)), encoding="utf-8")
+    count = tmp_path / "answers.txt"
+    out = tmp_path / "run"
+    command = [
+        "distill-from", str(files["support"]), str(pool), "--teacher", "openai:fake",
+        "--base-url", "http://127.0.0.1:9/v1", "--out", str(out), "--set", "teacher.batch_size=2",
+        *[x for item in _fast(files) for x in ("--set", item)],
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1"}
+    first = subprocess.Popen(
+        [sys.executable, str(script), str(count), "0.1", *command],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and first.poll() is None:
+        if count.is_file() and len(count.read_text().splitlines()) >= 6:
+            break
+        time.sleep(0.02)
+    assert first.poll() is None, first.stderr.read().decode() if first.stderr else ""
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    asked_first = count.read_text().splitlines()
+    assert 6 <= len(asked_first) < 24
+    labelled = done_labels(out / "teacher" / "labels.jsonl")
+    assert 0 < len(labelled) < 24
+    second = subprocess.run(
+        [sys.executable, str(script), str(count), "0", *command],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    asked = count.read_text().splitlines()
+    assert len(set(asked)) == 24
+    assert len(asked) - 24 <= 2  # only the batch in flight at the kill is asked twice
+    assert len(done_labels(out / "teacher" / "labels.jsonl")) == 24
+    assert fewner.load(out / "model").kind == "span"
+
+
+def test_cli_prints_the_table(files, tmp_path):
+    out = tmp_path / "run"
+    args = ["distill-from", str(files["support"]), str(files["pool"]), "--teacher", "dictionary",
+            "--test", str(files["test"]), "--out", str(out),
+            *[x for item in _fast(files) for x in ("--set", item)]]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    for word in ("teacher", "set only", "teacher labels", "F1", "sentences/s"):
+        assert word in " ".join(result.output.split())
+    assert (out / "model" / "fewner.json").is_file()
+
+
+def test_token_student(files, tmp_path):
+    enc = tiny_encoder(tmp_path / "enc")
+    distill_from_support(
+        files["support"], files["pool"], teacher="dictionary", student="token",
+        test=files["test"], out=tmp_path / "run", progress=False, log=lambda _m: None,
+        overrides=[f"student.model={enc}", "epochs=1", "evaluate.support_epochs=1"],
+    )
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(metrics["results"]) == {"teacher", "support_only", "student"}
+    assert fewner.load(tmp_path / "run" / "model").predict_sentences(tiny_sentences()[:1],
+                                                                      ["PER"]).sentences
+
+
+# ----- the pool ------------------------------------------------------------------------------
+
+
+def test_pool_folder_data_file_limit_and_seed(tmp_path):
+    folder = tmp_path / "texts"
+    (folder / "b").mkdir(parents=True)
+    (folder / "a.txt").write_text("One two three four. Five six seven eight.\n", encoding="utf-8")
+    (folder / "b" / "c.txt").write_text("Nine ten eleven twelve.", encoding="utf-8")
+    sentences, report = read_pool(folder)
+    assert [s.text for s in sentences] == [
+        "One two three four.", "Five six seven eight.", "Nine ten eleven twelve."]
+    assert report["layout"] == "files" and sentences[2].id == "b/c.txt:0"
+    conll = tmp_path / "train.conll"
+    write_corpus(tiny_sentences(), conll, "conll")
+    sentences, report = read_pool(conll, min_words=1)
+    assert len(sentences) == 5 and not any(s.spans for s in sentences)
+    assert report["labels_dropped_from"] == 4
+    first, _ = read_pool(conll, limit=2, min_words=1)
+    assert [s.text for s in first] == [s.text for s in tiny_sentences()[:2]]
+    sample, _ = read_pool(conll, limit=2, seed=3, min_words=1)
+    assert sample == read_pool(conll, limit=2, seed=3, min_words=1)[0]
+
+
+def test_empty_pool_is_refused(files, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["distill-from", str(files["support"]), str(empty),
+                                      "--teacher", "dictionary", "--out", str(tmp_path / "r")])
+    assert result.exit_code != 0
+    short = tmp_path / "short.txt"
+    short.write_text("Hi there.\nOk.\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="no sentence of at least 3 words"):
+        read_pool(short)
+
+
+def test_test_text_as_pool_is_refused_and_overlap_warned(files, tmp_path):
+    with pytest.raises(ConfigError, match="never the test text"):
+        distill_from_support(files["support"], files["test"], teacher="dictionary",
+                             test=files["test"], out=tmp_path / "run", progress=False,
+                             log=lambda _m: None, overrides=_fast(files))
+    assert not (tmp_path / "run" / "config.json").exists()  # refused before anything is kept
+    pool = tmp_path / "pool.txt"
+    test_text = tiny_sentences()[4].text
+    pool.write_text("\n".join([*POOL, test_text, "Another unrelated line of pool text."]) + "\n",
+                    encoding="utf-8")
+    logs: list[str] = []
+    distill_from_support(files["support"], pool, teacher="dictionary", test=files["test"],
+                         out=tmp_path / "run2", progress=False, log=logs.append,
+                         overrides=[*_fast(files), "evaluate.support_only=false"])
+    assert any("1 of the 2 test sentences are also in the pool" in m for m in logs)
+
+
+def test_other_config_in_the_same_folder_is_refused(files, tmp_path):
+    args = {"teacher": "dictionary", "out": tmp_path / "run", "progress": False,
+            "log": lambda _m: None}
+    distill_from_support(files["support"], files["pool"], overrides=_fast(files), **args)
+    with pytest.raises(ConfigError, match="another config"):
+        distill_from_support(files["support"], files["pool"],
+                             overrides=[*_fast(files), "seed=1"], **args)
+
+
+def test_bad_teacher_and_config_keys(files, tmp_path):
+    with pytest.raises(ConfigError, match="base_url"):
+        distill_from_support(files["support"], files["pool"], teacher="openai:x",
+                             out=tmp_path / "a", progress=False, overrides=_fast(files))
+    with pytest.raises(ConfigError, match="unknown key"):
+        distill_from_support(files["support"], files["pool"], teacher="dictionary",
+                             out=tmp_path / "b", progress=False,
+                             overrides=[*_fast(files), "pool.limt=3"])
+    from fewner.errors import FewnerError
+
+    with pytest.raises(FewnerError, match="no-such-model"):
+        distill_from_support(files["support"], files["pool"], teacher="no-such-model",
+                             out=tmp_path / "c", progress=False, log=lambda _m: None,
+                             overrides=_fast(files))
