@@ -10,7 +10,11 @@
 * :mod:`~fewner.distill.schedules` — blending schedules of distilled vs original data;
 * :mod:`~fewner.distill.trainer` — the epoch loop that applies a schedule;
 * :mod:`~fewner.distill.config` / :mod:`~fewner.distill.pipeline` — YAML runs (``fewner distill``);
-* :mod:`~fewner.distill.rawtext` — raw text folders (BBC News) to sentences.
+* :mod:`~fewner.distill.rawtext` — raw text folders (BBC News) to sentences;
+* :mod:`~fewner.distill.from_support` — one pipeline (``fewner distill-from``): a support set and
+  an unlabeled pool (:mod:`~fewner.distill.pool`) -> teacher labels
+  (:mod:`~fewner.distill.teacher_labels`, resumable) -> student -> teacher / support-only /
+  student scores; config :mod:`~fewner.distill.from_support_config`.
 
 Submodules are imported on use: the teacher side needs no torch.
 """

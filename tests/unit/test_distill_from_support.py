@@ -211,6 +211,11 @@ def test_cli_prints_the_table(files, tmp_path):
     for word in ("teacher", "set only", "teacher labels", "F1", "sentences/s"):
         assert word in " ".join(result.output.split())
     assert (out / "model" / "fewner.json").is_file()
+    predictions = tmp_path / "predictions.jsonl"
+    served = CliRunner().invoke(cli, ["predict", "-m", str(out / "model"), str(files["test"]),
+                                      "-o", str(predictions)])
+    assert served.exit_code == 0, served.output
+    assert len(predictions.read_text().splitlines()) == 2
 
 
 def test_token_student(files, tmp_path):
