@@ -177,9 +177,7 @@ _ENTRIES: tuple[ModelEntry, ...] = (
             for i in range(1, 6)
         ),
         filename="all-mpnet-base-v2.zip",
-        # Not recorded yet: the wheels were not installed where this entry was written. Record
-        # the sha256 of the joined zip (fewner.models.archive.joined_sha256) before first use.
-        sha256="",
+        sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",  # the joined zip
         archive_folder="all-mpnet-base-v2",
         licence="Apache-2.0",
         licence_note="upstream all-mpnet-base-v2 weights; third-party upload without licence metadata",
