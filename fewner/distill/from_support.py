@@ -164,7 +164,7 @@ def run_from_support(
     if owned and not _teacher_done(pool, labels_path, teacher_dir, bool(test)):
         log(f"teacher: {config.teacher.use}")
         teacher = make_teacher(config.teacher, support, labels, cache=teacher_dir / "cache.sqlite",
-                               progress=progress)
+                               folder=teacher_dir / "fit", progress=progress)
     elif owned:
         teacher = _Finished()
     try:
@@ -322,14 +322,35 @@ def _support_only(config: FromSupportConfig, support: list[Sentence], labels: li
     import fewner
     from fewner.eval.metrics import score
 
-    model = fewner.fit(support, labels, recipe="span", model=config.student.model,
-                       label_names=config.student.label_names, out=folder, progress=progress)
+    adapted = folder.parent / "teacher" / "fit" / "model"
+    if _teacher_is_support_only(config) and adapted.is_dir():
+        log(f"student from the support set alone: the teacher ({adapted})")
+        model = fewner.load(adapted)
+    else:
+        model = fewner.fit(support, labels, recipe="span", model=config.student.model,
+                           label_names=config.student.label_names, out=folder,
+                           progress=progress)
     model.batch_sentences = config.predict_batch_size
     started = time.perf_counter()
     predictions = model.predict_sentences(test, labels).sentences
     row = _scored(score(test, predictions), len(test), time.perf_counter() - started)
     write_json_atomic(done, row)
     return row
+
+
+def _teacher_is_support_only(config: FromSupportConfig) -> bool:
+    """The ``span`` teacher is the span student adapted to the support set alone (same base
+    model, label names and settings): the support-only row reuses it, no second training."""
+    from fewner.spanmodel.shipped import DEFAULT_SPAN_MODEL
+
+    options = dict(config.teacher.options)
+    teacher_model = str(options.pop("model", None) or DEFAULT_SPAN_MODEL)
+    names = options.pop("label_names", None) or {}
+    return (
+        config.teacher.use == "span" and not options
+        and teacher_model == str(config.student.model or DEFAULT_SPAN_MODEL)
+        and names == dict(config.student.label_names)
+    )
 
 
 def _scored(scores: Any, sentences: int, seconds: float) -> dict[str, Any]:

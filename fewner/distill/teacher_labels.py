@@ -29,8 +29,10 @@ __all__ = ["done_labels", "label_pool", "make_teacher"]
 
 
 def make_teacher(spec: Any, support: Sequence[Sentence], labels: Sequence[str],
-                 *, cache: Path | None = None, progress: bool = True) -> Any:
-    """The predictor ``spec.use`` names (module docstring), ready to label ``labels``."""
+                 *, cache: Path | None = None, folder: Path | None = None,
+                 progress: bool = True) -> Any:
+    """The predictor ``spec.use`` names (module docstring), ready to label ``labels``; a
+    recipe that trains saves its model under ``folder`` (``folder/model``)."""
     import fewner
     from fewner.recipes import RECIPES
 
@@ -52,6 +54,10 @@ def make_teacher(spec: Any, support: Sequence[Sentence], labels: Sequence[str],
                 options.setdefault("definitions", spec.definitions)
         elif use == "span":
             options.setdefault("progress", progress)
+            if folder is not None and (folder / "model" / "fewner.json").is_file():
+                return fewner.load(folder / "model", labels=list(labels))  # adapted before
+            if folder is not None:
+                options.setdefault("out", folder)
         return fewner.fit(list(support), list(labels), recipe=use, **options)
     from fewner.api import saved_kind
 

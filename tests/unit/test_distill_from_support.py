@@ -306,3 +306,21 @@ def test_bad_teacher_and_config_keys(files, tmp_path):
         distill_from_support(files["support"], files["pool"], teacher="no-such-model",
                              out=tmp_path / "c", progress=False, log=lambda _m: None,
                              overrides=_fast(files))
+
+
+def test_span_teacher_is_the_support_only_student(files, tmp_path):
+    """teacher span + student span from the same base: the adapted teacher is saved in
+    RUN/teacher/fit/model and is the support-only row (no second adaptation); a rerun after a
+    crash loads it instead of adapting again."""
+    out = tmp_path / "run"
+    logs: list[str] = []
+    distill_from_support(
+        files["support"], files["pool"], teacher="span", test=files["test"], out=out,
+        progress=False, log=logs.append,
+        overrides=[*_fast(files), f"teacher.options={{model: {files['base']}}}"],
+    )
+    assert (out / "teacher" / "fit" / "model" / "fewner.json").is_file()
+    assert not (out / "support-only" / "model").exists()
+    assert any("the teacher" in m for m in logs if m.startswith("student from the support"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["results"]) == {"teacher", "support_only", "student"}
