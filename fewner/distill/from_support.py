@@ -168,10 +168,11 @@ def run_from_support(
     elif owned:
         teacher = _Finished()
     try:
-        metrics["teacher_labelling"] = label_pool(
+        labelling = label_pool(
             teacher, pool, labels, labels_path, batch_size=config.teacher.batch_size,
             progress=progress, log=log,
         )
+        metrics["teacher_labelling"] = _labelling_so_far(teacher_dir / "labelling.json", labelling)
         log(f"teacher labels: {labels_path} ({metrics['teacher_labelling']['statuses']})")
         results: dict[str, Any] = {}
         if test:
@@ -200,6 +201,24 @@ def run_from_support(
     metrics["model"] = str(model)
     run.write_metrics(metrics)
     return metrics
+
+
+def _labelling_so_far(path: Path, now: dict[str, Any]) -> dict[str, Any]:
+    """The labelling counts of this run added to those of the runs before it (kept in
+    ``path``): sentences labelled, seconds and speed over every run, not only the last."""
+    before = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    labelled = before.get("labelled", 0) + now["labelled_now"]
+    seconds = before.get("seconds", 0.0) + now["seconds"]
+    total = {
+        **now,
+        "labelled": labelled,
+        "seconds": round(seconds, 3),
+        "runs": before.get("runs", 0) + (1 if now["labelled_now"] else 0),
+        "sentences_per_second": round(labelled / seconds, 4) if seconds > 0 else None,
+    }
+    if now["labelled_now"]:
+        write_json_atomic(path, total)
+    return total
 
 
 class _Finished:

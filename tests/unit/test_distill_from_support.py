@@ -120,9 +120,13 @@ def test_rerun_asks_only_the_missing_sentences(files, tmp_path):
     assert len(second.asked) == 3 and not set(second.asked) & set(crashing.asked)
     labelled = done_labels(tmp_path / "run" / "teacher" / "labels.jsonl")
     assert len(labelled) == 5
+    counts = json.loads((tmp_path / "run" / "metrics.json").read_text())["teacher_labelling"]
+    assert counts["labelled_before"] == 2 and counts["labelled"] == 3
     third = CountingTeacher(support, labels)  # all done: the teacher is not asked at all
     distill_from_support(files["support"], files["pool"], teacher=third, **args)
     assert third.asked == []
+    counts = json.loads((tmp_path / "run" / "metrics.json").read_text())["teacher_labelling"]
+    assert counts["labelled"] == 3 and counts["labelled_now"] == 0  # the earlier runs' counts
 
 
 def test_cut_last_line_is_relabelled(tmp_path):
