@@ -119,7 +119,6 @@ def run_from_support(
     from fewner.distill.teacher_labels import label_pool, make_teacher
 
     out = Path(out)
-    run = RunDir(out)
     resolved = json.loads(json.dumps(config_dict(config), default=str))
     previous = out / "config.json"
     if previous.is_file() and json.loads(previous.read_text(encoding="utf-8")) != resolved:
@@ -147,8 +146,9 @@ def run_from_support(
         test_name=f"test {config.test.describe() if config.test else ''}",
     )
     pool_report["support_sentences_in_pool"] = _overlap(pool, support)
+    run = RunDir(out)  # after the cheap checks: a refused run leaves no folder
     write_json_atomic(run.file("pool.json"), pool_report)
-    write_json_atomic(previous, resolved)  # after the cheap checks: a refused run leaves none
+    write_json_atomic(previous, resolved)
     log(f"data: {len(support)} support sentences ({', '.join(labels)}), {len(pool)} pool "
         f"sentences, {len(test)} test sentences")
 

@@ -275,7 +275,7 @@ def test_test_text_as_pool_is_refused_and_overlap_warned(files, tmp_path):
         distill_from_support(files["support"], files["test"], teacher="dictionary",
                              test=files["test"], out=tmp_path / "run", progress=False,
                              log=lambda _m: None, overrides=_fast(files))
-    assert not (tmp_path / "run" / "config.json").exists()  # refused before anything is kept
+    assert not (tmp_path / "run").exists()  # refused before anything is written
     pool = tmp_path / "pool.txt"
     test_text = tiny_sentences()[4].text
     pool.write_text("\n".join([*POOL, test_text, "Another unrelated line of pool text."]) + "\n",
