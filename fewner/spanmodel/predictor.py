@@ -32,7 +32,7 @@ class SpanPredictor(Predictor):
 
     kind = "span"
     open_labels = True
-    batch_sentences = 256
+    batch_sentences = 1024
     forward_batch = 32
     window_words = 120
     window_overlap = 24
