@@ -29,7 +29,6 @@ def main() -> None:
     from fewner.data.spec import default_data_root
     from fewner.data.support_sets import load_fixed_support_sets
     from fewner.eval.pairing import score_predictions
-    from fewner.predictors import load_folder
 
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -67,7 +66,7 @@ def main() -> None:
         episodes = load_fixed_support_sets(root, name, 5).episodes
         row: dict = {"sets": {}}
         if args.zero_shot:
-            zs = load_folder(args.model, label_names=LABEL_NAMES[name])
+            zs = fewner.load(args.model, label_names=LABEL_NAMES[name])
             scores, speed, first200 = evaluate(zs, episodes[0])
             row["zero_shot"] = {"f1": round(100 * scores.micro.f1, 2), "f1_first_200": first200, "p": round(100 * scores.micro.precision, 2),
                                 "r": round(100 * scores.micro.recall, 2), "sentences_per_second": round(speed, 1)}

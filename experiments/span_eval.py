@@ -27,7 +27,7 @@ def main() -> None:
     from fewner.data.spec import default_data_root
     from fewner.data.support_sets import SUPPORT_DIR, TEST_SETS, read_types
     from fewner.eval.pairing import score_predictions
-    from fewner.predictors import load_folder
+    import fewner
 
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -49,7 +49,7 @@ def main() -> None:
         overrides = {"label_names": LABEL_NAMES[name], "precision": args.precision}
         if args.threshold is not None:
             overrides["threshold"] = args.threshold
-        predictor = load_folder(args.model, **overrides)
+        predictor = fewner.load(args.model, **overrides)
         started = time.perf_counter()
         pred = predictor.predict_sentences(gold, types).sentences
         seconds = time.perf_counter() - started

@@ -53,7 +53,6 @@ def main() -> None:
     from fewner.data.io import read_corpus
     from fewner.data.spec import default_data_root
     from fewner.eval.metrics import aggregate_episodes, score
-    from fewner.predictors import load_folder
     from fewner.progress import progress_reporter
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -82,7 +81,7 @@ def main() -> None:
                 "mean_f1": round(100 * s.f1.mean, 2), "std_f1": round(100 * s.f1.std, 2),
                 "query_sentences": sum(len(e.query) for e in episodes[: s.episodes])}
 
-    zero = load_folder(args.model, label_names=names)
+    zero = fewner.load(args.model, label_names=names)
     zero_scores = []
     started = time.perf_counter()
     with progress_reporter(True, args.zero_shot_episodes, "zero-shot episodes") as advance:
