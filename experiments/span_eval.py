@@ -24,10 +24,10 @@ LABEL_NAMES = {
 def main() -> None:
     import torch
 
+    import fewner
     from fewner.data.spec import default_data_root
     from fewner.data.support_sets import SUPPORT_DIR, TEST_SETS, read_types
     from fewner.eval.pairing import score_predictions
-    import fewner
 
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
