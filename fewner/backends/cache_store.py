@@ -93,12 +93,26 @@ class CacheStore:
             # timeout: another process (a parallel job on the same cache) may hold the write
             # lock; isolation_level=None: transactions are begun explicitly below.
             self._db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
-            self._db.execute("PRAGMA busy_timeout=60000")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            with self._transaction():
-                for statement in _SCHEMA:
-                    self._db.execute(statement)
+            self._set_up()
+
+    def _set_up(self, patience: float = 60.0) -> None:
+        """WAL mode and the schema. Switching to WAL while another process opens the same new
+        file can fail with "database is locked" at once (SQLite does not wait on the busy
+        handler for it), so that error is retried with a growing pause for ``patience`` seconds."""
+        deadline = time.monotonic() + patience
+        for attempt in range(1000):
+            try:
+                self._db.execute("PRAGMA busy_timeout=60000")
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                with self._transaction():
+                    for statement in _SCHEMA:
+                        self._db.execute(statement)
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(min(1.0, 0.02 * 2**attempt))
 
     @contextmanager
     def _errors(self) -> Iterator[None]:

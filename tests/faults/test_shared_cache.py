@@ -182,3 +182,25 @@ def test_when_one_of_two_processes_is_killed_the_other_finishes_its_claims(tmp_p
     assert out.splitlines() == [f"PROMPT {i}!" for i in range(n)]
     prompts = [c.split(" ", 1)[1] for c in log.read_text().splitlines()]
     assert len(prompts) <= n + batch  # only the victim's batch in flight was computed again
+
+
+def test_opening_waits_out_a_locked_database_while_another_process_sets_it_up(tmp_path: Path) -> None:
+    import sqlite3
+
+    from fewner.backends.cache_store import CacheStore
+
+    store = CacheStore(tmp_path / "c.sqlite")
+    real = store._db
+    failures = {"left": 2}
+
+    class Flaky:  # the first two set-up statements find the file locked, as a racing opener may
+        def execute(self, sql, *args):
+            if sql.startswith("PRAGMA journal_mode") and failures["left"]:
+                failures["left"] -= 1
+                raise sqlite3.OperationalError("database is locked")
+            return real.execute(sql, *args)
+
+    store._db = Flaky()
+    store._set_up(patience=5.0)
+    assert failures["left"] == 0
+    store._db = real
