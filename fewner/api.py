@@ -36,9 +36,7 @@ def load(model: str | Path, *, labels: list[str] | None = None, **options: Any) 
     (``adapter``, ``template``, ``definitions``, ``chat``, ``backend``, ...). ``labels``: the
     default label set for ``predict``.
     """
-    from fewner.spanmodel.shipped import shipped_path
-
-    path = shipped_path(str(model)) or Path(str(model)).expanduser()
+    path = _model_path(model)
     if path.is_dir() and (
         (path / MANIFEST_FILE).is_file()
         or (path / "student.json").is_file()
@@ -57,14 +55,19 @@ def load(model: str | Path, *, labels: list[str] | None = None, **options: Any) 
     return ExtractorPredictor(str(model), labels or (), **options)
 
 
+def _model_path(model: str | Path) -> Path:
+    """A shipped model's folder, else ``model`` as a path (it may not exist)."""
+    from fewner.spanmodel.shipped import shipped_path
+
+    return shipped_path(str(model)) or Path(str(model)).expanduser()
+
+
 def saved_kind(model: str | Path) -> str | None:
     """The predictor kind of a shipped model or saved folder, read without loading it (a legacy
     student folder is ``student``); None for anything else (a language model used zero-shot)."""
     import json
 
-    from fewner.spanmodel.shipped import shipped_path
-
-    path = shipped_path(str(model)) or Path(str(model)).expanduser()
+    path = _model_path(model)
     if (path / MANIFEST_FILE).is_file():
         try:
             kind = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8")).get("kind")

@@ -225,6 +225,17 @@ def load_layered_config(
     return apply_overrides(data, dict(rest), example=example)
 
 
+def build_config(cls: type, data: Any, source: str) -> Any:
+    """A whole run config: :func:`build_dataclass` then the config's own ``check()``; every
+    error starts with ``source`` (the file or preset it came from)."""
+    try:
+        config = build_dataclass(cls, data)
+        config.check()
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    return config
+
+
 def build_dataclass(cls: type, data: Any, where: str = "") -> Any:
     """Instantiate dataclass ``cls`` from ``data``, checking keys and value types."""
     label = where or "config"

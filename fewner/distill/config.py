@@ -25,7 +25,7 @@ from typing import Any
 
 from fewner.config_schema import (
     apply_overrides,
-    build_dataclass,
+    build_config,
     list_presets,
     load_layered_config,
     preset_description,
@@ -242,11 +242,7 @@ def load_distill_config(
             raise ConfigError(f"{source}: groups.{chosen}: expected a mapping of overrides")
         data = {**copy.deepcopy(data), **copy.deepcopy(preset), "group": str(chosen)}
     data = apply_overrides(data, overrides, example="epochs=3")
-    try:
-        config = build_dataclass(DistillConfig, data)
-        config.check()
-    except ConfigError as err:
-        raise ConfigError(f"{source}: {err}") from None
+    config = build_config(DistillConfig, data, source)
     config.data_root = str(Path(config.data_root).expanduser().resolve())
     return config
 

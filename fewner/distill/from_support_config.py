@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fewner.config_schema import apply_overrides, build_dataclass, load_layered_config
+from fewner.config_schema import apply_overrides, build_config, build_dataclass, load_layered_config
 from fewner.data.spec import DataSpec
 from fewner.distill.answers import STATUSES
 from fewner.distill.config import MIXES, StudentSpec
@@ -208,11 +208,7 @@ def load_from_support_config(
     data = deep_merge(data, values or {})
     data = apply_overrides(data, list(overrides), example="epochs=3")
     source = str(path) if path is not None else f"recipe {recipe or PRESET}"
-    try:
-        config = build_dataclass(FromSupportConfig, data)
-        config.check()
-    except ConfigError as err:
-        raise ConfigError(f"{source}: {err}") from None
+    config = build_config(FromSupportConfig, data, source)
     config.data_root = str(Path(config.data_root).expanduser().resolve())
     return config
 

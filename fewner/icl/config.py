@@ -28,7 +28,7 @@ from typing import Any
 from fewner.backends.factory import backend_names
 from fewner.config_schema import apply_overrides as _apply_overrides
 from fewner.config_schema import (
-    build_dataclass,
+    build_config,
     list_presets,
     load_layered_config,
     preset_description,
@@ -196,11 +196,7 @@ def load_icl_config(data: dict[str, Any], source: str = "<config>") -> IclConfig
         data["models"] = [
             dataclasses.asdict(parse_model_spec(m)) if isinstance(m, str) else m for m in models
         ]
-    try:
-        config = build_dataclass(IclConfig, data)
-        config.check()
-    except ConfigError as err:
-        raise ConfigError(f"{source}: {err}") from None
+    config = build_config(IclConfig, data, source)
     return config
 
 

@@ -11,7 +11,6 @@ An entry whose sha256 is not recorded is refused: an unverified download is neve
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from fewner.errors import ModelNotAvailableError
 from fewner.models.catalogue import ModelEntry
-from fewner.models.locate import _BLOCK, _join, cache_dir, cache_lock, locate_parts
+from fewner.models.locate import _join, cache_dir, cache_lock, locate_parts, sha256_file
 
 __all__ = ["MARKER", "encoder_folder", "joined_sha256", "unpacked_path"]
 
@@ -45,12 +44,7 @@ def _finished(target: Path, entry: ModelEntry) -> bool:
 def joined_sha256(entry: ModelEntry) -> str:
     """The sha256 of ``entry``'s chunks joined in order (what its catalogue line records);
     reads the installed chunks, writes nothing."""
-    digest = hashlib.sha256()
-    for chunk in locate_parts(entry):
-        with chunk.open("rb") as fh:
-            while block := fh.read(_BLOCK):
-                digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(*locate_parts(entry))
 
 
 def encoder_folder(entry: ModelEntry, *, log: Callable[[str], None] = lambda _m: None) -> Path:

@@ -154,11 +154,13 @@ def is_installed(entry: ModelEntry) -> bool:
 
 
 # ----- verification ----------------------------------------------------------------------------
-def sha256_file(path: Path) -> str:
+def sha256_file(*paths: Path) -> str:
+    """sha256 of the files' bytes, read in blocks (several paths: as if concatenated in order)."""
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(_BLOCK):
-            digest.update(block)
+    for path in paths:
+        with path.open("rb") as fh:
+            while block := fh.read(_BLOCK):
+                digest.update(block)
     return digest.hexdigest()
 
 

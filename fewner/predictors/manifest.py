@@ -25,7 +25,6 @@ per load, in 1 MiB chunks. Folders without ``SHA256SUMS`` (saved before it exist
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -35,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from fewner.errors import ModelNotAvailableError
+from fewner.models.locate import sha256_file
 
 __all__ = ["CHECKSUMS_FILE", "MANIFEST_FILE", "SCHEMA_VERSION", "Manifest", "verify_checksums",
            "write_checksums"]
 
 MANIFEST_FILE = "fewner.json"
 CHECKSUMS_FILE = "SHA256SUMS"
-_CHUNK = 1 << 20
 _SUM_LINE = re.compile(r"^(\\?)([0-9a-fA-F]{64}) [ *](.+)$")
 #: Bump when a field changes meaning; readers refuse folders with a newer schema.
 SCHEMA_VERSION = 1
@@ -123,14 +122,6 @@ class Manifest:
 
 
 # ----- integrity ------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_checksums(folder: str | Path) -> Path:
     """Write ``folder/SHA256SUMS``: the sha256 of every file under ``folder`` except the manifest,
     this file and hidden files (sorted, ``sha256sum`` format, written atomically)."""
@@ -143,7 +134,7 @@ def write_checksums(folder: str | Path) -> Path:
             continue
         escaped = rel.replace("\\", "\\\\").replace("\n", "\\n")
         flag = "\\" if escaped != rel else ""  # sha256sum's mark of an escaped name
-        lines.append(f"{flag}{_sha256(path)}  {escaped}\n")
+        lines.append(f"{flag}{sha256_file(path)}  {escaped}\n")
     target = folder / CHECKSUMS_FILE
     tmp = target.with_name(f".{CHECKSUMS_FILE}.{os.getpid()}.tmp")
     tmp.write_text("".join(lines), encoding="utf-8", newline="\n")
@@ -186,7 +177,7 @@ def verify_checksums(folder: str | Path) -> None:
             raise ModelNotAvailableError(
                 f"{folder}: {rel} is listed in {CHECKSUMS_FILE} but missing; {fix}"
             )
-        actual = _sha256(path)
+        actual = sha256_file(path)
         if actual != expected.lower():
             raise ModelNotAvailableError(
                 f"{folder}: {rel} does not match its sha256 in {CHECKSUMS_FILE} (expected "

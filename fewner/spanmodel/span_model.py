@@ -184,10 +184,6 @@ class SpanModel:
     def quantized(self) -> bool:
         return self.precision == "int8"
 
-    def quantize(self) -> None:
-        """int8 dynamic quantization of every linear layer (CPU inference only)."""
-        self.set_precision("int8")
-
     # ----- inference ---------------------------------------------------------------------------
     def clear_label_cache(self) -> None:
         self._label_cache.clear()

@@ -30,6 +30,7 @@ from typing import Any
 
 from fewner.config_schema import (
     apply_overrides,
+    build_config,
     build_dataclass,
     load_layered_config,
     require_positive,
@@ -326,11 +327,7 @@ def load_config(
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
     """Validate a config mapping into a :class:`TrainConfig` (errors name ``source`` and the key)."""
-    try:
-        config = build_dataclass(TrainConfig, data)
-        config.check()
-    except ConfigError as err:
-        raise ConfigError(f"{source}: {err}") from None
+    config = build_config(TrainConfig, data, source)
     config.data_root = str(Path(config.data_root).expanduser().resolve())
     if config.init_adapter is not None:
         adapter = Path(config.init_adapter).expanduser().resolve()
