@@ -9,7 +9,9 @@ config records inline examples as JSONL records, so a run stays reproducible fro
 
 ``skip`` drops the first N sentences, then ``limit`` keeps the first N of the rest (all when
 null): two stages can take disjoint parts of one file. ``types``: the entity types to use
-(null: every label found in the sentences used, sorted).
+(null: every label found in the sentences used, sorted). ``names``: labels renamed as read
+(``{PER: person}``), so a prompt asks for the word a model knows rather than a tag; ``types``
+then uses the new names.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class DataSpec:
     types: list[str] | None = None
     skip: int = 0
     inline: list[Any] | None = None
+    names: dict[str, str] | None = None
 
     def check(self, where: str) -> None:
         if (self.path is None) == (self.inline is None):
@@ -50,6 +53,11 @@ class DataSpec:
             raise ConfigError(f"{where}.skip must be >= 0 (sentences to drop first), got {self.skip}")
         if self.types is not None and not self.types:
             raise ConfigError(f"{where}.types: give at least one type, or null for all labels")
+        if self.names is not None and (
+            not isinstance(self.names, dict)
+            or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in self.names.items())
+        ):
+            raise ConfigError(f"{where}.names: a mapping of label -> new name, e.g. {{PER: person}}")
 
     def describe(self) -> str:
         return self.path if self.path is not None else f"<{len(self.inline or [])} inline examples>"
@@ -76,6 +84,14 @@ class DataSpec:
         chosen = chosen[: self.limit] if self.limit is not None else chosen
         if not chosen:
             raise ConfigError(f"no sentences in {where}")
+        if self.names:
+            from fewner.types import Span
+
+            names = self.names
+            chosen = [
+                s.with_spans(Span(x.start, x.end, names.get(x.label, x.label)) for x in s.spans)
+                for s in chosen
+            ]
         return chosen
 
     def sentences_and_types(self, data_root: str | Path = ".") -> tuple[list[Sentence], list[str]]:
@@ -119,6 +135,7 @@ class DataSpec:
             "types": self.types,
             "skip": self.skip,
             "inline": inline,
+            "names": self.names,
         }
 
 

@@ -378,7 +378,10 @@ def extractor_for_model(
     ``max_new_tokens`` unless ``params`` says otherwise."""
     from fewner.backends.hf import HFBackend
 
-    backend = HFBackend.from_objects(model, tokenizer, model_id, batch_size=batch_size)
+    backend = HFBackend.from_objects(
+        model, tokenizer, model_id, batch_size=batch_size,
+        prefix_sharing=fmt.template.layout == "sentence_first",
+    )
     return Extractor(
         backend,
         fmt,

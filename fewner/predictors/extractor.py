@@ -274,6 +274,8 @@ class ExtractorPredictor(Predictor):
             options = dict(self.backend_options)
             if self.backend_name == "hf":
                 options.setdefault("batch_size", self.batch_size)
+                # sentence first: every label's prompt of a sentence shares its prefix
+                options.setdefault("prefix_sharing", self.template.layout == "sentence_first")
                 if self.adapter is not None:
                     options["adapter"] = self.adapter
             self._backend = make_backend(self.backend_name, self.model, cache=self.cache, **options)

@@ -14,7 +14,11 @@ __all__ = ["DEFAULT_SPAN_MODEL", "SHIPPED", "shipped_path"]
 DEFAULT_SPAN_MODEL = "fewner-span-minilm"
 
 #: name -> folder under fewner/resources/models/
-SHIPPED: dict[str, str] = {DEFAULT_SPAN_MODEL: "fewner-span-minilm"}
+SHIPPED: dict[str, str] = {
+    DEFAULT_SPAN_MODEL: "fewner-span-minilm",
+    # the LLM extractor after the broad source stage (fewner/train/source.py): SmolLM2-135M + LoRA
+    "smollm2-135m-ner": "smollm2-135m-ner",
+}
 
 
 def shipped_path(name: str) -> Path | None:

@@ -110,6 +110,7 @@ class StageSpec:
     definitions: str | dict[str, str] | None = None
     max_length: int = 512
     loss: list[dict[str, Any]] | None = None
+    packing: bool = False
     seed: int | None = None
     loop: LoopSettings = field(default_factory=LoopSettings, metadata=_NOT_CONFIG)
     settings: Any = field(default=None, metadata=_NOT_CONFIG)
@@ -166,6 +167,12 @@ class StageSpec:
             raise ConfigError(f"{where}: a kind: {self.kind} stage takes no kind settings")
         self.loop.check(where)
         require_positive(self.max_length, f"{where}.max_length")
+        if self.packing and (self.kind != "sft" or any(t.get("name") != "nll" for t in self.loss or [])):
+            raise ConfigError(
+                f"{where}.packing: packed sequences (fewner/train/packing.py) train a kind: sft "
+                "stage with loss [{name: nll}] only; the contrastive terms read per-example "
+                "positions: set packing: false"
+            )
         if kind.fixed_loss is not None:
             return
         if not self.loss:
@@ -192,6 +199,7 @@ class StageSpec:
             **{k: loop[k] for k in STAGE_LOOP_KEYS},
             "max_length": self.max_length,
             "loss": copy.deepcopy(self.loss),
+            "packing": self.packing,
         }
         key = STAGE_KINDS[self.kind].settings_key
         for other in settings_keys():
@@ -262,6 +270,11 @@ class TrainConfig:
                     f"stages: {name!r} is not a valid stage name (letters, digits, _ and -)"
                 )
             stage.check(f"stages.{name}")
+            if stage.packing and stage.enabled and self.layout != "sentence_first":
+                raise ConfigError(
+                    f"stages.{name}.packing: packing shares the sentence prefix of a sentence's "
+                    "questions; it needs layout: sentence_first"
+                )
         if self.device not in _DEVICES and not self.device.startswith("cuda:"):
             raise ConfigError(
                 f"device: {self.device!r}; expected one of {', '.join(_DEVICES)} or cuda:N"
@@ -330,7 +343,11 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
     config = build_config(TrainConfig, data, source)
     config.data_root = str(Path(config.data_root).expanduser().resolve())
     if config.init_adapter is not None:
-        adapter = Path(config.init_adapter).expanduser().resolve()
+        from fewner.spanmodel.shipped import shipped_path
+
+        shipped = shipped_path(config.init_adapter)  # e.g. smollm2-135m-ner: its adapter
+        adapter = (shipped / "adapter") if shipped else Path(config.init_adapter).expanduser()
+        adapter = adapter.resolve()
         if not (adapter / "adapter_config.json").is_file():
             raise ConfigError(
                 f"{source}: init_adapter: {adapter} is not a LoRA adapter folder "

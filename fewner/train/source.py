@@ -84,7 +84,11 @@ def load_source_settings(path: str | Path, overrides: dict[str, Any] | None = No
         raise ConfigError(f"no source file {path!r} (a .yaml path, or a shipped name like 'smollm2-source')")
     spec = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     training = dict(spec.get("training") or {})
-    training.update(overrides or {})
+    for key, value in (overrides or {}).items():
+        if key.startswith("loop."):  # --set loop.epochs=2 changes one loop key
+            training["loop"] = {**(training.get("loop") or {}), key[len("loop."):]: value}
+        else:
+            training[key] = value
     known = {f.name for f in SourceSettings.__dataclass_fields__.values()} - {"source_file", "licence"}
     unknown = sorted(set(training) - known)
     if unknown:

@@ -168,7 +168,11 @@ def _check_resume(
         old = _flatten(_trajectory_view(json.loads(stored.read_text(encoding="utf-8"))))
         new = _flatten(_trajectory_view(json.loads(json.dumps(config))))
         # a key absent on one side equals null: a run written before the key existed
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        # (packing: absent in runs written before it existed, where it was off)
+        def value(flat: dict[str, Any], key: str) -> Any:
+            return flat.get(key, False if key.endswith(".packing") else None)
+
+        diff = sorted(k for k in set(old) | set(new) if value(old, k) != value(new, k))
         if diff:
             raise ConfigError(
                 f"cannot continue {folder}: its config differs in {', '.join(diff)}; "

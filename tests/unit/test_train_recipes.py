@@ -37,6 +37,9 @@ def _with_inline_key(resolved: dict) -> dict:
     blocks += [out[k]["data"] for k in ("dev", "test") if out.get(k)]
     for block in blocks:
         block["inline"] = None
+        block["names"] = None  # added with DataSpec.names
+    for stage in out["stages"].values():
+        stage["packing"] = False  # added with packed stages
     return out
 
 

@@ -1,0 +1,155 @@
+"""What the broad source stage buys the LLM extractor: zero-shot and 5-shot rows per dataset.
+
+    python experiments/source_fewshot.py [--source smollm2-135m-ner] [--datasets wnut,conll,gum]
+        [--sets 0,1,2] [--rows zero,sft] [--limit 500] [--threads 2] [--out FILE.json]
+
+Rows (each on the fixed 5-shot support sets; the test set's first ``--limit`` sentences):
+
+* ``zero``: the source-stage model alone (no target data), once per dataset;
+* ``sft``: ``fewner.fit(support, types, recipe="ner-sft")``: packed LoRA SFT from the source adapter;
+* ``sft-attn`` / ``sft-hidden``: the same, unpacked, with OBP-LLM's attention contrastive term
+  (lambda 0.01) / CLLMFS's hidden-state term (lambda 0.001);
+* ``sft-dpo``: ``sft`` then OBP-LLM's DPO stage (boundary-shifted + error-feedback pairs);
+* ``today``: the ``obp-llm`` recipe as it was before the source stage (source SFT on 300
+  CoNLL-2003 sentences, then 20 epochs of target SFT, type-first prompts).
+
+Labels are read as words (``PER`` -> ``person``: span_eval.LABEL_NAMES) with the dataset's
+definitions under the new names. Results are written after every run (``--out``, default
+``experiments/results/source_fewshot.json``) and a finished (dataset, set, row) is not rerun, so
+the script resumes. Prints a table of mean ± std F1 per row and dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from span_eval import LABEL_NAMES
+
+DEFINITIONS = {"wnut": "wnut17", "conll": "conll2003", "gum": "gum"}
+ATTN = [{"name": "nll"}, {"name": "attn_contrastive", "weight": 0.01, "layer": 0.8}]
+HIDDEN = [{"name": "nll"}, {"name": "hidden_contrastive", "weight": 0.001, "layer": 0.8}]
+
+
+def row_plan(row: str, adapter: str, support: list, types: list[str]) -> tuple[str, dict]:
+    """(recipe, overrides) of a trained row."""
+    base = {"init_adapter": adapter, "precision": "bf16"}
+    if row == "sft":
+        return "ner-sft", base
+    if row == "sft-attn":
+        return "ner-sft", {**base, "stages.target.packing": False, "stages.target.loss": ATTN}
+    if row == "sft-hidden":
+        return "ner-sft", {**base, "stages.target.packing": False, "stages.target.loss": HIDDEN}
+    if row == "sft-dpo":
+        dpo = {"kind": "dpo", "data": {"inline": list(support), "types": types}, "epochs": 3,
+               "batch_size": 8, "lr": 5.0e-6}
+        return "ner-sft", {**base, "stages.dpo": dpo, "target_stages": ["target", "dpo"]}
+    if row == "today":
+        return "obp-llm", {"precision": "bf16", "stages.source.enabled": True, "stages.dpo.enabled": False}
+    raise SystemExit(f"unknown row {row!r}")
+
+
+def renamed(sentences: list, names: dict[str, str]) -> list:
+    from fewner.types import Span
+
+    return [s.with_spans(Span(x.start, x.end, names.get(x.label, x.label)) for x in s.spans) for s in sentences]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--source", default="smollm2-135m-ner", help="source-stage model folder or shipped name")
+    ap.add_argument("--datasets", default="wnut,conll,gum")
+    ap.add_argument("--sets", default="0,1,2")
+    ap.add_argument("--rows", default="zero,sft")
+    ap.add_argument("--limit", type=int, default=500)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="experiments/results/source_fewshot.json")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    import fewner
+    from fewner.data.spec import default_data_root
+    from fewner.data.support_sets import load_fixed_support_sets
+    from fewner.eval.pairing import score_predictions
+    from fewner.predictors.extractor import ExtractorPredictor
+    from fewner.prompts import load_definitions
+    from fewner.spanmodel.shipped import shipped_path
+
+    source = shipped_path(args.source) or Path(args.source)
+    adapter = str((source / "adapter").resolve())
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.exists() else {"runs": {}}
+    results.update({"source": str(args.source), "limit": args.limit})
+    root = Path(default_data_root())
+
+    def save() -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1, sort_keys=True))
+
+    for name in args.datasets.split(","):
+        names = LABEL_NAMES[name]
+        episodes = load_fixed_support_sets(root, name, 5).episodes
+        shipped_defs = load_definitions(DEFINITIONS[name])
+        definitions = {names.get(k, k): v for k, v in shipped_defs.items()}
+        for row in args.rows.split(","):
+            for index in ([0] if row == "zero" else [int(i) for i in args.sets.split(",")]):
+                key = f"{name}/{row}/{index}"
+                if key in results["runs"]:
+                    continue
+                episode = episodes[index]
+                types = [names.get(t, t) for t in episode.types]
+                test = renamed(list(episode.query)[: args.limit], names)
+                support = renamed(list(episode.support), names)
+                started = time.perf_counter()
+                if row == "zero":
+                    predictor = ExtractorPredictor(
+                        "smollm2-135m-instruct", types, adapter=adapter, layout="sentence_first",
+                        definitions=definitions,
+                    )
+                else:
+                    recipe, overrides = row_plan(row, adapter, support, types)
+                    predictor = fewner.fit(support, types, recipe=recipe, definitions=definitions,
+                                           overrides=overrides, progress=False)
+                trained = time.perf_counter() - started
+                predicted = predictor.predict_sentences(test, types).sentences
+                seconds = time.perf_counter() - started - trained
+                scores, _ = score_predictions(test, predicted, types)
+                results["runs"][key] = {
+                    "f1": round(100 * scores.micro.f1, 2), "p": round(100 * scores.micro.precision, 2),
+                    "r": round(100 * scores.micro.recall, 2), "train_seconds": round(trained, 1),
+                    "predict_seconds": round(seconds, 1), "sentences": len(test), "types": types,
+                }
+                print(f"{key}: F1 {100 * scores.micro.f1:.1f} (train {trained:.0f} s, "
+                      f"predict {seconds:.0f} s for {len(test)} sentences)", flush=True)
+                save()
+    table(results)
+
+
+def table(results: dict) -> None:
+    rows: dict[str, dict[str, list[float]]] = {}
+    for key, run in results["runs"].items():
+        name, row, _ = key.split("/")
+        rows.setdefault(row, {}).setdefault(name, []).append(run["f1"])
+    names = sorted({k.split("/")[0] for k in results["runs"]})
+    print("| row | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for row, per in rows.items():
+        cells = []
+        for name in names:
+            values = per.get(name, [])
+            if not values:
+                cells.append("-")
+            elif len(values) == 1:
+                cells.append(f"{values[0]:.1f} (n=1)")
+            else:
+                cells.append(f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f} (n={len(values)})")
+        print(f"| {row} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
