@@ -38,7 +38,7 @@ __all__ = ["SourceSettings", "load_source_settings", "pile_ner_definitions", "tr
 Log = Callable[[str], None]
 
 _VERB = re.compile(
-    r"'[^']+'\s+(?:\w+\s+){0,6}?(?:refers to|represents|denotes|pertains to|signifies|encompasses"
+    r"'[^']+'\s+(?:\w+\s+){0,8}?(?:refers to|represents|denotes|pertains to|signifies|encompasses"
     r"|includes|identifies|is)\s+",
 )
 

@@ -1,0 +1,55 @@
+"""Pack a source-stage run's model folder as fewner's shipped LLM extractor (package data).
+
+    python experiments/llm_ship.py RUN/model [--out fewner/resources/models/smollm2-135m-ner]
+
+Copies the folder (fewner.json + the LoRA adapter, a few MB), drops peft's auto-written README,
+adds the licence and how-it-was-trained notes to the manifest, and lists every file, the
+manifest included, in SHA256SUMS (a shipped model's manifest is checked too). Prints the size
+and loads the result once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "fewner/resources/models/smollm2-135m-ner"
+
+
+def main() -> None:
+    import fewner
+    from fewner.predictors.manifest import Manifest
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model", type=Path)
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = ap.parse_args()
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    shutil.copytree(args.model, args.out)
+    (args.out / "adapter" / "README.md").unlink(missing_ok=True)
+    (args.out / "SHA256SUMS").unlink(missing_ok=True)
+    manifest = Manifest.read(args.out, verify=False)
+    licence = (manifest.training or {}).get("licence", "")
+    notes = [
+        "the broad source stage of the LLM extractor: SmolLM2-135M-Instruct + a rank-8 LoRA on "
+        "q/k/v/o, trained once on 2 CPU cores with `fewner source-train -o RUN` "
+        "(fewner/resources/source/smollm2-source.yaml)",
+        f"licence of the training data: {licence}; non-commercial use only",
+        "prompts: obp-llm template, sentence first; labels without a definition get the generic one",
+    ]
+    manifest = replace(manifest, notes=[*manifest.notes, *notes])
+    manifest.write(args.out)
+    files = sorted(p for p in args.out.rglob("*") if p.is_file() and p.name != "SHA256SUMS")
+    sums = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(args.out)}" for p in files]
+    (args.out / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    size = sum(p.stat().st_size for p in files)
+    print(f"{args.out}: {len(files)} files, {size / 1e6:.1f} MB")
+    print(fewner.load(args.out))
+
+
+if __name__ == "__main__":
+    main()
