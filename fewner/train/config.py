@@ -338,16 +338,26 @@ def load_config(
     return parse_config(data, source=str(path) if path is not None else f"recipe {recipe}")
 
 
+def shipped_folder(name: str) -> Path | None:
+    """The folder of a shipped model name (``smollm2-135m-ner``), else None."""
+    from fewner.spanmodel.shipped import shipped_path
+
+    return shipped_path(name)
+
+
+def init_adapter_path(value: str) -> Path:
+    """The adapter folder ``init_adapter`` names: a shipped model's ``adapter/`` (the name stays
+    in the resolved config, so it is the same on every machine), else the path itself."""
+    shipped = shipped_folder(value)
+    return ((shipped / "adapter") if shipped else Path(value).expanduser()).resolve()
+
+
 def parse_config(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
     """Validate a config mapping into a :class:`TrainConfig` (errors name ``source`` and the key)."""
     config = build_config(TrainConfig, data, source)
     config.data_root = str(Path(config.data_root).expanduser().resolve())
     if config.init_adapter is not None:
-        from fewner.spanmodel.shipped import shipped_path
-
-        shipped = shipped_path(config.init_adapter)  # e.g. smollm2-135m-ner: its adapter
-        adapter = (shipped / "adapter") if shipped else Path(config.init_adapter).expanduser()
-        adapter = adapter.resolve()
+        adapter = init_adapter_path(config.init_adapter)
         if not (adapter / "adapter_config.json").is_file():
             raise ConfigError(
                 f"{source}: init_adapter: {adapter} is not a LoRA adapter folder "
@@ -360,7 +370,8 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
             check_adapter(adapter)  # a damaged folder: now, not after the model has loaded
         except ModelNotAvailableError as err:
             raise ConfigError(f"{source}: init_adapter: {err}") from None
-        config.init_adapter = str(adapter)
+        if adapter.parent != shipped_folder(config.init_adapter):  # a shipped name stays a name
+            config.init_adapter = str(adapter)
     settings = config.lora.settings()
     config.lora = LoraSpec(
         preset=config.lora.preset,

@@ -47,7 +47,7 @@ from fewner.data.spec import DataSpec
 from fewner.errors import ConfigError
 from fewner.prompts import ExtractionFormat, load_template
 from fewner.runs import RunDir, write_json_atomic
-from fewner.train.config import EvalSpec, TrainConfig, config_to_dict
+from fewner.train.config import EvalSpec, TrainConfig, config_to_dict, init_adapter_path
 from fewner.train.kinds import STAGE_KINDS, PreparedStage, RunContext, TrainingItems
 from fewner.types import Sentence
 
@@ -230,7 +230,7 @@ def run_training(
     torch.manual_seed(config.seed)  # LoRA initialisation
     model = wrap(base, config.lora.settings())
     if config.init_adapter is not None:  # e.g. a source stage shared by several target variants
-        load_adapter_weights(model, config.init_adapter)
+        load_adapter_weights(model, init_adapter_path(config.init_adapter))
         log(f"started from the adapter in {config.init_adapter}")
 
     ctx = RunContext(config, model, tokenizer, model_id, dist, resume=resume, log=log)

@@ -39,7 +39,7 @@ def _with_inline_key(resolved: dict) -> dict:
         block["inline"] = None
         block["names"] = None  # added with DataSpec.names
     for stage in out["stages"].values():
-        stage["packing"] = False  # added with packed stages
+        stage.setdefault("packing", False)  # added with packed stages
     return out
 
 
