@@ -3,8 +3,8 @@
 It reads the bundled Few-NERD sample (800 sentences, 17 types, CC BY-SA 4.0), samples N-way
 K~2K-shot episodes, labels each query set with the support-set dictionary baseline and scores
 every episode (mean ± std over episodes, the Few-NERD protocol). Then (unless ``--no-lm``) the
-few-shot pipeline proper runs on the first episode: LoRA SFT of SmolLM2 on its support set with
-the attention contrastive term (``fewner.fit`` with the packaged ``demo`` recipe), saved as a
+few-shot pipeline proper runs on the first episode: LoRA SFT of SmolLM2 on its support set,
+starting from the shipped source-stage adapter (``fewner.fit`` with the packaged ``demo`` recipe), saved as a
 model folder (``runs/demo/lm/model``, loads with ``fewner.load``), and constrained extraction of
 its query set by the reloaded model, printed with character offsets and scored.
 """

@@ -41,7 +41,7 @@ def test_demo_lm_part_trains_and_extracts_with_a_tiny_model(tmp_path):
 
     model = tiny_causal_lm(tmp_path / "tiny")
     config_path = tmp_path / "demo.yaml"
-    config_path.write_text(f"recipe: demo\nmodel: {model}\n")
+    config_path.write_text(f"recipe: demo\nmodel: {model}\ninit_adapter: null\n")  # not SmolLM2's adapter
     out = tmp_path / "demo"
     result = CliRunner().invoke(
         cli,
