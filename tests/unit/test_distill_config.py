@@ -30,7 +30,7 @@ EXAMPLE = REPO / "configs" / "distill.yaml"
 BEFORE = json.loads((Path(__file__).with_name("icl_distill_resolved_configs.json")).read_text())
 GROUPS = ["default", "A", "B", "C", "D", "E"]
 #: What the shared data spec adds to the previous {path, limit, format}.
-SPEC_KEYS = {"types": None, "skip": 0, "inline": None}
+SPEC_KEYS = {"types": None, "skip": 0, "inline": None, "names": None}
 #: What the student section gained with the span student (token students keep these defaults).
 STUDENT_KEYS = {
     "kind": "token", "label_names": {}, "lr_head": None, "freeze_layers": 0, "threshold": None,
