@@ -33,14 +33,14 @@ def main() -> None:
     from fewner.train.losses import build_loss_terms, forward_with_terms
     from fewner.train.packing import PackedNLL, collate_packed
     from fewner.train.source import build_items, load_source_settings, pile_ner_definitions
-    from fewner.train.stages import _load_model
+    from fewner.train.stages import load_model
 
     settings = load_source_settings("smollm2-source")
     mixture = load_mixture_file(settings.mixture, args.data_root)
     examples = mixture.epoch(settings.seed, 0)[: args.sentences]
     definitions = pile_ner_definitions(os.path.join(args.data_root, settings.definitions))
     torch.manual_seed(0)
-    model, tokenizer, _ = _load_model(type("C", (), {"model": settings.model})(), print, torch.device("cpu"))
+    model, tokenizer, _ = load_model(settings.model, print, torch.device("cpu"))
     model = wrap(model, LoraSettings.from_preset(settings.lora))
     settings.packing = True
     packed, _ = build_items(examples, settings, tokenizer, definitions)

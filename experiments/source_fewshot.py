@@ -52,12 +52,6 @@ def row_plan(row: str, adapter: str, support: list, types: list[str]) -> tuple[s
     raise SystemExit(f"unknown row {row!r}")
 
 
-def renamed(sentences: list, names: dict[str, str]) -> list:
-    from fewner.types import Span
-
-    return [s.with_spans(Span(x.start, x.end, names.get(x.label, x.label)) for x in s.spans) for s in sentences]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--source", default="smollm2-135m-ner", help="source-stage model folder or shipped name")
@@ -73,7 +67,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     import fewner
-    from fewner.data.spec import default_data_root
+    from fewner.data.spec import default_data_root, rename_labels
     from fewner.data.support_sets import load_fixed_support_sets
     from fewner.eval.pairing import score_predictions
     from fewner.predictors.extractor import ExtractorPredictor
@@ -103,8 +97,8 @@ def main() -> None:
                     continue
                 episode = episodes[index]
                 types = [names.get(t, t) for t in episode.types]
-                test = renamed(list(episode.query)[: args.limit], names)
-                support = renamed(list(episode.support), names)
+                test = rename_labels(list(episode.query)[: args.limit], names)
+                support = rename_labels(list(episode.support), names)
                 started = time.perf_counter()
                 if row == "zero":
                     predictor = ExtractorPredictor(

@@ -11,7 +11,6 @@ from pathlib import Path
 import click
 
 from fewner.cli.options import threads_option
-from fewner.errors import ConfigError
 
 EPILOG = """\b
 Examples:
@@ -39,21 +38,10 @@ def source_train(source: str, out: Path, overrides: tuple[str, ...], data_root: 
                  resume: bool, limit: int | None) -> None:
     """Train the source-stage LoRA adapter from SOURCE, a source file (a shipped name such as
     smollm2-source, or a .yaml path), and save OUT/model (zero-shot extraction for any label)."""
-    import yaml
-
     from fewner.data.spec import default_data_root
     from fewner.train.source import load_source_settings, train_source
 
-    values = {}
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. packing=false")
-        try:
-            values[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError as err:
-            raise ConfigError(f"--set {item!r}: the value is not valid YAML: {err}") from None
-    settings = load_source_settings(source, values)
+    settings = load_source_settings(source, list(overrides))
     metrics = train_source(settings, out, data_root=data_root or default_data_root(), resume=resume,
                            log=lambda m: click.echo(m, err=True), limit=limit)
     click.echo(f"{metrics['steps']} steps in {metrics['seconds']:.0f} s "

@@ -24,7 +24,7 @@ from typing import Any
 from fewner.errors import ConfigError
 from fewner.types import Sentence
 
-__all__ = ["DataSpec", "default_data_root", "sentences_from_records"]
+__all__ = ["DataSpec", "default_data_root", "rename_labels", "sentences_from_records"]
 
 
 def default_data_root() -> str:
@@ -84,15 +84,7 @@ class DataSpec:
         chosen = chosen[: self.limit] if self.limit is not None else chosen
         if not chosen:
             raise ConfigError(f"no sentences in {where}")
-        if self.names:
-            from fewner.types import Span
-
-            names = self.names
-            chosen = [
-                s.with_spans(Span(x.start, x.end, names.get(x.label, x.label)) for x in s.spans)
-                for s in chosen
-            ]
-        return chosen
+        return rename_labels(chosen, self.names) if self.names else chosen
 
     def sentences_and_types(self, data_root: str | Path = ".") -> tuple[list[Sentence], list[str]]:
         """The sentences and the types to use (``types``, else every label found, sorted)."""
@@ -137,6 +129,16 @@ class DataSpec:
             "inline": inline,
             "names": self.names,
         }
+
+
+def rename_labels(sentences: list[Sentence], names: dict[str, str]) -> list[Sentence]:
+    """The sentences with each span's label replaced by ``names[label]`` (others kept)."""
+    from fewner.types import Span
+
+    return [
+        s.with_spans(Span(x.start, x.end, names.get(x.label, x.label)) for x in s.spans)
+        for s in sentences
+    ]
 
 
 def sentences_from_records(records: list[Any], prefix: str = "inline") -> list[Sentence]:

@@ -338,17 +338,12 @@ def load_config(
     return parse_config(data, source=str(path) if path is not None else f"recipe {recipe}")
 
 
-def shipped_folder(name: str) -> Path | None:
-    """The folder of a shipped model name (``smollm2-135m-ner``), else None."""
-    from fewner.spanmodel.shipped import shipped_path
-
-    return shipped_path(name)
-
-
 def init_adapter_path(value: str) -> Path:
     """The adapter folder ``init_adapter`` names: a shipped model's ``adapter/`` (the name stays
     in the resolved config, so it is the same on every machine), else the path itself."""
-    shipped = shipped_folder(value)
+    from fewner.spanmodel.shipped import shipped_path
+
+    shipped = shipped_path(value)
     return ((shipped / "adapter") if shipped else Path(value).expanduser()).resolve()
 
 
@@ -370,7 +365,9 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> TrainConfig:
             check_adapter(adapter)  # a damaged folder: now, not after the model has loaded
         except ModelNotAvailableError as err:
             raise ConfigError(f"{source}: init_adapter: {err}") from None
-        if adapter.parent != shipped_folder(config.init_adapter):  # a shipped name stays a name
+        from fewner.spanmodel.shipped import shipped_path
+
+        if shipped_path(config.init_adapter) is None:  # a shipped name stays a name
             config.init_adapter = str(adapter)
     settings = config.lora.settings()
     config.lora = LoraSpec(

@@ -138,17 +138,15 @@ def _sft_prepare(ctx: RunContext, stage: PreparedStage, folder: Path) -> Trainin
 def packed_items(examples: list[Any], pad_id: int, facts: dict[str, Any]) -> TrainingItems:
     """The examples of each sentence packed into one sequence (:mod:`fewner.train.packing`),
     with the collate function and objective that train on them."""
-    from functools import partial
     from itertools import groupby
 
-    from fewner.train.packing import PackedNLL, collate_packed, pack
+    from fewner.train.packing import pack, packed_trainer_options
 
     def prefix(e: Any) -> tuple[int, ...]:  # the ids up to the sentence's end: the shared part
         return e.input_ids[: (e.sentence_positions[-1] + 1) if e.sentence_positions else 0]
 
     packed = [pack(list(group)) for _, group in groupby(examples, key=prefix)]
-    options = {"collate_fn": partial(collate_packed, pad_id=pad_id), "objective": PackedNLL()}
-    return TrainingItems(packed, options, {**facts, "packed_sequences": len(packed)})
+    return TrainingItems(packed, packed_trainer_options(pad_id), {**facts, "packed_sequences": len(packed)})
 
 
 @dataclass(frozen=True)

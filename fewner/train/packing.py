@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from fewner.train.collate import EncodedExample
 
-__all__ = ["PackedExample", "PackedNLL", "collate_packed", "pack"]
+__all__ = ["PackedExample", "PackedNLL", "collate_packed", "pack", "packed_trainer_options"]
 
 
 @dataclass(frozen=True)
@@ -110,11 +110,8 @@ def collate_packed(items: Sequence[PackedExample], pad_id: int) -> dict[str, tor
     query, key = turn[:, :, None], turn[:, None, :]
     visible = (key >= 0) & (query >= 0) & ((key == 0) | (key == query))
     mask = (causal[None] & visible)[:, None]
-    # a padding row must see something, or softmax over nothing gives NaN
-    pad_rows = turn < 0
-    mask[:, 0][pad_rows] = torch.eye(width, dtype=torch.bool)[None].expand(len(items), -1, -1)[
-        pad_rows
-    ]
+    # a padding row must see something (itself), or softmax over nothing gives NaN
+    mask |= torch.eye(width, dtype=torch.bool)[None, None] & (turn < 0)[:, None, :, None]
     return {
         "input_ids": input_ids,
         "position_ids": positions,
@@ -154,3 +151,10 @@ class PackedNLL:
             loss = loss + logits.sum() * 0.0
         return loss, {"nll": float(loss.detach()), "nll/tokens": float(rows.numel()),
                       "loss": float(loss.detach())}
+
+
+def packed_trainer_options(pad_id: int) -> dict[str, Any]:
+    """The :class:`~fewner.train.loop.Trainer` options that train on packed sequences."""
+    from functools import partial
+
+    return {"collate_fn": partial(collate_packed, pad_id=pad_id), "objective": PackedNLL()}

@@ -26,7 +26,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,20 +75,21 @@ def _shipped_source(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def load_source_settings(path: str | Path, overrides: dict[str, Any] | None = None) -> SourceSettings:
-    """Read a source file (a path or a shipped name); ``overrides`` are top-level keys."""
+def load_source_settings(
+    path: str | Path, overrides: Sequence[str] | Mapping[str, Any] | None = None
+) -> SourceSettings:
+    """Read a source file (a path or a shipped name); ``overrides`` change keys of its
+    ``training`` block: ``KEY=VALUE`` strings (``--set``) or a mapping, dotted keys reaching into
+    ``loop`` (``loop.epochs=2``)."""
     import yaml
+
+    from fewner.config_schema import apply_overrides
 
     file = Path(path) if Path(path).suffix in (".yaml", ".yml") else _shipped_source(str(path))
     if file is None or not file.is_file():
         raise ConfigError(f"no source file {path!r} (a .yaml path, or a shipped name like 'smollm2-source')")
     spec = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    training = dict(spec.get("training") or {})
-    for key, value in (overrides or {}).items():
-        if key.startswith("loop."):  # --set loop.epochs=2 changes one loop key
-            training["loop"] = {**(training.get("loop") or {}), key[len("loop."):]: value}
-        else:
-            training[key] = value
+    training = apply_overrides(dict(spec.get("training") or {}), overrides or {}, example="packing=false")
     known = {f.name for f in SourceSettings.__dataclass_fields__.values()} - {"source_file", "licence"}
     unknown = sorted(set(training) - known)
     if unknown:
@@ -143,6 +144,7 @@ def build_items(
 ) -> tuple[list[Any], Counter[str]]:
     """Training items (packed sequences, or one example per asked type) and counts."""
     from fewner.progress import progress_reporter
+    from fewner.train.packing import pack
 
     types = sorted({t for e in examples for t in e.labels})
     formats = _formats(settings, types, definitions)
@@ -154,18 +156,12 @@ def build_items(
             advance(1)
             encoded = _encode(i, example, settings, tokenizer, definitions, formats, rng, counts)
             if settings.packing:
-                _keep(items, [_pack(encoded)], settings.max_length, counts, "sentences")
+                _keep(items, [pack(encoded)], settings.max_length, counts, "sentences")
             else:
                 _keep(items, encoded, settings.max_length, counts, "questions")
     counts["items"] = len(items)
     counts["tokens"] = sum(len(x) for x in items)
     return items, counts
-
-
-def _pack(encoded: list[Any]) -> Any:
-    from fewner.train.packing import pack
-
-    return pack(encoded)
 
 
 def _keep(items: list[Any], new: list[Any], max_length: int, counts: Counter[str], what: str) -> None:
@@ -216,9 +212,9 @@ def train_source(
     from fewner.spanmodel.source import load_mixture_file
     from fewner.train.loop import Trainer
     from fewner.train.lora import LoraSettings, save_adapter, wrap
-    from fewner.train.packing import PackedNLL, collate_packed
+    from fewner.train.packing import packed_trainer_options
     from fewner.train.settings import LoopSettings
-    from fewner.train.stages import _load_model
+    from fewner.train.stages import load_model
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -245,8 +241,7 @@ def train_source(
         definitions = pile_ner_definitions(file)
 
     torch.manual_seed(settings.seed)
-    config = type("C", (), {"model": settings.model})()
-    model, tokenizer, model_id = _load_model(config, log, torch.device("cpu"))
+    model, tokenizer, model_id = load_model(settings.model, log, torch.device("cpu"))
     model = wrap(model, LoraSettings.from_preset(settings.lora))
     items, counts = build_items(examples, settings, tokenizer, definitions, progress=progress)
     if not items:
@@ -262,8 +257,7 @@ def train_source(
     options: dict[str, Any] = {}
     terms: list[Any] = []
     if settings.packing:
-        options = {"collate_fn": lambda batch: collate_packed(batch, tokenizer.pad_token_id),
-                   "objective": PackedNLL()}
+        options = packed_trainer_options(tokenizer.pad_token_id)
     else:
         from fewner.train.losses import build_loss_terms
 

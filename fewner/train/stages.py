@@ -62,22 +62,23 @@ def read_sentences(config: TrainConfig, spec: DataSpec) -> tuple[list[Sentence],
     return spec.sentences_and_types(config.data_root)
 
 
-def _load_model(config: TrainConfig, log: Log, device: Any) -> tuple[Any, Any, str]:
+def load_model(name: str, log: Log, device: Any) -> tuple[Any, Any, str]:
+    """The catalogue model ``name`` (float32) on ``device``, its tokenizer and backend id."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from fewner.errors import ModelNotAvailableError
     from fewner.models import hf_path
 
-    path = hf_path(config.model, log=log)
+    path = hf_path(name, log=log)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     except OSError as err:
-        raise ModelNotAvailableError(f"cannot load {config.model!r} from {path}: {err}") from err
+        raise ModelNotAvailableError(f"cannot load {name!r} from {path}: {err}") from err
     if tokenizer.pad_token_id is None:
-        raise ConfigError(f"the tokenizer of {config.model!r} has no pad token")
-    return model.to(device), tokenizer, f"hf:{config.model}"
+        raise ConfigError(f"the tokenizer of {name!r} has no pad token")
+    return model.to(device), tokenizer, f"hf:{name}"
 
 
 def _evaluator(
@@ -226,7 +227,7 @@ def run_training(
             formats[key] = ExtractionFormat(template, name)
         return formats[key]
 
-    base, tokenizer, model_id = _load_model(config, log, dist.device(config.device))
+    base, tokenizer, model_id = load_model(config.model, log, dist.device(config.device))
     torch.manual_seed(config.seed)  # LoRA initialisation
     model = wrap(base, config.lora.settings())
     if config.init_adapter is not None:  # e.g. a source stage shared by several target variants
