@@ -155,6 +155,10 @@ def build_items(
         for i, example in enumerate(examples):
             advance(1)
             encoded = _encode(i, example, settings, tokenizer, definitions, formats, rng, counts)
+            if not encoded:
+                # negatives can be 0 and the sentence's own types all dropped: nothing is asked
+                counts["sentences with no question (skipped)"] += 1
+                continue
             if settings.packing:
                 _keep(items, [pack(encoded)], settings.max_length, counts, "sentences")
             else:

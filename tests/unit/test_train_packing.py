@@ -124,7 +124,7 @@ def test_a_packed_stage_trains_and_lowers_the_loss(model_dir: Path, tmp_path: Pa
     assert (tmp_path / "run" / "adapter" / "adapter_config.json").is_file()
 
 
-def _tiny_mixture(root: Path) -> Path:
+def _tiny_mixture(root: Path, labels: dict | None = None) -> Path:
     (root / "corpus").mkdir(parents=True)
     rows = [
         "Ada\tB-person", "Lovelace\tI-person", "visited\tO", "Paris\tB-city", ".\tO", "She\tO",
@@ -139,7 +139,7 @@ def _tiny_mixture(root: Path) -> Path:
     source.write_text(json.dumps({
         "licence": "test data",
         "datasets": [{"name": "tiny", "path": "corpus/passages.bio", "split_passages": True, "cap": 10}],
-        "labels": {"negatives": [1, 1], "drop_positive": 0.0, "max_labels": 4},
+        "labels": labels or {"negatives": [1, 1], "drop_positive": 0.0, "max_labels": 4},
         "max_words": 6,
         "training": {"model": "MODEL", "definitions": "corpus/definitions.json", "definition_rate": 1.0,
                      "loop": {"epochs": 2, "batch_size": 2, "lr": 1e-3}},
@@ -164,3 +164,17 @@ def test_a_source_run_writes_a_model_folder_that_loads_and_predicts(model_dir: P
     assert isinstance(predictor.predict("Ada met Kim in Paris .", labels=["person"]), list)
     with pytest.raises(ConfigError, match="resume"):
         train_source(settings, tmp_path / "run", data_root=tmp_path, progress=False, log=lambda _m: None)
+
+
+def test_a_sentence_with_no_asked_type_is_skipped_and_counted(model_and_tokenizer, tmp_path: Path) -> None:
+    """negatives may be 0 and every own type dropped: such a sentence asks nothing (it used to
+    crash the run with "nothing to pack")."""
+    from fewner.spanmodel.source import load_mixture_file
+    from fewner.train.source import build_items, load_source_settings
+
+    _model, tokenizer = model_and_tokenizer
+    source = _tiny_mixture(tmp_path, {"negatives": [0, 0], "drop_positive": 1.0, "max_labels": 4})
+    settings = load_source_settings(source, {"model": "unused"})
+    examples = load_mixture_file(settings.mixture, tmp_path).epoch(0, 0)
+    items, counts = build_items(examples, settings, tokenizer, {})
+    assert items == [] and counts["sentences with no question (skipped)"] == len(examples) == 3
