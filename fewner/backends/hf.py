@@ -31,6 +31,14 @@ Choices that matter for correctness, and why:
   exactly as batched vs one-by-one does; a near-tie can resolve differently, more often in
   bfloat16. Models with sliding-window attention count the window in cache slots, not
   positions, so middle padding would shift it: batches wider than the window go the plain way.
+* **Answers fixed by their first token** (``first_step_answers=True``, greedy decoding with
+  a substring constraint on every row): every prompt first gets one decoding step; a row whose
+  first token leaves one possible answer (the template's "none" sentence starts with a token no
+  mention answer starts with) is answered from the constraint's automaton
+  (:meth:`~fewner.decoding.automaton.Matcher.forced_rest`) without decoding it token by token;
+  the other rows go on from the same KV cache with the settled rows dropped from it. The text is
+  the one greedy decoding writes; most questions of an extraction run are answered "none", so
+  most rows never decode past one step.
 * **logprobs** score a completion as the model would have generated it after the prompt: the
   prompt keeps its own tokenization, and the completion's tokens are those that follow the
   prompt's tokens in the tokenization of ``prompt + completion`` when that tokenization starts
@@ -86,7 +94,9 @@ class HFBackend(Backend):
     ``adapter``: a folder saved by peft (LoRA); ``device``: "auto" (cuda when available),
     "cpu", "cuda", ...; ``dtype``: "auto" (float32 on CPU, bfloat16 on CUDA where supported) or a
     torch dtype name; ``batch_size``: prompts per forward pass; ``prefix_sharing``: compute a
-    shared prompt prefix's KV cache once per group of prompts (module docstring).
+    shared prompt prefix's KV cache once per group of prompts; ``first_step_answers``: answer
+    constrained greedy rows whose first token fixes the answer after one step (both: module
+    docstring).
     """
 
     name = "hf"
@@ -100,6 +110,7 @@ class HFBackend(Backend):
         dtype: str = "auto",
         batch_size: int = 8,
         prefix_sharing: bool = False,
+        first_step_answers: bool = True,
     ) -> None:
         from fewner.models import hf_path
 
@@ -129,7 +140,7 @@ class HFBackend(Backend):
             check_adapter_fits(folder, path, model)  # another base model: now, not at load
             model_id += f"+lora:{folder.name}@{_file_digest(folder)}"
         self._load_args = (path, torch_dtype, device, folder)
-        self._init(None, tokenizer, model_id, batch_size, prefix_sharing)
+        self._init(None, tokenizer, model_id, batch_size, prefix_sharing, first_step_answers)
 
     @property
     def model(self) -> Any:
@@ -163,10 +174,11 @@ class HFBackend(Backend):
         model_id: str,
         batch_size: int = 8,
         prefix_sharing: bool = False,
+        first_step_answers: bool = True,
     ) -> HFBackend:
         """Wrap a model already in memory (tests, or a model being trained)."""
         backend = cls.__new__(cls)
-        backend._init(model.eval(), tokenizer, model_id, batch_size, prefix_sharing)
+        backend._init(model.eval(), tokenizer, model_id, batch_size, prefix_sharing, first_step_answers)
         backend._read_eos(model)
         return backend
 
@@ -177,6 +189,7 @@ class HFBackend(Backend):
         model_id: str,
         batch_size: int,
         prefix_sharing: bool = False,
+        first_step_answers: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -188,6 +201,8 @@ class HFBackend(Backend):
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.prefix_sharing = prefix_sharing
+        self.first_step_answers = first_step_answers
+        self.answered_at_first_step = 0  # rows answered from their first token (a counter)
         self._model_id = model_id
         self.eos_ids = [] if tokenizer.eos_token_id is None else [int(tokenizer.eos_token_id)]
 
@@ -296,6 +311,34 @@ class HFBackend(Backend):
                 results[i] = text
         return results
 
+    def _forced_answer(
+        self, prompt_ids: list[int], ids: list[int], constraint: Constraint | None,
+        params: GenerationParams,
+    ) -> str | None:
+        """The whole answer when the first generated token fixes it (module docstring), else None.
+
+        ``ids`` is the first step's output cut at EOS: empty means the answer ended at once.
+        """
+        if not ids:
+            return ""  # EOS first: the answer is empty, as generate() would return it
+        if constraint is None:
+            return None
+        from fewner.decoding.vocab import TokenIndex
+
+        pieces = TokenIndex.for_tokenizer(self.tokenizer).pieces
+        token = ids[0]
+        data = pieces[token] if token < len(pieces) else None
+        matcher = constraint.matcher()
+        if data is None or not matcher.feed(data):
+            return None
+        rest = matcher.forced_rest()
+        if rest is None:
+            return None
+        tail = rest.decode("utf-8", errors="replace")
+        if 1 + len(self.tokenizer(tail, add_special_tokens=False)["input_ids"]) > params.max_new_tokens:
+            return None  # generate() would cut the answer short: let it
+        return self._new_text(prompt_ids, ids) + tail
+
     def _shared_batches(self, encoded: list[list[int]]) -> list[list[PrefixGroup]]:
         """Batches of prefix groups; one-token prompts (nothing to share) go in plain batches."""
         groups = group_by_prefix(encoded, self.batch_size)
@@ -322,12 +365,14 @@ class HFBackend(Backend):
         prompts: list[str],
         encoded: list[list[int]],
         params: GenerationParams,
-        constraints: list[Constraint | None] | None,
+        constraints: list[Constraint | None],
         prefix_lens: list[int] | None = None,
     ) -> list[str]:
         """Generate one batch; rows with ``prefix_lens[r] > 0`` reuse a shared prefix cache.
 
         Rows of one group are adjacent and share ``prefix_lens`` (see :meth:`_shared_batches`).
+        With first-step answers, one step runs for every row, the rows it settles are answered,
+        and the others go on from the same KV cache (only their rows of it kept).
         """
         cache = None
         if prefix_lens is not None and all(n > 0 for n in prefix_lens):
@@ -335,8 +380,53 @@ class HFBackend(Backend):
         else:
             ids, mask = self._left_pad(encoded)
         width = ids.shape[1]
+        texts: list[str] = [""] * len(encoded)
+        rows = list(range(len(encoded)))
+        budget = params.max_new_tokens
+        if (
+            self.first_step_answers
+            and params.greedy
+            and budget > 1
+            and all(c is not None for c in constraints)
+        ):
+            out, cache = self._decode(ids, mask, cache, 1, params, prompts, constraints, width)
+            rows = []
+            for r in range(len(encoded)):
+                text = self._forced_answer(encoded[r], self._until_eos(out[r, width:]), constraints[r], params)
+                if text is None:
+                    rows.append(r)
+                else:
+                    texts[r] = text
+                    self.answered_at_first_step += 1
+            if not rows:
+                return texts
+            keep = torch.tensor(rows, dtype=torch.long, device=ids.device)
+            cache.reorder_cache(keep)
+            ids = out[keep]
+            mask = torch.cat([mask[keep], mask.new_ones((len(rows), 1))], dim=1)
+            budget -= 1
+        out, _ = self._decode(
+            ids, mask, cache, budget, params, [prompts[r] for r in rows], [constraints[r] for r in rows], width
+        )
+        for k, r in enumerate(rows):
+            texts[r] = self._new_text(encoded[r], self._until_eos(out[k, width:]))  # generate() cuts at the stops
+        return texts
+
+    def _decode(
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        cache: Any,
+        max_new_tokens: int,
+        params: GenerationParams,
+        prompts: list[str],
+        constraints: list[Constraint | None],
+        width: int,
+    ) -> tuple[torch.Tensor, Any]:
+        """One ``generate`` call; returns the sequences and the KV cache. ``width`` is where the
+        answers start (ids may already hold their first tokens)."""
         processors = LogitsProcessorList()
-        if constraints is not None and any(c is not None for c in constraints):
+        if any(c is not None for c in constraints):
             processors.append(self._constraint_processor(constraints, width))
         if not params.greedy:
             seeds = [row_seed(params.seed, p) for p in prompts]
@@ -345,7 +435,7 @@ class HFBackend(Backend):
         if params.stop:
             stopping.append(StopOnStrings(self.tokenizer, params.stop, width))
         config = GenerationConfig(
-            max_new_tokens=params.max_new_tokens,
+            max_new_tokens=max_new_tokens,
             do_sample=False,
             num_beams=1,
             pad_token_id=int(self.tokenizer.pad_token_id),
@@ -359,16 +449,16 @@ class HFBackend(Backend):
                 generation_config=config,
                 logits_processor=processors,
                 stopping_criteria=stopping,
+                return_dict_in_generate=True,
             )
-        texts = []
-        for row, prompt_ids in enumerate(encoded):
-            new = out[row, width:].tolist()
-            for j, tok in enumerate(new):
-                if tok in self.eos_ids:
-                    new = new[:j]
-                    break
-            texts.append(self._new_text(prompt_ids, new))  # generate() cuts at the stops
-        return texts
+        return out.sequences, out.past_key_values
+
+    def _until_eos(self, new: torch.Tensor) -> list[int]:
+        ids = new.tolist()
+        for j, tok in enumerate(ids):
+            if tok in self.eos_ids:
+                return ids[:j]
+        return ids
 
     def _prefill_shared(
         self, encoded: list[list[int]], prefix_lens: list[int], max_new_tokens: int
@@ -499,10 +589,11 @@ def make_hf(
     dtype: str = "auto",
     batch_size: int = 8,
     prefix_sharing: bool = False,
+    first_step_answers: bool = True,
 ) -> HFBackend:
     """Registry entry, with :class:`HFBackend`'s options spelt out so that a misspelt one is
     refused naming the ones it takes (:func:`fewner.backends.factory.make_backend`)."""
     return HFBackend(
         model, adapter=adapter, device=device, dtype=dtype, batch_size=batch_size,
-        prefix_sharing=prefix_sharing,
+        prefix_sharing=prefix_sharing, first_step_answers=first_step_answers,
     )

@@ -274,6 +274,24 @@ class Matcher:
         self.dfa, self.state = dfa, s
         return True
 
+    def forced_rest(self, limit: int = 4096) -> bytes | None:
+        """The bytes that must follow if the answer is fixed from here (one byte edge per state
+        up to a complete answer with no way on), else None. E.g. after the first token of the
+        template's "none" sentence the rest of that sentence; never inside a mention choice."""
+        dfa, s = self.dfa, self.state
+        rest = bytearray()
+        while s >= 0 and len(rest) <= limit:
+            edges = dfa.trans[s]
+            if edges is None:
+                edges = dfa.out(s)
+            if not edges:
+                return bytes(rest) if dfa.accepting[s] else None
+            if dfa.accepting[s] or len(edges) != 1 or dfa.closed[s] or dfa.opened[s]:
+                return None  # a choice (end here or go on, several bytes) or a mention opens
+            (b, s), = edges.items()
+            rest.append(b)
+        return None
+
     def _close_mention(self, dfa: DFA, s: int) -> tuple[DFA, int]:
         data = bytes(self.buf[self._mention_start : len(self.buf) - self.p.close_len])
         cid = self.p.cid.get(data)
