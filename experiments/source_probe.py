@@ -20,8 +20,12 @@ from pathlib import Path
 
 from span_eval import LABEL_NAMES
 
-FILES = {"conll": "conll2003/valid.txt", "wnut": "wnut17/emerging.dev.conll"}
-DEFINITIONS = {"conll": "conll2003", "wnut": "wnut17"}
+FILES = {
+    "conll": "conll2003/valid.txt",
+    "wnut": "wnut17/emerging.dev.conll",
+    "wikineural": "source/wiki/wikineural-en-val.tsv",  # in-domain check: the mixture's own set
+}
+DEFINITIONS = {"conll": "conll2003", "wnut": "wnut17", "wikineural": None}
 
 
 def auc(pos: list[float], neg: list[float]) -> float:
@@ -47,6 +51,8 @@ def main() -> None:
     ap.add_argument("--dataset", default="conll", choices=sorted(FILES))
     ap.add_argument("--sentences", type=int, default=150)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--definitions", choices=["dataset", "generic"], default="dataset",
+                    help="the dataset's shipped definitions, or the generic 'any X mentioned'")
     ap.add_argument("--out", help="append one JSON line per adapter to this file")
     args = ap.parse_args()
 
@@ -61,12 +67,12 @@ def main() -> None:
     from fewner.train.collate import encode_prompt
     from fewner.train.stages import load_model
 
-    names = LABEL_NAMES[args.dataset]
+    names = LABEL_NAMES.get(args.dataset, LABEL_NAMES["conll"])
     corpus = read_corpus(Path(default_data_root()) / FILES[args.dataset])
     sentences = rename_labels([s for s in corpus if s.tokens][: args.sentences], names)
     types = sorted({names.get(t, t) for t in corpus.labels})
-    shipped = load_definitions(DEFINITIONS[args.dataset])
-    definitions = {names.get(k, k): v for k, v in shipped.items()}
+    shipped = load_definitions(DEFINITIONS[args.dataset]) if DEFINITIONS[args.dataset] else {}
+    definitions = {names.get(k, k): v for k, v in shipped.items()} if args.definitions == "dataset" else {}
     template = load_template("obp-llm", layout="sentence_first")
     fmt = ExtractionFormat(template, {t: definitions.get(t, GENERIC_DEFINITION.format(label=t)) for t in types})
     base, tokenizer, _ = load_model("smollm2-135m-instruct", lambda *_: None, torch.device("cpu"))
@@ -96,7 +102,8 @@ def main() -> None:
         p, r, f = pr(scores, 0.5)
         best = max((pr(scores, th) + (th,) for th in [i / 100 for i in range(1, 100)]), key=lambda x: x[2])
         row = {
-            "adapter": str(adapter), "dataset": args.dataset, "questions": len(scores),
+            "adapter": str(adapter), "dataset": args.dataset, "definitions": args.definitions,
+            "questions": len(scores),
             "with_mentions": len(pos), "answered_none": round(sum(1 for s, _ in scores if s < 0.5) / len(scores), 3),
             "p": round(p, 3), "r": round(r, 3), "f1": round(f, 3), "auc": round(auc(pos, neg), 3),
             "best": {"threshold": best[3], "p": round(best[0], 3), "r": round(best[1], 3), "f1": round(best[2], 3)},

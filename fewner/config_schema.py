@@ -34,6 +34,7 @@ from fewner.errors import ConfigError
 __all__ = [
     "apply_overrides",
     "build_dataclass",
+    "load_yaml",
     "deep_merge",
     "list_presets",
     "load_layered_config",
@@ -44,6 +45,24 @@ __all__ = [
 ]
 
 _PRESET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, plus YAML 1.2's exponent floats without a dot (``3e-4``), which
+    YAML 1.1 reads as the string "3e-4" (a learning rate a type check then refuses)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text the way every fewner config and ``--set`` value is read (:class:`_Loader`);
+    raises ``yaml.YAMLError`` like ``yaml.safe_load``."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def read_yaml_mapping(path: str | Path | None) -> dict[str, Any]:
@@ -60,7 +79,7 @@ def read_yaml_mapping(path: str | Path | None) -> dict[str, Any]:
 
 def _yaml_mapping(text: str, where: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{where}: not valid YAML: {err}") from None
     if data is None:
@@ -116,7 +135,7 @@ def _override_items(
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. {example}")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError as err:
             raise ConfigError(f"--set {item!r}: value is not valid YAML: {err}") from None
         items.append((key.strip(), value, f"--set {item!r}"))

@@ -14,14 +14,14 @@ from fewner.cli.options import threads_option
 
 def _pairs(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
     """``KEY=VALUE`` strings to a dict; values are read as YAML scalars (``true``, ``8``...)."""
-    import yaml
+    from fewner.config_schema import load_yaml
 
     found: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=option)
-        found[key.strip()] = yaml.safe_load(value)
+        found[key.strip()] = load_yaml(value)
     return found
 
 

@@ -47,6 +47,7 @@ def fit(examples: Path, recipe: str, labels: str | None, model: str | None, labe
     import yaml
 
     import fewner
+    from fewner.config_schema import load_yaml
     from fewner.recipes import RECIPES
 
     options = {}
@@ -55,7 +56,7 @@ def fit(examples: Path, recipe: str, labels: str | None, model: str | None, labe
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. steps=100")
         try:
-            options[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+            options[key.strip()] = load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError as err:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML: {err}") from None
     if model is not None:

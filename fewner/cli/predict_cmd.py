@@ -50,14 +50,14 @@ def read_type_file(path: Path) -> list[str]:
 
 def backend_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     """``KEY=VALUE`` strings to constructor options; values are read as YAML scalars."""
-    import yaml
+    from fewner.config_schema import load_yaml
 
     options: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
-        options[key.strip()] = yaml.safe_load(value)
+        options[key.strip()] = load_yaml(value)
     return options
 
 

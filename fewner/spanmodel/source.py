@@ -160,12 +160,11 @@ def split_passage(sentence: Sentence, max_words: int) -> list[Sentence]:
 
 def load_mixture_file(path: str | Path, data_root: str | Path) -> Mixture:
     """Read a mixture file (shipped name like ``pretrain`` or a path) and its datasets."""
-    import yaml
-
+    from fewner.config_schema import load_yaml
     from fewner.data.io import read_corpus
 
     path = _resolve(path)
-    spec = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    spec = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
     if not isinstance(spec.get("datasets"), list) or not spec["datasets"]:
         raise ConfigError(f"{path}: a mixture needs a non-empty `datasets` list")
     max_words = int(spec.get("max_words", 64))

@@ -81,14 +81,12 @@ def load_source_settings(
     """Read a source file (a path or a shipped name); ``overrides`` change keys of its
     ``training`` block: ``KEY=VALUE`` strings (``--set``) or a mapping, dotted keys reaching into
     ``loop`` (``loop.epochs=2``)."""
-    import yaml
-
-    from fewner.config_schema import apply_overrides
+    from fewner.config_schema import apply_overrides, load_yaml
 
     file = Path(path) if Path(path).suffix in (".yaml", ".yml") else _shipped_source(str(path))
     if file is None or not file.is_file():
         raise ConfigError(f"no source file {path!r} (a .yaml path, or a shipped name like 'smollm2-source')")
-    spec = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    spec = load_yaml(file.read_text(encoding="utf-8")) or {}
     training = apply_overrides(dict(spec.get("training") or {}), overrides or {}, example="packing=false")
     known = {f.name for f in SourceSettings.__dataclass_fields__.values()} - {"source_file", "licence"}
     unknown = sorted(set(training) - known)

@@ -185,3 +185,15 @@ def test_a_damaged_init_adapter_is_named_before_training(tmp_path: Path) -> None
     (adapter / "adapter_config.json").write_text("{}")
     with pytest.raises(ConfigError, match="adapter weights missing"):
         parse_config(apply_overrides(MINIMAL, [f"init_adapter={adapter}"]), source="cfg.yaml")
+
+
+def test_exponent_floats_without_a_dot_are_floats_everywhere(tmp_path: Path) -> None:
+    """YAML 1.1 (PyYAML) reads ``3e-3`` as a string; fewner's loader reads it as YAML 1.2 does,
+    in config files and ``--set`` values alike (a source run's ``loop.lr=3e-3`` crashed)."""
+    from fewner.config_schema import load_yaml
+    from fewner.train.source import load_source_settings
+
+    assert load_yaml("3e-3") == 0.003 and load_yaml("-2E+5") == -200000.0
+    assert load_yaml("[1e-4, .5e-2, 7, 1e3x]") == [0.0001, 0.005, 7, "1e3x"]
+    settings = load_source_settings("smollm2-source", ["loop.lr=3e-3"])
+    assert settings.loop["lr"] == 0.003
