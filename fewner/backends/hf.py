@@ -440,6 +440,7 @@ class HFBackend(Backend):
             num_beams=1,
             pad_token_id=int(self.tokenizer.pad_token_id),
             eos_token_id=self.eos_ids or None,
+            return_dict_in_generate=True,
         )
         with torch.inference_mode():
             out = self.model.generate(
@@ -449,7 +450,6 @@ class HFBackend(Backend):
                 generation_config=config,
                 logits_processor=processors,
                 stopping_criteria=stopping,
-                return_dict_in_generate=True,
             )
         return out.sequences, out.past_key_values
 
