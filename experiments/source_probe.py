@@ -53,6 +53,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--definitions", choices=["dataset", "generic"], default="dataset",
                     help="the dataset's shipped definitions, or the generic 'any X mentioned'")
+    ap.add_argument("--layout", choices=["sentence_first", "type_first"], default="sentence_first",
+                    help="the prompt layout the adapter was trained with")
     ap.add_argument("--out", help="append one JSON line per adapter to this file")
     args = ap.parse_args()
 
@@ -73,7 +75,7 @@ def main() -> None:
     types = sorted({names.get(t, t) for t in corpus.labels})
     shipped = load_definitions(DEFINITIONS[args.dataset]) if DEFINITIONS[args.dataset] else {}
     definitions = {names.get(k, k): v for k, v in shipped.items()} if args.definitions == "dataset" else {}
-    template = load_template("obp-llm", layout="sentence_first")
+    template = load_template("obp-llm", layout=args.layout)
     fmt = ExtractionFormat(template, {t: definitions.get(t, GENERIC_DEFINITION.format(label=t)) for t in types})
     base, tokenizer, _ = load_model("smollm2-135m-instruct", lambda *_: None, torch.device("cpu"))
     none_id = tokenizer(template.grammar.none, add_special_tokens=False)["input_ids"][0]
@@ -103,6 +105,7 @@ def main() -> None:
         best = max((pr(scores, th) + (th,) for th in [i / 100 for i in range(1, 100)]), key=lambda x: x[2])
         row = {
             "adapter": str(adapter), "dataset": args.dataset, "definitions": args.definitions,
+            "layout": args.layout,
             "questions": len(scores),
             "with_mentions": len(pos), "answered_none": round(sum(1 for s, _ in scores if s < 0.5) / len(scores), 3),
             "p": round(p, 3), "r": round(r, 3), "f1": round(f, 3), "auc": round(auc(pos, neg), 3),
