@@ -86,6 +86,7 @@ class RetrievalSpec:
     encoder_threads: int | None = 1
     max_words: int = 4
     max_candidates: int = 12
+    shared_pool: bool = False
 
 
 @dataclass
@@ -129,6 +130,7 @@ class IclConfig:
     def pipeline_settings(self) -> PipelineSettings:
         settings = PipelineSettings(
             k=self.retrieval.k,
+            shared_pool=self.retrieval.shared_pool,
             span_threshold=self.extract.threshold,
             span_voter=self.extract.voter,
             type_voter=self.classify.voter,
@@ -159,6 +161,10 @@ class IclConfig:
         if self.retrieval.encoder_threads is not None and self.retrieval.encoder_threads < 1:
             raise ConfigError("retrieval.encoder_threads must be >= 1 or null")
         _check_name("retrieval.method", "retriever", self.retrieval.method, RETRIEVERS.names())
+        if self.retrieval.shared_pool and self.retrieval.method == "fixed":
+            raise ConfigError(
+                "retrieval.shared_pool: the fixed method already shows the pool; use one of them"
+            )
         stages = {"extract": self.extract, "classify": self.classify, "validate": self.validate}
         for key, stage in stages.items():
             _check_name(f"{key}.voter", "voter", stage.voter, VOTERS.names())

@@ -77,7 +77,10 @@ class Member:
 class PipelineSettings:
     """Everything that decides the predictions besides the models, prompts and retriever.
 
-    ``k``: demonstrations per query. ``span_threshold`` / ``validate_threshold``: share of the
+    ``k``: demonstrations per query. ``shared_pool``: every prompt first shows the whole pool
+    in pool order, then the query's ``k`` retrieved demonstrations (so every prompt shares that
+    long prefix, which a KV-reusing backend evaluates once, and the most similar examples still
+    come last). ``span_threshold`` / ``validate_threshold``: share of the
     answering models' weight needed to keep a span (stage 1) / a typed span (stage 3).
     ``*_voter``: a name in :data:`fewner.icl.voting.VOTERS`. ``constrained``: stage-1 mentions
     restricted to substrings of the input while decoding (otherwise parsed leniently and
@@ -94,6 +97,7 @@ class PipelineSettings:
     """
 
     k: int = 4
+    shared_pool: bool = False
     span_threshold: float = 0.5
     span_voter: str = "majority"
     type_voter: str = "majority"
@@ -251,9 +255,9 @@ class IclPipeline:
         s = self.settings
         pool = self.retriever.pool
         ranked = self.retriever.retrieve_many(batch, s.k)
+        shown = [self._shown(idx) for idx in ranked]
         contexts = [
-            self.prompter.context([pool[i] for i in reversed(idx)], q)
-            for idx, q in zip(ranked, batch, strict=True)
+            self.prompter.context(demos, q) for demos, q in zip(shown, batch, strict=True)
         ]
         records: list[list[dict[str, Any]]] = [[] for _ in batch]
         proposals = self._extract(batch, contexts, records)
@@ -261,8 +265,8 @@ class IclPipeline:
         typed = self._classify(batch, contexts, kept, records)
         if s.validate:
             checks = [
-                self.prompter.validation_context([pool[i] for i in reversed(idx)], q)
-                for idx, q in zip(ranked, batch, strict=True)
+                self.prompter.validation_context(demos, q)
+                for demos, q in zip(shown, batch, strict=True)
             ]
             validated = self._validate(batch, checks, typed, records)
         else:
@@ -282,6 +286,13 @@ class IclPipeline:
                 final=sentence.with_spans(after),
                 answers=records[i],
             )
+
+    def _shown(self, ranked: list[int]) -> list[Sentence]:
+        """The demonstrations of one prompt, in prompt order: the shared pool (when
+        ``shared_pool``), then the retrieved ones, the most similar last."""
+        pool = self.retriever.pool
+        shared = list(pool) if self.settings.shared_pool else []
+        return shared + [pool[i] for i in reversed(ranked)]
 
     def _extract(
         self, batch: list[Sentence], contexts: list[str], records: list[list[dict[str, Any]]]

@@ -18,6 +18,13 @@ query; ties break by pool order, so results are deterministic.
     a query without candidates (the method then degrades to sentence kNN for that pair).
 ``sentence``
     Plain kNN on whole-sentence embeddings (cosine), the usual baseline.
+``fixed``
+    The first ``k`` pool sentences, in pool order, for every query (``k`` at least the pool
+    size: the whole pool). Every query's prompt then starts with the same instruction and
+    demonstrations, so a backend that keeps a prompt prefix's KV cache (llama.cpp between calls,
+    the hf backend's ``prefix_sharing`` within a batch) evaluates them once instead of once per
+    sentence: the fast teacher (README, "A faster teacher"). With a 5-shot support set as the
+    pool, the whole set fits in the prompt and every type is shown.
 ``random``
     ``k`` pool sentences drawn with a seed derived from the config seed and the query's id, so
     every query gets its own draw and a rerun gets the same one.
@@ -40,6 +47,7 @@ from fewner.types import Sentence
 
 __all__ = [
     "RETRIEVERS",
+    "FixedRetriever",
     "RandomRetriever",
     "Retriever",
     "SentenceRetriever",
@@ -198,6 +206,17 @@ class SpanRetriever(Retriever):
             "max_words": self.max_words,
             "max_candidates": self.max_candidates,
         }
+
+
+@RETRIEVERS.register("fixed")
+class FixedRetriever(Retriever):
+    """The same demonstrations for every query: the pool's first ``k`` (module docstring)."""
+
+    name = "fixed"
+
+    def scores(self, queries: Sequence[Sentence]) -> np.ndarray:
+        # equal scores: retrieve_many breaks the ties by pool order
+        return np.zeros((len(queries), len(self.pool)), dtype=np.float64)
 
 
 @RETRIEVERS.register("random")

@@ -50,9 +50,10 @@ def pipeline(ms=None, **settings):
     """The pipeline on the three scripted models; unconstrained unless a test says otherwise
     (a scripted backend can only *filter* a constrained answer: see the constrained test)."""
     settings.setdefault("constrained", False)
+    settings.setdefault("k", 2)
     retriever = make_retriever("span", encoder=WordEncoder(4096)).fit(POOL)
     return IclPipeline(
-        ms or members(), IclPrompter(TYPES), retriever, PipelineSettings(k=2, **settings)
+        ms or members(), IclPrompter(TYPES), retriever, PipelineSettings(**settings)
     )
 
 
@@ -205,6 +206,30 @@ def test_prompts_share_the_context_and_put_the_best_demonstration_last():
         in check_context
     )
     assert 'Sentence: Rome is far\nIs "far" a LOC? no\nIs "Rome" a PER? no\n' in check_context
+
+
+def test_shared_pool_puts_the_whole_pool_first_then_the_retrieved_demonstrations():
+    ms = members()
+    shared_run = pipeline(ms, k=1, shared_pool=True)
+    results = list(shared_run.run([Q1, Q2]))
+    prompts = [p for p in ms[0].backend.generated_prompts if p.endswith("Entities:")]
+    prompter = IclPrompter(TYPES)
+    prefix = prompter.header() + "".join(prompter.demonstration(p) for p in POOL)
+    assert len(prompts) == 2 and all(p.startswith(prefix) for p in prompts)
+    for prompt, result in zip(prompts, results, strict=True):
+        best = next(p for p in POOL if p.id == result.demonstrations[0])
+        tail = prompt[len(prefix):]
+        assert tail == prompter.demonstration(best) + f"Sentence: {result.sentence.text}\nEntities:"
+    # the answers are the scripted ones either way: only the prompt layout changed
+    plain = [r.final for r in pipeline(members(), k=1).run([Q1, Q2])]
+    assert [spans(r.final) for r in results] == [spans(f) for f in plain]
+
+
+def test_shared_pool_and_the_fixed_method_are_not_combined():
+    from fewner.icl.config import load_icl_config
+
+    with pytest.raises(ConfigError, match="fixed method already shows the pool"):
+        load_icl_config({"models": ["m"], "retrieval": {"method": "fixed", "shared_pool": True}})
 
 
 def test_a_cached_rerun_makes_no_model_calls(tmp_path):

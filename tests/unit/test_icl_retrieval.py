@@ -79,6 +79,20 @@ def test_every_retriever_returns_k_distinct_pool_indices_deterministically(name)
     assert retriever.settings()["method"] == name
 
 
+def test_fixed_retrieval_gives_every_query_the_pool_in_order_so_prompts_share_their_prefix():
+    from fewner.icl.prompts import IclPrompter
+
+    retriever = make_retriever("fixed").fit(POOL)
+    queries = [QUERY, sent("Rain again", id="q2"), sent("Merkel in Paris", id="q3")]
+    assert retriever.retrieve_many(queries, 2) == [[0, 1]] * 3
+    assert retriever.retrieve_many(queries, 99) == [[0, 1, 2]] * 3  # k beyond the pool: all
+    prompter = IclPrompter(("PER",))
+    contexts = [prompter.context([POOL[i] for i in reversed(idx)], q)
+                for idx, q in zip(retriever.retrieve_many(queries, 99), queries, strict=True)]
+    shared = prompter.header() + "".join(prompter.demonstration(POOL[i]) for i in (2, 1, 0))
+    assert all(c == f"{shared}Sentence: {q.text}\n" for c, q in zip(contexts, queries, strict=True))
+
+
 def test_make_retriever_errors():
     with pytest.raises(ConfigError, match="unknown retrieval"):
         make_retriever("bm25")
@@ -91,8 +105,9 @@ def test_make_retriever_errors():
 
 
 def test_retrievers_are_a_registry_and_say_themselves_whether_they_need_an_encoder():
-    assert RETRIEVERS.names() == ["random", "sentence", "span"]
+    assert RETRIEVERS.names() == ["fixed", "random", "sentence", "span"]
     assert {n: RETRIEVERS[n].needs_encoder for n in RETRIEVERS} == {
+        "fixed": False,
         "random": False,
         "sentence": True,
         "span": True,
