@@ -3,7 +3,8 @@
 :data:`RECIPES` maps a recipe name to a function ``(sentences, labels, **options) ->
 Predictor``. The training recipes (``obp-llm``, ``cllmfs``, ``grait``) run the staged LoRA
 trainer on a packaged recipe config (``fewner/resources/recipes/``) with the examples inline;
-``icl`` builds an in-context ensemble over the examples (no training); ``dictionary`` is the
+``icl`` builds an in-context ensemble over the examples (no training; ``icl-fast``: the same
+with the examples as one shared prompt prefix); ``dictionary`` is the
 support-set lookup baseline; ``span`` adapts the span model to the examples and
 ``span-distill`` (:mod:`fewner.distill.span_recipe`) trains it on them plus a teacher's
 annotations. A new recipe registers itself here (or through the
@@ -72,6 +73,15 @@ def fit_icl(
 
     config = deep_merge(read_preset("icl", preset), dict(overrides or {}))
     return IclPredictor(config, sentences, labels, definitions=definitions, cache=cache, **options)
+
+
+@RECIPES.register("icl-fast")
+def fit_icl_fast(sentences: list[Sentence], labels: list[str], **options: Any) -> Predictor:
+    """The same ensemble with the examples as one fixed prompt prefix (preset ``el4ner-fast``:
+    every sentence shares the demonstrations, so each model evaluates them once; the models run
+    side by side): the teacher for labelling a pool (``fewner distill-from``)."""
+    options.setdefault("preset", "el4ner-fast")
+    return fit_icl(sentences, labels, **options)
 
 
 @RECIPES.register("span")

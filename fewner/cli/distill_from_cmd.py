@@ -48,10 +48,11 @@ Example: fewner distill-from ../shared/data/domain_transfer_support_sets/samples
 @click.option(
     "--teacher",
     default=None,
-    help="Who labels the pool: a recipe fitted on SUPPORT (icl: the EL4NER ensemble of small "
-    "LLMs; span: the shipped span model adapted in seconds; dictionary), openai:MODEL "
-    "(with --base-url), or a saved model folder / shipped model [config: teacher.use; "
-    "default: icl].",
+    help="Who labels the pool: a recipe fitted on SUPPORT (icl-fast: the EL4NER ensemble of "
+    "small LLMs with SUPPORT as one shared prompt prefix; icl: the same with per-sentence "
+    "retrieval, several times slower; span: the shipped span model adapted in seconds; "
+    "dictionary), openai:MODEL (with --base-url), or a saved model folder / shipped model "
+    "[config: teacher.use; default: icl-fast].",
 )
 @click.option("--base-url", default=None, help="Server URL of an openai:MODEL teacher.")
 @click.option(

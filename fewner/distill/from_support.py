@@ -59,7 +59,7 @@ def distill_from_support(
     support: Any,
     pool: str | Path,
     *,
-    teacher: Any = "icl",
+    teacher: Any = "icl-fast",
     labels: Sequence[str] | None = None,
     student: str = "span",
     test: str | Path | None = None,
@@ -74,7 +74,7 @@ def distill_from_support(
 
     ``support``: a data file, or examples in memory (Sentences, ``(text, spans)`` pairs, JSONL
     records); ``pool``: unlabeled text (never the test text); ``teacher``: a recipe name
-    (``icl``, ``span``, ``dictionary``), ``openai:MODEL`` (with ``base_url=`` in
+    (``icl-fast``, ``icl``, ``span``, ``dictionary``), ``openai:MODEL`` (with ``base_url=`` in
     ``values["teacher"]``), a model ``fewner.load`` takes, or a ready
     :class:`~fewner.predictors.base.Predictor`; ``student``: ``span`` or ``token``;
     ``values``: other config keys (``pool={"limit": 500}``, ``epochs=2``); ``config`` a YAML

@@ -91,7 +91,7 @@ class TeacherSpec:
     teacher call and per append to the labels file; ``statuses``: which labelled sentences the
     student learns from (a prompting teacher's unparseable answers are left out)."""
 
-    use: str = "icl"
+    use: str = "icl-fast"
     base_url: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     definitions: str | None = None

@@ -48,7 +48,7 @@ def make_teacher(spec: Any, support: Sequence[Sentence], labels: Sequence[str],
             backend_options=backend_options, cache=cache, **options,
         )
     if use in RECIPES:
-        if use == "icl":
+        if use in ("icl", "icl-fast"):
             options.setdefault("cache", cache)
             if spec.definitions is not None:
                 options.setdefault("definitions", spec.definitions)
