@@ -1,15 +1,18 @@
-"""Today's EL4NER ensemble vs the fast teacher, on the same test sentences, in one run.
+"""Today's EL4NER ensemble vs the faster presets, on the same test sentences, in one run.
 
-Runs ``fewner icl`` twice per dataset on the first ``--sentences`` test sentences with the
-fixed 5-shot support set ``--support-set`` as the pool: the baseline (preset ``el4ner`` without
-stage 3: span retrieval, k=4, llama.cpp, one thread, sentence by sentence) and the fast teacher
-(``--fast-recipe``, default ``el4ner-fast``). Each arm gets its own fresh answer cache, so both
-speeds are cold; the two arms run one after the other on the same machine. Prints micro P/R/F1
-of both, sentences/s of both and their ratio, and writes the JSON summary.
+Runs ``fewner icl`` per dataset on the first ``--sentences`` test sentences with the fixed 5-shot
+support set ``--support-set`` as the pool: the baseline (preset ``el4ner`` without stage 3:
+span retrieval, k=4, llama.cpp, one thread, one model after the other) and each of
+``--fast-recipes`` (default ``el4ner-fast``: the whole pool as one fixed prompt prefix;
+``el4ner-pool``: that prefix plus the 2 most similar demonstrations; both run the models side
+by side). Each arm gets its own fresh answer cache, so every speed is cold; the arms run one
+after the other on the same machine. Prints micro P/R/F1, sentences/s, each faster arm's speed
+ratio to the baseline and its F1 change, and writes the JSON summary.
 
 An arm whose run folder already holds a finished run with the same command is read back, not
 rerun (the benchmark resumes arm by arm); an arm that was interrupted starts again from an
-empty cache, so its time stays a cold figure.
+empty cache, so its time stays a cold figure. The baseline uses one core: ``--arms baseline``
+may run beside other work; run ``--arms fast`` on an otherwise idle machine.
 
     python benchmarks/bench_fast_teacher.py --datasets wnut conll --sentences 200 --work /tmp/bft
 """
@@ -53,10 +56,11 @@ def arm_command(args: argparse.Namespace, dataset: str, recipe: str, extra: list
 
 
 def run_arm(
-    args: argparse.Namespace, dataset: str, name: str, recipe: str, extra: list[str]
+    args: argparse.Namespace, dataset: str, name: str, recipe: str, extra: list[str],
+    kind: str = "baseline",
 ) -> dict[str, Any] | None:
     """The arm's scores and speed: read back when it finished before with the same command,
-    else run now (``name`` in ``--arms``) or None."""
+    else run now (``kind`` in ``--arms``) or None."""
     folder = Path(args.work) / dataset / name
     out = folder / "predictions.jsonl"
     command = arm_command(args, dataset, recipe, extra, out)
@@ -64,7 +68,7 @@ def run_arm(
     metrics_path = folder / "predictions.run" / "metrics.json"
     if metrics_path.exists() and stamp.exists() and json.loads(stamp.read_text()) == command[1:]:
         print(f"[{dataset}/{name}] finished before: read back", flush=True)
-    elif name not in args.arms:
+    elif kind not in args.arms:
         return None
     else:
         shutil.rmtree(folder, ignore_errors=True)  # an interrupted arm restarts cold
@@ -93,7 +97,8 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["wnut", "conll"], choices=sorted(DATASETS))
     parser.add_argument("--sentences", type=int, default=200, help="first N test sentences")
     parser.add_argument("--support-set", type=int, default=0, help="fixed 5-shot support set (0-9)")
-    parser.add_argument("--fast-recipe", default="el4ner-fast")
+    parser.add_argument("--fast-recipes", nargs="+", default=["el4ner-fast", "el4ner-pool"],
+                        help="the faster presets, one arm each, compared with the baseline")
     parser.add_argument("--fast-set", action="append", default=[], metavar="KEY=VALUE",
                         help="override of the fast arm's config (repeatable)")
     parser.add_argument("--arms", nargs="+", default=["baseline", "fast"], choices=["baseline", "fast"],
@@ -110,25 +115,25 @@ def main() -> None:
     for dataset in args.datasets:
         arms = {}
         base = run_arm(args, dataset, "baseline", "el4ner", [])
-        fast = run_arm(args, dataset, "fast", args.fast_recipe, args.fast_set)
-        for name, arm in (("today (el4ner, no stage 3)", base), (f"fast ({args.fast_recipe})", fast)):
-            if arm is not None:
-                arms[name] = arm
+        if base is not None:
+            arms["el4ner (today, no stage 3)"] = base
+        for recipe in args.fast_recipes:
+            fast = run_arm(args, dataset, recipe, recipe, args.fast_set, kind="fast")
+            if fast is not None:
+                if base is not None:
+                    fast["speed_ratio"] = round(fast["sentences_per_second"] / base["sentences_per_second"], 2)
+                    fast["f1_change_points"] = round(100 * (fast["f1"] - base["f1"]), 1)
+                arms[recipe] = fast
         summary["datasets"][dataset] = arms
     print()
-    print("| dataset | arm | P / R / F1 % | sentences/s |")
-    print("|---|---|---|---|")
+    print("| dataset | arm | P / R / F1 % | sentences/s | speed vs el4ner | F1 change |")
+    print("|---|---|---|---|---|---|")
     for dataset, arms in summary["datasets"].items():
         for name, arm in arms.items():
+            ratio = f"**{arm['speed_ratio']:.1f}x**" if "speed_ratio" in arm else ""
+            change = f"{arm['f1_change_points']:+.1f}" if "f1_change_points" in arm else ""
             print(f"| {dataset} | {name} | {100 * arm['precision']:.1f} / {100 * arm['recall']:.1f} / "
-                  f"**{100 * arm['f1']:.1f}** | {arm['sentences_per_second']:.3f} |")
-        if len(arms) == 2:
-            base, fast = arms.values()
-            ratio = fast["sentences_per_second"] / base["sentences_per_second"]
-            arms_summary = {"speed_ratio": round(ratio, 2), "f1_change_points": round(100 * (fast["f1"] - base["f1"]), 1)}
-            summary["datasets"][dataset] = {**arms, **arms_summary}
-            print(f"| {dataset} | fast / today | F1 {arms_summary['f1_change_points']:+.1f} points | "
-                  f"**{ratio:.1f}x** |")
+                  f"**{100 * arm['f1']:.1f}** | {arm['sentences_per_second']:.3f} | {ratio} | {change} |")
     path = write_json(f"fast_teacher_{'_'.join(args.datasets)}_{args.sentences}", summary, args.out)
     print(f"\nwritten: {path}")
 

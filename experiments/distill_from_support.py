@@ -1,0 +1,141 @@
+"""Issue 19's pipeline table: teacher / student from support only / students from 500 and 2,000
+teacher-labelled pool sentences, per fixed 5-shot support set, then mean +- std over the sets.
+
+For each support set the largest pool runs first (``fewner distill-from ... --pool-limit N``);
+a smaller pool is the first N sentences of the same pool, so its run starts from a copy of the
+larger run's teacher labels and test scores and only trains and evaluates a student. Every run
+is a ``fewner distill-from`` run folder (resumable: rerunning this script continues where it
+stopped). The pool is the dataset's own train text without its labels, never the test text.
+
+    python experiments/distill_from_support.py --dataset wnut --sets 0 1 2 --pools 2000 500 \
+        --out runs/pipeline-wnut
+    python experiments/distill_from_support.py --dataset wnut --sets 0 1 2 --pools 2000 500 \
+        --out runs/pipeline-wnut --summarize      # the table only (markdown; --json too)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+DATASETS = {  # name -> (pool file, test file, shipped definitions or None)
+    "wnut": ("wnut17/wnut17train.conll", "wnut17/emerging.test.annotated", "wnut17"),
+    "conll": ("conll2003/train.txt", "conll2003/test.txt", "conll2003"),
+    "gum": ("gum/gum-train.conll", "gum/gum-test.conll", None),
+}
+ROWS = ("teacher", "support_only", "student")
+
+
+def run_folder(out: Path, support_set: int, pool: int) -> Path:
+    return out / f"set{support_set}" / f"pool{pool}"
+
+
+def run_one(args: argparse.Namespace, support_set: int, pool: int, larger: Path | None) -> None:
+    pool_file, test_file, definitions = DATASETS[args.dataset]
+    root = Path(args.data_root)
+    folder = run_folder(Path(args.out), support_set, pool)
+    if (folder / "metrics.json").is_file():
+        print(f"[set {support_set}, pool {pool}] finished before", flush=True)
+        return
+    if larger is not None and not (folder / "teacher" / "labels.jsonl").exists():
+        # the first `pool` sentences of the larger run's pool: its labels and test scores
+        (folder / "teacher").mkdir(parents=True, exist_ok=True)
+        for name in ("labels.jsonl", "test.json", "labelling.json"):
+            if (larger / "teacher" / name).is_file():
+                shutil.copy2(larger / "teacher" / name, folder / "teacher" / name)
+    support = root / "domain_transfer_support_sets" / f"samples-{args.dataset}-5shot" / f"{support_set}.txt"
+    command = [
+        sys.executable, "-m", "fewner.cli", "distill-from", str(support), str(root / pool_file),
+        "--teacher", args.teacher, "--test", str(root / test_file), "--pool-limit", str(pool),
+        "--threads", str(args.threads), "--out", str(folder),
+    ]
+    if definitions:
+        command += ["--definitions", definitions]
+    for item in args.set:
+        command += ["--set", item]
+    print(f"[set {support_set}, pool {pool}] {' '.join(command[3:])}", flush=True)
+    subprocess.run(command, check=True)
+
+
+def collect(args: argparse.Namespace) -> dict[str, Any]:
+    """Per pool size and row: the values of every finished set, and their mean and std."""
+    table: dict[str, Any] = {}
+    for pool in args.pools:
+        rows: dict[str, dict[str, list[float]]] = {}
+        sets = []
+        for support_set in args.sets:
+            path = run_folder(Path(args.out), support_set, pool) / "metrics.json"
+            if not path.is_file():
+                continue
+            sets.append(support_set)
+            metrics = json.loads(path.read_text())
+            for row in ROWS:
+                result = metrics["results"].get(row)
+                if result is None:
+                    continue
+                values = rows.setdefault(row, {"f1": [], "sentences_per_second": [], "sentences": []})
+                for key in values:
+                    values[key].append(result[key])
+            labelling = metrics.get("teacher_labelling", {})
+            rows.setdefault("labelling", {"sentences_per_second": []})["sentences_per_second"].append(
+                labelling.get("sentences_per_second") or 0.0)
+        table[str(pool)] = {"sets": sets, "rows": {
+            row: {key: {"values": v, "mean": statistics.mean(v) if v else None,
+                        "std": statistics.stdev(v) if len(v) > 1 else 0.0}
+                  for key, v in values.items()}
+            for row, values in rows.items()}}
+    return table
+
+
+def print_table(table: dict[str, Any]) -> None:
+    names = {"teacher": "teacher (scored on the first test sentences)",
+             "support_only": "student, support set only", "student": "student, support + teacher labels"}
+    print("| pool | row | F1 % (mean ± std) | test sentences | sentences/s | sets |")
+    print("|---|---|---|---|---|---|")
+    for pool, entry in table.items():
+        for row in ROWS:
+            values = entry["rows"].get(row)
+            if not values:
+                continue
+            f1 = values["f1"]
+            speed = values["sentences_per_second"]["mean"]
+            print(f"| {pool} | {names[row]} | {100 * f1['mean']:.1f} ± {100 * f1['std']:.1f} | "
+                  f"{int(values['sentences']['mean'])} | {speed:.3g} | {entry['sets']} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="wnut")
+    parser.add_argument("--sets", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--pools", nargs="+", type=int, default=[2000, 500],
+                        help="pool sizes; the largest runs first and the others reuse its labels")
+    parser.add_argument("--teacher", default="icl-fast")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--data-root", default=os.environ.get("FEWNER_SHARED_DATA", "../shared/data"))
+    parser.add_argument("--summarize", action="store_true", help="only print the table")
+    parser.add_argument("--json", action="store_true", help="also print the table as JSON")
+    args = parser.parse_args()
+    args.pools = sorted(set(args.pools), reverse=True)
+
+    if not args.summarize:
+        for support_set in args.sets:
+            largest = run_folder(Path(args.out), support_set, args.pools[0])
+            for i, pool in enumerate(args.pools):
+                run_one(args, support_set, pool, None if i == 0 else largest)
+    table = collect(args)
+    print_table(table)
+    if args.json:
+        print(json.dumps(table, indent=1))
+
+
+if __name__ == "__main__":
+    main()
