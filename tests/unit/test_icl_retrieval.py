@@ -79,17 +79,19 @@ def test_every_retriever_returns_k_distinct_pool_indices_deterministically(name)
     assert retriever.settings()["method"] == name
 
 
-def test_fixed_retrieval_gives_every_query_the_pool_in_order_so_prompts_share_their_prefix():
+def test_fixed_retrieval_gives_every_query_the_same_pool_richest_last_so_prompts_share_their_prefix():
     from fewner.icl.prompts import IclPrompter
 
-    retriever = make_retriever("fixed").fit(POOL)
+    pool = [*POOL, sent("Paris is in France", [(0, 1, "LOC"), (3, 4, "LOC")], id="p3")]
+    retriever = make_retriever("fixed").fit(pool)
     queries = [QUERY, sent("Rain again", id="q2"), sent("Merkel in Paris", id="q3")]
-    assert retriever.retrieve_many(queries, 2) == [[0, 1]] * 3
-    assert retriever.retrieve_many(queries, 99) == [[0, 1, 2]] * 3  # k beyond the pool: all
-    prompter = IclPrompter(("PER",))
-    contexts = [prompter.context([POOL[i] for i in reversed(idx)], q)
+    # most mentions first (written last, nearest the query); ties in pool order
+    assert retriever.retrieve_many(queries, 2) == [[3, 0]] * 3
+    assert retriever.retrieve_many(queries, 99) == [[3, 0, 1, 2]] * 3  # k beyond the pool: all
+    prompter = IclPrompter(("PER", "LOC"))
+    contexts = [prompter.context([pool[i] for i in reversed(idx)], q)
                 for idx, q in zip(retriever.retrieve_many(queries, 99), queries, strict=True)]
-    shared = prompter.header() + "".join(prompter.demonstration(POOL[i]) for i in (2, 1, 0))
+    shared = prompter.header() + "".join(prompter.demonstration(pool[i]) for i in (2, 1, 0, 3))
     assert all(c == f"{shared}Sentence: {q.text}\n" for c, q in zip(contexts, queries, strict=True))
 
 
