@@ -24,9 +24,9 @@ query; ties break by pool order, so results are deterministic.
     nearest the query (ties: pool order). Why that order: small models copy the answer of the
     nearest demonstration; in pool order, a one-mention demonstration last made SmolLM2 and
     Gemma-3 list one mention per CoNLL-2003 sentence (README). Every query's prompt then starts
-    with the same instruction and demonstrations, so a backend that keeps a prompt prefix's KV cache (llama.cpp between calls,
-    the hf backend's ``prefix_sharing`` within a batch) evaluates them once instead of once per
-    sentence: the fast teacher (README, "A faster teacher"). With a 5-shot support set as the
+    with the same instruction and demonstrations, so a backend that keeps a prompt prefix's KV
+    cache (llama.cpp between calls, the hf backend's ``prefix_sharing`` within a batch)
+    evaluates them once instead of once per sentence: the fast teacher (README, "A faster teacher"). With a 5-shot support set as the
     pool, the whole set fits in the prompt and every type is shown.
 ``random``
     ``k`` pool sentences drawn with a seed derived from the config seed and the query's id, so
@@ -218,10 +218,12 @@ class FixedRetriever(Retriever):
 
     name = "fixed"
 
+    def _fit(self) -> None:
+        self._mentions = np.array([len(s.spans) for s in self.pool], dtype=np.float64)
+
     def scores(self, queries: Sequence[Sentence]) -> np.ndarray:
         # the query is ignored; retrieve_many breaks ties by pool order
-        mentions = np.array([len(s.spans) for s in self.pool], dtype=np.float64)
-        return np.tile(mentions, (len(queries), 1))
+        return np.tile(self._mentions, (len(queries), 1))
 
 
 @RETRIEVERS.register("random")
