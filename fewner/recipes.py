@@ -71,7 +71,7 @@ def fit_icl(
     from fewner.config_schema import deep_merge, read_preset
     from fewner.predictors.icl import IclPredictor
 
-    config = deep_merge(read_preset("icl", preset), dict(overrides or {}))
+    config = deep_merge(read_preset("icl", preset, key="recipe"), dict(overrides or {}))
     return IclPredictor(config, sentences, labels, definitions=definitions, cache=cache, **options)
 
 
