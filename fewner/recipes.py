@@ -7,7 +7,9 @@ trainer on a packaged recipe config (``fewner/resources/recipes/``) with the exa
 with the examples as one shared prompt prefix); ``dictionary`` is the
 support-set lookup baseline; ``span`` adapts the span model to the examples and
 ``span-distill`` (:mod:`fewner.distill.span_recipe`) trains it on them plus a teacher's
-annotations. A new recipe registers itself here (or through the
+annotations; ``distill-from`` (:mod:`fewner.distill.from_support`) runs the whole pipeline:
+a teacher fitted on the examples labels unlabeled text (``pool=``) and a fast student learns
+it. A new recipe registers itself here (or through the
 ``fewner.recipes`` entry-point group) and ``fewner.fit(..., recipe=NAME)`` runs it.
 """
 
@@ -26,8 +28,12 @@ from fewner.types import Sentence
 __all__ = ["RECIPES", "TRAINING_RECIPES"]
 
 Recipe = Callable[..., Predictor]
-#: ``span-distill`` (the span model learning a teacher's annotations) lives with distillation.
-RECIPES: Registry[Recipe] = Registry("recipe", lazy={"span-distill": "fewner.distill.span_recipe"})
+#: ``span-distill`` (the span model learning a teacher's annotations) and ``distill-from`` (the
+#: teacher -> student pipeline) live with distillation.
+RECIPES: Registry[Recipe] = Registry("recipe", lazy={
+    "span-distill": "fewner.distill.span_recipe",
+    "distill-from": "fewner.distill.from_support",
+})
 
 
 def _training_recipes() -> tuple[str, ...]:

@@ -19,6 +19,7 @@ Examples:
   fewner fit support.txt --recipe span -o runs/my-span            # the span model, adapted in seconds
   fewner fit support.txt --recipe span --label-name PER=person --label-name LOC=location -o runs/s
   fewner fit annotations.jsonl --recipe span --set steps=300 -o runs/from-llm   # learn LLM annotations
+  fewner fit support.txt --recipe distill-from --set pool=unlabeled.txt -o runs/d   # teacher -> student
   fewner fit support.txt --recipe obp-llm --model smollm2-135m-instruct -o runs/obp
   fewner fit support.txt --recipe span -o runs/s --eval ../shared/data/wnut17/emerging.test.annotated
 """

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,11 @@ from fewner.distill.from_support_config import (
     load_from_support_config,
 )
 from fewner.errors import ConfigError
+from fewner.recipes import RECIPES
 from fewner.runs import RunDir, write_json_atomic
 from fewner.types import Sentence
 
-__all__ = ["ROWS", "distill_from_support", "results_table", "run_from_support"]
+__all__ = ["ROWS", "distill_from_support", "fit_distill_from", "results_table", "run_from_support"]
 
 Log = Callable[[str], object]
 #: The rows of the results table, in order: key in ``metrics["results"]`` -> what it is.
@@ -61,7 +62,7 @@ def distill_from_support(
     *,
     teacher: Any = "icl-fast",
     labels: Sequence[str] | None = None,
-    student: str = "span",
+    student: str | Mapping[str, Any] = "span",
     test: str | Path | None = None,
     out: str | Path,
     config: str | Path | None = None,
@@ -76,7 +77,8 @@ def distill_from_support(
     records); ``pool``: unlabeled text (never the test text); ``teacher``: a recipe name
     (``icl-fast``, ``icl``, ``span``, ``dictionary``), ``openai:MODEL`` (with ``base_url=`` in
     ``values["teacher"]``), a model ``fewner.load`` takes, or a ready
-    :class:`~fewner.predictors.base.Predictor`; ``student``: ``span`` or ``token``;
+    :class:`~fewner.predictors.base.Predictor`; ``student``: ``span`` or ``token``, or the
+    config's ``student`` mapping (``{"kind": "token", "layers": 3}``);
     ``values``: other config keys (``pool={"limit": 500}``, ``epochs=2``); ``config`` a YAML
     file and ``overrides`` ``KEY=VALUE`` strings, as on the command line."""
     import fewner
@@ -95,7 +97,10 @@ def distill_from_support(
     else:
         teacher_object = teacher
         given["teacher"] = {**dict(given.get("teacher") or {}), "use": f"<{teacher.kind} object>"}
-    given["student"] = {**dict(given.get("student") or {}), "kind": student}
+    if isinstance(student, Mapping):
+        given["student"] = {**dict(given.get("student") or {}), **dict(student)}
+    else:
+        given["student"] = {**dict(given.get("student") or {}), "kind": student}
     if labels is not None:
         given["types"] = list(labels)
     if test is not None:
@@ -404,3 +409,31 @@ def results_table(metrics: dict[str, Any]) -> list[list[str]]:
             str(row["sentences"]), f"{row['sentences_per_second']}",
         ])
     return rows
+
+
+@RECIPES.register("distill-from")
+def fit_distill_from(
+    sentences: list[Sentence],
+    labels: list[str],
+    *,
+    pool: str | Path,
+    teacher: Any = "icl-fast",
+    student: str | Mapping[str, Any] = "span",
+    test: str | Path | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+    log: Log | None = None,
+    **values: Any,
+) -> Any:
+    """Recipe ``distill-from`` of ``fewner.fit``: the whole pipeline (module docstring) with the
+    examples as the support set, ``pool`` the unlabeled in-domain text; returns the student.
+    ``out``: the run folder (the model in ``OUT/model``; a temporary folder when not given);
+    other keyword arguments are config keys, as for :func:`distill_from_support`."""
+    import tempfile
+
+    folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="fewner-distill-from-"))
+    return distill_from_support(
+        sentences, pool, teacher=teacher, labels=labels, student=student, test=test, out=folder,
+        progress=progress, log=log or (lambda _message: None), **values,
+    )
+

@@ -328,3 +328,26 @@ def test_span_teacher_is_the_support_only_student(files, tmp_path):
     assert any("the teacher" in m for m in logs if m.startswith("student from the support"))
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["results"]) == {"teacher", "support_only", "student"}
+
+
+def test_fit_recipe_and_fit_command_run_the_pipeline(files, tmp_path):
+    """``fewner.fit(..., recipe="distill-from", pool=...)`` and ``fewner fit --recipe
+    distill-from`` run the same pipeline with the examples as the support set."""
+    with pytest.warns(UserWarning, match="left out"):  # MISC and ORG spans: not asked for
+        model = fewner.fit(tiny_sentences()[:3], ["PER", "LOC"], recipe="distill-from",
+                           pool=files["pool"], teacher="dictionary", out=tmp_path / "api",
+                           progress=False, student={"model": str(files["base"])}, epochs=1)
+    assert model.kind == "span" and sorted(model.labels) == ["LOC", "PER"]
+    metrics = json.loads((tmp_path / "api" / "metrics.json").read_text())
+    assert metrics["pool"]["sentences"] == 5 and "student" not in metrics["results"]  # no test
+    assert fewner.load(tmp_path / "api" / "model").labels == model.labels
+
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(cli, [
+        "fit", str(files["support"]), "--recipe", "distill-from", "-o", str(out),
+        "--set", f"pool={files['pool']}", "--set", "teacher=dictionary",
+        "--set", f"student={{model: {files['base']}}}", "--set", "epochs=1",
+    ])
+    assert result.exit_code == 0, result.output
+    assert (out / "teacher" / "labels.jsonl").is_file()
+    assert fewner.load(out / "model").kind == "span"
