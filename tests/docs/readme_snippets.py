@@ -40,3 +40,11 @@ def make_student(folder: Path, encoder: str) -> Path:
 
     Student.build(encoder, ["PER", "LOC", "ORG", "MISC"], seed=0).save(folder)
     return folder
+
+
+def write_unlabeled_pool(workdir: Path) -> Path:
+    """The unlabeled text the README's ``distill-from`` snippet reads (one sentence per line)."""
+    path = workdir / "my_unlabeled_text.txt"
+    path.write_text("Sundar Pichai met Tim Cook in Berlin.\nApple moved its office to Munich.\n"
+                    "Angela Merkel spoke in Paris on Friday.\n", encoding="utf-8")
+    return path

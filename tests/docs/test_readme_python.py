@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.readme_snippets import make_student, python_blocks, run_blocks
+from tests.docs.readme_snippets import make_student, python_blocks, run_blocks, write_unlabeled_pool
 
 pytest.importorskip("torch")
 
@@ -16,7 +16,8 @@ def test_the_python_section_has_the_promised_programs() -> None:
     blocks = "\n".join(python_blocks())
     for needed in ('fewner.load("smollm2-135m-instruct")', 'recipe="obp-llm"', 'recipe="icl"',
                    'fewner.load("fewner-span-minilm")', 'recipe="span"',
-                   'fewner.load("runs/distill-D/student")', ".save(", 'fewner.load("my-ner")'):
+                   'fewner.load("runs/distill-D/student")', ".save(", 'fewner.load("my-ner")',
+                   'recipe="distill-from"'):
         assert needed in blocks
 
 
@@ -26,11 +27,14 @@ def test_readme_python_snippets_run_on_tiny_models(tmp_path: Path, capsys) -> No
 
     lm = str(tiny_causal_lm(tmp_path / "lm"))
     make_student(tmp_path / "runs" / "distill-D" / "student", str(tiny_encoder(tmp_path / "enc")))
+    write_unlabeled_pool(tmp_path)
     ns = run_blocks(tmp_path, {
         '"llamacpp:smollm2-135m-instruct"': f'"hf:{lm}"',
         '"llamacpp:gemma3-270m"': f'"hf:{lm}"',
         '"smollm2-135m-instruct"': f'"{lm}"',
         'recipe="span")': 'recipe="span", steps=3)',  # the real shipped span model, briefly adapted
+        # the pipeline with the dictionary as its teacher (the LLM teacher: the slow suite)
+        'recipe="distill-from",': 'recipe="distill-from", teacher="dictionary", epochs=1,',
     })
     printed = capsys.readouterr().out
     assert "[" in printed  # the predictions were printed
@@ -40,3 +44,4 @@ def test_readme_python_snippets_run_on_tiny_models(tmp_path: Path, capsys) -> No
     assert ns["ner"].labels == ["city", "company", "person"]
     assert ns["student"].labels == ["PER", "LOC", "ORG", "MISC"]
     assert ns["span5"].kind == "span" and (tmp_path / "my-span" / "fewner.json").is_file()
+    assert ns["fast"].kind == "span" and (tmp_path / "runs" / "mine" / "model" / "fewner.json").is_file()
