@@ -120,7 +120,7 @@ def run_from_support(
 ) -> dict[str, Any]:
     """Run ``config`` into ``out`` (module docstring); returns what ``metrics.json`` holds.
     ``teacher``: a ready predictor instead of the one ``config.teacher`` names."""
-    from fewner.distill.pool import check_not_test, read_pool
+    from fewner.distill.pool import check_not_test, read_pool_sources
     from fewner.distill.teacher_labels import label_pool, make_teacher
 
     out = Path(out)
@@ -142,9 +142,9 @@ def run_from_support(
     if config.test is not None:
         test = config.test.sentences(config.data_root)
         test = [s.with_spans(x for x in s.spans if x.label in labels) for s in test]
-    pool, pool_report = read_pool(
-        config.resolve(config.pool.path), config.pool.format, limit=config.pool.limit,
-        seed=config.pool.seed, min_words=config.pool.min_words,
+    pool, pool_report = read_pool_sources(
+        [(config.resolve(x.path), x.format, x.limit, x.seed) for x in config.pool.sources()],
+        min_words=config.pool.min_words,
     )
     pool_report["test_sentences_in_pool"] = check_not_test(
         pool, test, log, pool_name=f"pool {config.pool.path}",

@@ -52,31 +52,54 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def _check_source(where: str, path: str | None, fmt: str, limit: int | None) -> None:
+    if not path:
+        raise ConfigError(f"{where}.path: give the unlabeled text (a file or a folder of .txt)")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"{where}.limit must be >= 1 (or null for all), got {limit}")
+    if fmt not in POOL_FORMATS:
+        from fewner.data.formats import FORMATS
+
+        if fmt not in FORMATS:
+            known = ", ".join([*POOL_FORMATS, *FORMATS.names()])
+            raise ConfigError(f"{where}.format: unknown {fmt!r}; expected one of {known}")
+
+
+@dataclass
+class PoolSource:
+    """One more source of unlabeled text in ``pool.also``, read like the pool's own ``path``
+    with its own ``format``, ``limit`` and ``seed`` (e.g. a news corpus next to in-domain text)."""
+
+    path: str | None = None
+    format: str = "auto"
+    limit: int | None = None
+    seed: int | None = None
+
+
 @dataclass
 class PoolSpec:
     """Unlabeled in-domain text (never the test text): ``path`` (relative to ``data_root``),
     ``format`` (:data:`POOL_FORMATS` or a data format), at most ``limit`` sentences (the first,
-    or with ``seed`` a seeded random sample), sentences under ``min_words`` words skipped."""
+    or with ``seed`` a seeded random sample), sentences under ``min_words`` words skipped;
+    ``also``: more sources (:class:`PoolSource`) appended after it, repeats across them kept once."""
 
     path: str | None = None
     format: str = "auto"
     limit: int | None = 2000
     seed: int | None = None
     min_words: int = 3
+    also: list[PoolSource] = field(default_factory=list)
 
     def check(self) -> None:
-        if not self.path:
-            raise ConfigError("pool.path: give the unlabeled text (a file or a folder of .txt)")
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError(f"pool.limit must be >= 1 (or null for all), got {self.limit}")
+        _check_source("pool", self.path, self.format, self.limit)
+        for i, source in enumerate(self.also):
+            _check_source(f"pool.also[{i}]", source.path, source.format, source.limit)
         if self.min_words < 1:
             raise ConfigError(f"pool.min_words must be >= 1, got {self.min_words}")
-        if self.format not in POOL_FORMATS:
-            from fewner.data.formats import FORMATS
 
-            if self.format not in FORMATS:
-                known = ", ".join([*POOL_FORMATS, *FORMATS.names()])
-                raise ConfigError(f"pool.format: unknown {self.format!r}; expected one of {known}")
+    def sources(self) -> list[PoolSource]:
+        """The pool's own text, then ``also``: each source read on its own."""
+        return [PoolSource(self.path, self.format, self.limit, self.seed), *self.also]
 
 
 @dataclass

@@ -10,7 +10,8 @@ Documents are split into sentences by :func:`fewner.text.documents.split_documen
 where it came from in its meta (``document`` id and character ``offset`` in it), so a teacher
 label can be traced back. Sentences under ``min_words`` words are skipped, repeated sentences
 (same text) kept once; both are counted (a word: a token with a letter or digit). ``limit`` keeps the first N, or with ``seed`` a seeded
-sample of N in reading order. :func:`check_not_test` refuses a pool that holds the test text.
+sample of N in reading order. :func:`read_pool_sources` joins several sources (each with its
+own limit), a sentence repeated across them kept once. :func:`check_not_test` refuses a pool that holds the test text.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 from fewner.errors import ConfigError
 from fewner.types import Sentence
 
-__all__ = ["check_not_test", "normalised", "read_pool"]
+__all__ = ["check_not_test", "normalised", "read_pool", "read_pool_sources"]
 
 
 def normalised(text: str) -> str:
@@ -113,6 +114,42 @@ def read_pool(
         {"path": str(path), "sentences_available": available, "sentences": len(sentences),
          "skipped": dict(skipped)}
     )
+    return sentences, report
+
+
+def read_pool_sources(
+    sources: Sequence[tuple[str | Path, str, int | None, int | None]], *, min_words: int = 3
+) -> tuple[list[Sentence], dict[str, Any]]:
+    """The sentences of every ``(path, format, limit, seed)`` source in order, as
+    :func:`read_pool` reads each, and a report: the first source's, with the totals and, for
+    more than one source, ``sources`` (each one's report). Sentence ids must be unique across
+    sources (the teacher's labels are kept by id): two files of the same name are refused."""
+    sentences: list[Sentence] = []
+    reports: list[dict[str, Any]] = []
+    seen_texts: set[str] = set()
+    seen_ids: dict[str, str] = {}
+    repeated = 0
+    for path, fmt, limit, seed in sources:
+        part, report = read_pool(path, fmt, limit=limit, seed=seed, min_words=min_words)
+        reports.append(report)
+        for sentence in part:
+            other = seen_ids.get(sentence.id)
+            if other is not None and other != str(path):
+                raise ConfigError(
+                    f"pool: sentence id {sentence.id!r} is in both {other} and {path}; give "
+                    "sources with different file names"
+                )
+            key = normalised(sentence.text)
+            if key in seen_texts:
+                repeated += 1
+                continue
+            seen_texts.add(key)
+            seen_ids[sentence.id] = str(path)
+            sentences.append(sentence)
+    report = dict(reports[0])
+    if len(reports) > 1:
+        report.update({"sentences": len(sentences), "sources": reports,
+                       "repeated_across_sources": repeated})
     return sentences, report
 
 

@@ -20,7 +20,7 @@ import fewner
 from fewner.cli import cli
 from fewner.data.io import write_corpus
 from fewner.distill.from_support import distill_from_support
-from fewner.distill.pool import read_pool
+from fewner.distill.pool import read_pool, read_pool_sources
 from fewner.distill.teacher_labels import done_labels
 from fewner.errors import ConfigError
 from fewner.predictors.dictionary import DictionaryPredictor
@@ -256,6 +256,37 @@ def test_pool_folder_data_file_limit_and_seed(tmp_path):
     assert [s.text for s in first] == [s.text for s in tiny_sentences()[:2]]
     sample, _ = read_pool(conll, limit=2, seed=3, min_words=1)
     assert sample == read_pool(conll, limit=2, seed=3, min_words=1)[0]
+
+
+def test_pool_sources_each_with_its_limit_repeats_kept_once(files, tmp_path):
+    conll = tmp_path / "train.conll"
+    write_corpus(tiny_sentences(), conll, "conll")
+    folder = tmp_path / "news"
+    folder.mkdir()
+    repeat = tiny_sentences()[0].text
+    (folder / "a.txt").write_text(f"{repeat}\nOne two three four.\nFive six seven eight.\n",
+                                  encoding="utf-8")
+    sources = [(conll, "auto", 2, None), (folder, "auto", 2, None)]
+    sentences, report = read_pool_sources(sources, min_words=1)
+    assert [s.text for s in sentences] == [s.text for s in tiny_sentences()[:2]] + [
+        "One two three four."]  # the news file's first sentence repeats the conll one
+    assert report["sentences"] == 3 and report["repeated_across_sources"] == 1
+    assert [r["sentences"] for r in report["sources"]] == [2, 2]
+    other = tmp_path / "other" / "train.conll"  # the same file name: the same sentence ids
+    other.parent.mkdir()
+    write_corpus(tiny_sentences()[::-1], other, "conll")
+    with pytest.raises(ConfigError, match="different file names"):
+        read_pool_sources([(conll, "auto", None, None), (other, "auto", None, None)], min_words=1)
+    # the pipeline reads pool.also after the pool's own text
+    distill_from_support(
+        files["support"], files["pool"], teacher="dictionary", out=tmp_path / "run",
+        progress=False, log=lambda _m: None,
+        overrides=_fast(files, f"pool.also=[{{path: {folder}, limit: 1}}]"),
+    )
+    pool = json.loads((tmp_path / "run" / "pool.json").read_text())
+    assert pool["sentences"] == 6 and [r["sentences"] for r in pool["sources"]] == [5, 1]
+    labelled = done_labels(tmp_path / "run" / "teacher" / "labels.jsonl")
+    assert "a.txt:0" in labelled and len(labelled) == 6
 
 
 def test_empty_pool_is_refused(files, tmp_path):
