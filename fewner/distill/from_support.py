@@ -42,7 +42,7 @@ from fewner.distill.from_support_config import (
 )
 from fewner.errors import ConfigError
 from fewner.recipes import RECIPES
-from fewner.runs import RunDir, write_json_atomic
+from fewner.runs import RunDir, write_json_atomic, write_text_atomic
 from fewner.types import Sentence
 
 __all__ = ["ROWS", "distill_from_support", "fit_distill_from", "results_table", "run_from_support"]
@@ -187,7 +187,8 @@ def run_from_support(
             teacher.close()
 
     # --- 3. the student on support + teacher labels ----------------------------------------
-    student_metrics = _train(config, support, labels, labels_path, test, run.file("train"),
+    learned = _pool_labels(pool, labels_path, teacher_dir / "pool-labels.jsonl", log)
+    student_metrics = _train(config, support, labels, learned, test, run.file("train"),
                              distilled=True, progress=progress, log=log)
     model = run.file("model")
     trained = run.file("train") / "student"
@@ -206,6 +207,23 @@ def run_from_support(
     metrics["model"] = str(model)
     run.write_metrics(metrics)
     return metrics
+
+
+def _pool_labels(pool: Sequence[Sentence], labels_path: Path, subset: Path, log: Log) -> Path:
+    """The labels file the student learns from: ``labels_path`` itself, or, when it also holds
+    sentences outside this run's pool (labels copied from a run over a larger pool), ``subset``
+    written with the pool's sentences only, in pool order."""
+    from fewner.distill.teacher_labels import done_labels
+
+    done = done_labels(labels_path)
+    ids = [s.id for s in pool]
+    if set(done) <= set(ids):
+        return labels_path
+    lines = [json.dumps(done[i], ensure_ascii=False) + "\n" for i in ids]
+    write_text_atomic(subset, "".join(lines))
+    log(f"teacher labels: {len(done) - len(ids)} labelled sentences outside this pool left out "
+        f"(the student learns from {subset})")
+    return subset
 
 
 def _labelling_so_far(path: Path, now: dict[str, Any]) -> dict[str, Any]:

@@ -129,6 +129,29 @@ def test_rerun_asks_only_the_missing_sentences(files, tmp_path):
     assert counts["labelled"] == 3 and counts["labelled_now"] == 0  # the earlier runs' counts
 
 
+def test_labels_copied_from_a_larger_pool_train_on_this_pool_only(files, tmp_path):
+    """A smaller pool's run may start from a larger run's labels (the teacher is not asked
+    again); its student learns this pool's sentences only."""
+    support = tiny_sentences()[:3]
+    labels = ["PER", "LOC", "ORG", "MISC"]
+    common = {"progress": False, "log": lambda _m: None}
+    distill_from_support(files["support"], files["pool"], teacher=CountingTeacher(support, labels),
+                         out=tmp_path / "all", overrides=_fast(files), **common)
+    (tmp_path / "two" / "teacher").mkdir(parents=True)
+    copied = tmp_path / "two" / "teacher" / "labels.jsonl"
+    copied.write_bytes((tmp_path / "all" / "teacher" / "labels.jsonl").read_bytes())
+    logs: list[str] = []
+    teacher = CountingTeacher(support, labels)
+    distill_from_support(files["support"], files["pool"], teacher=teacher, out=tmp_path / "two",
+                         overrides=_fast(files, "pool.limit=2"), progress=False, log=logs.append)
+    assert teacher.asked == [] and len(done_labels(copied)) == 5
+    subset = tmp_path / "two" / "teacher" / "pool-labels.jsonl"
+    assert [json.loads(x)["id"] for x in subset.read_text().splitlines()] == list(done_labels(copied))[:2]
+    assert any("3 labelled sentences outside this pool" in m for m in logs)
+    manifest = json.loads((tmp_path / "two" / "model" / "fewner.json").read_text())
+    assert manifest["training"]["distilled"][0]["kept"] == 2
+
+
 def test_cut_last_line_is_relabelled(tmp_path):
     path = tmp_path / "labels.jsonl"
     path.write_text('{"id": "a", "text": "x"}\n{"id": "b", "te', encoding="utf-8")
