@@ -11,6 +11,11 @@ stopped). The pool is the dataset's own train text without its labels, never the
         --out runs/pipeline-wnut
     python experiments/distill_from_support.py --dataset wnut --sets 0 1 2 --pools 2000 500 \
         --out runs/pipeline-wnut --summarize      # the table only (markdown; --json too)
+
+The distillation study's groups in this harness (experiments/pipeline_groups.sh): ``--also
+bbc_news:1000:0`` adds 1,000 BBC News sentences (a seeded sample) to the pool, ``--schedule
+distilled`` trains on the teacher labels alone, and ``--labels-from OTHER_OUT`` starts each run
+from another run's teacher labels (a run learns its own pool's sentences only).
 """
 
 from __future__ import annotations
@@ -44,8 +49,10 @@ def run_one(args: argparse.Namespace, support_set: int, pool: int, larger: Path 
     if (folder / "metrics.json").is_file():
         print(f"[set {support_set}, pool {pool}] finished before", flush=True)
         return
+    if args.labels_from and larger is None:
+        larger = run_folder(Path(args.labels_from), support_set, pool)
     if larger is not None and not (folder / "teacher" / "labels.jsonl").exists():
-        # the first `pool` sentences of the larger run's pool: its labels and test scores
+        # the larger run's labels and test scores: the same teacher on a superset of this pool
         (folder / "teacher").mkdir(parents=True, exist_ok=True)
         for name in ("labels.jsonl", "test.json", "labelling.json"):
             if (larger / "teacher" / name).is_file():
@@ -58,6 +65,15 @@ def run_one(args: argparse.Namespace, support_set: int, pool: int, larger: Path 
     ]
     if definitions:
         command += ["--definitions", definitions]
+    also = []
+    for item in args.also:
+        path, limit, seed = (item.split(":") + [None, None])[:3]
+        source = (root / path).resolve()
+        also.append(f"{{path: {source}, limit: {limit or 'null'}, seed: {seed or 'null'}}}")
+    if also:
+        command += ["--set", f"pool.also=[{', '.join(also)}]"]
+    if args.schedule:
+        command += ["--set", f"schedule={args.schedule}"]
     for item in args.set:
         command += ["--set", item]
     print(f"[set {support_set}, pool {pool}] {' '.join(command[3:])}", flush=True)
@@ -119,6 +135,14 @@ def main() -> None:
     parser.add_argument("--teacher", default="icl-fast")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--also", action="append", default=[], metavar="PATH[:LIMIT[:SEED]]",
+                        help="another unlabeled source after the pool (relative to --data-root), "
+                             "e.g. bbc_news:1000:0")
+    parser.add_argument("--schedule", default=None,
+                        help="the blending schedule (default: the preset's simple_mix)")
+    parser.add_argument("--labels-from", default=None, metavar="OTHER_OUT",
+                        help="start every run from OTHER_OUT's teacher labels for the same set "
+                             "and pool (a superset of this run's pool)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--data-root", default=os.environ.get("FEWNER_SHARED_DATA", "../shared/data"))
     parser.add_argument("--summarize", action="store_true", help="only print the table")
