@@ -12,6 +12,15 @@ stopped). The pool is the dataset's own train text without its labels, never the
     python experiments/distill_from_support.py --dataset wnut --sets 0 1 2 --pools 2000 500 \
         --out runs/pipeline-wnut --summarize      # the table only (markdown; --json too)
 
+The student learns the teacher's labels as checked by the support-only student (the default
+``verify.by``); the same runs with ``--set verify.by=none --labels-from OUT`` into another folder
+give the row of the student learning every teacher label, printed beside with ``--compare``:
+
+    python experiments/distill_from_support.py --dataset wnut --sets 0 1 2 --pools 2000 500 \
+        --set verify.by=none --labels-from runs/pipeline-wnut --out runs/pipeline-wnut-raw
+    python experiments/distill_from_support.py --dataset wnut --sets 0 1 2 --pools 2000 500 \
+        --out runs/pipeline-wnut --summarize --compare "every teacher label=runs/pipeline-wnut-raw"
+
 The distillation study's groups in this harness (experiments/pipeline_groups.sh): ``--also
 bbc_news:1000:0`` adds 1,000 BBC News sentences (a seeded sample) to the pool, ``--schedule
 distilled`` trains on the teacher labels alone, and ``--labels-from OTHER_OUT`` starts each run
@@ -81,8 +90,10 @@ def run_one(args: argparse.Namespace, support_set: int, pool: int, larger: Path 
 
 
 def collect(args: argparse.Namespace) -> dict[str, Any]:
-    """Per pool size and row: the values of every finished set, and their mean and std."""
+    """Per pool size and row: the values of every finished set, and their mean and std; each
+    ``--compare NAME=OUT`` adds OUT's student row (same sets and pool) as ``student (NAME)``."""
     table: dict[str, Any] = {}
+    compare = [item.split("=", 1) for item in args.compare]
     for pool in args.pools:
         rows: dict[str, dict[str, list[float]]] = {}
         sets = []
@@ -92,8 +103,13 @@ def collect(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             sets.append(support_set)
             metrics = json.loads(path.read_text())
-            for row in ROWS:
-                result = metrics["results"].get(row)
+            found = [(row, metrics["results"].get(row)) for row in ROWS]
+            for name, other in compare:
+                other_path = run_folder(Path(other), support_set, pool) / "metrics.json"
+                if other_path.is_file():
+                    found.append((f"student ({name})",
+                                  json.loads(other_path.read_text())["results"].get("student")))
+            for row, result in found:
                 if result is None:
                     continue
                 values = rows.setdefault(row, {"f1": [], "sentences_per_second": [], "sentences": []})
@@ -113,17 +129,18 @@ def collect(args: argparse.Namespace) -> dict[str, Any]:
 def print_table(table: dict[str, Any]) -> None:
     names = {"teacher": "teacher (scored on the first test sentences)",
              "support_only": "student, support set only", "student": "student, support + teacher labels"}
-    print("| pool | row | F1 % (mean ± std) | test sentences | sentences/s | sets |")
+    print(f"support sets: {sorted(set().union(*(e['sets'] for e in table.values())))}")
+    print("| pool | row | F1 % (mean ± std) | test sentences | sentences/s | support sets |")
     print("|---|---|---|---|---|---|")
     for pool, entry in table.items():
-        for row in ROWS:
-            values = entry["rows"].get(row)
-            if not values:
+        for row in entry["rows"]:
+            values = entry["rows"][row]
+            if row == "labelling":
                 continue
             f1 = values["f1"]
             speed = values["sentences_per_second"]["mean"]
-            print(f"| {pool} | {names[row]} | {100 * f1['mean']:.1f} ± {100 * f1['std']:.1f} | "
-                  f"{int(values['sentences']['mean'])} | {speed:.3g} | {entry['sets']} |")
+            print(f"| {pool} | {names.get(row, row)} | {100 * f1['mean']:.1f} ± {100 * f1['std']:.1f} | "
+                  f"{int(values['sentences']['mean'])} | {speed:.3g} | {len(f1['values'])} |")
 
 
 def main() -> None:
@@ -145,6 +162,9 @@ def main() -> None:
                              "and pool (a superset of this run's pool)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--data-root", default=os.environ.get("FEWNER_SHARED_DATA", "../shared/data"))
+    parser.add_argument("--compare", action="append", default=[], metavar="NAME=OTHER_OUT",
+                        help="with the table: OTHER_OUT's student row too, as 'student (NAME)' "
+                             "(e.g. the same runs with verify.by=none)")
     parser.add_argument("--summarize", action="store_true", help="only print the table")
     parser.add_argument("--json", action="store_true", help="also print the table as JSON")
     args = parser.parse_args()

@@ -16,12 +16,15 @@ Stages, each resumed by rerunning the same call (or command) with the same ``out
 2. the teacher (:func:`fewner.distill.teacher_labels.make_teacher`) labels the pool into
    ``RUN/teacher/labels.jsonl`` (:func:`~fewner.distill.teacher_labels.label_pool`: a rerun
    asks only for what is missing), and is scored on the test file (``RUN/teacher/test.json``);
-3. the student learns from support + teacher labels under the schedule
+3. with ``verify.by`` support-only (the default for a span student): the span student adapted
+   to the support set alone (``RUN/support-only``) checks the teacher's labels
+   (:mod:`fewner.distill.verify`: ``RUN/teacher/verified-labels.jsonl``);
+4. the student learns from support + (checked) teacher labels under the schedule
    (:func:`fewner.distill.pipeline.run_distill` in ``RUN/train``, resumed from its last epoch),
    and is saved as ``RUN/model`` (``fewner.load``, ``fewner predict --model``);
-4. with a test file and ``evaluate.support_only``: the same student from the support set alone
-   (``RUN/support-only``);
-5. ``RUN/metrics.json``: the three rows (F1, P, R, sentences/s) and what each stage did.
+5. with a test file and ``evaluate.support_only``: the student from the support set alone is
+   scored too (the baseline row);
+6. ``RUN/metrics.json``: the three rows (F1, P, R, sentences/s) and what each stage did.
 
 A run folder holds one config (``RUN/config.json``): a rerun with another config is refused.
 """
@@ -186,8 +189,25 @@ def run_from_support(
         if owned:
             teacher.close()
 
-    # --- 3. the student on support + teacher labels ----------------------------------------
+    # --- 3. the support-only student checks the teacher's labels ---------------------------
     learned = _pool_labels(pool, labels_path, teacher_dir / "pool-labels.jsonl", log)
+    verifier = None
+    if config.verify.resolved(config.student.kind, _teacher_is_support_only(config)) != "none":
+        from fewner.distill.verify import verify_labels
+
+        verifier = _support_only_model(config, support, labels, run.file("support-only"),
+                                       progress, log)
+        checked = teacher_dir / "verified-labels.jsonl"
+        metrics["verify"] = verify_labels(
+            learned, pool, labels, verifier, checked, keep_above=config.verify.keep_above,
+            add_above=config.verify.add_above, progress=progress,
+        )
+        v = metrics["verify"]
+        log(f"verified by the support-only student: {v['kept']} of {v['teacher_spans']} teacher "
+            f"spans kept, {v['added']} of its own added ({checked})")
+        learned = checked
+
+    # --- 4. the student on support + (checked) teacher labels -------------------------------
     student_metrics = _train(config, support, labels, learned, test, run.file("train"),
                              distilled=True, progress=progress, log=log)
     model = run.file("model")
@@ -199,10 +219,11 @@ def run_from_support(
     if test:
         results["student"] = _row(student_metrics)
 
-    # --- 4. the student from the support set alone ------------------------------------------
+    # --- 5. the student from the support set alone ------------------------------------------
     if test and config.evaluate.support_only:
         results["support_only"] = _support_only(config, support, labels, test,
-                                                run.file("support-only"), progress, log)
+                                                run.file("support-only"), progress, log,
+                                                model=verifier)
     metrics["results"] = results
     metrics["model"] = str(model)
     run.write_metrics(metrics)
@@ -352,32 +373,44 @@ def _train(config: FromSupportConfig, support: list[Sentence], labels: list[str]
 
 
 def _support_only(config: FromSupportConfig, support: list[Sentence], labels: list[str],
-                  test: list[Sentence], folder: Path, progress: bool, log: Log) -> dict[str, Any]:
-    """The student from the support set alone: a span student is adapted as ``fewner fit
-    --recipe span`` does; a token student trains ``evaluate.support_epochs`` epochs."""
+                  test: list[Sentence], folder: Path, progress: bool, log: Log,
+                  model: Any = None) -> dict[str, Any]:
+    """The student from the support set alone, scored on ``test``: a span student is adapted as
+    ``fewner fit --recipe span`` does (``model``: that student, when already built); a token
+    student trains ``evaluate.support_epochs`` epochs."""
     if config.student.kind != "span":
         return _row(_train(config, support, labels, None, test, folder, distilled=False,
                            progress=progress, log=log))
     done = folder / "test.json"
     if done.is_file():
         return json.loads(done.read_text(encoding="utf-8"))
-    import fewner
     from fewner.eval.metrics import score
 
-    adapted = folder.parent / "teacher" / "fit" / "model"
-    if _teacher_is_support_only(config) and adapted.is_dir():
-        log(f"student from the support set alone: the teacher ({adapted})")
-        model = fewner.load(adapted)
-    else:
-        model = fewner.fit(support, labels, recipe="span", model=config.student.model,
-                           label_names=config.student.label_names, out=folder,
-                           progress=progress)
+    if model is None:
+        model = _support_only_model(config, support, labels, folder, progress, log)
     model.batch_sentences = config.predict_batch_size
     started = time.perf_counter()
     predictions = model.predict_sentences(test, labels).sentences
     row = _scored(score(test, predictions), len(test), time.perf_counter() - started)
     write_json_atomic(done, row)
     return row
+
+
+def _support_only_model(config: FromSupportConfig, support: list[Sentence], labels: list[str],
+                        folder: Path, progress: bool, log: Log) -> Any:
+    """The span student adapted to the support set alone (``folder/model``, reloaded on a
+    rerun), or the ``span`` teacher when it is that same model."""
+    import fewner
+    from fewner.predictors.manifest import MANIFEST_FILE
+
+    adapted = folder.parent / "teacher" / "fit" / "model"
+    if _teacher_is_support_only(config) and adapted.is_dir():
+        log(f"student from the support set alone: the teacher ({adapted})")
+        return fewner.load(adapted)
+    if (folder / "model" / MANIFEST_FILE).is_file():
+        return fewner.load(folder / "model")
+    return fewner.fit(support, labels, recipe="span", model=config.student.model,
+                      label_names=config.student.label_names, out=folder, progress=progress)
 
 
 def _teacher_is_support_only(config: FromSupportConfig) -> bool:

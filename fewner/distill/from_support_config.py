@@ -37,6 +37,7 @@ __all__ = [
     "FromSupportConfig",
     "PoolSpec",
     "TeacherSpec",
+    "VerifySpec",
     "load_from_support_config",
 ]
 
@@ -153,6 +154,38 @@ class EvaluateSpec:
 
 
 @dataclass
+class VerifySpec:
+    """Who checks the teacher's labels before the student learns them
+    (:mod:`fewner.distill.verify`). ``by``: ``auto`` (``support-only`` for a span student,
+    ``none`` for a token student), ``support-only`` (the span student adapted to the support
+    set alone: it keeps a teacher span it scores above ``keep_above`` and adds its own spans
+    scoring above ``add_above``), ``none`` (every teacher label is learned)."""
+
+    by: str = "auto"
+    keep_above: float = 0.05
+    add_above: float = 0.5
+
+    def check(self, student_kind: str) -> None:
+        from fewner.distill.verify import VERIFY_BY, check_thresholds
+
+        if self.by not in VERIFY_BY:
+            raise ConfigError(f"verify.by: {self.by!r}; expected one of {list(VERIFY_BY)}")
+        if self.by == "support-only" and student_kind != "span":
+            raise ConfigError(
+                "verify.by: support-only checks labels with the span student adapted to the "
+                f"support set; the student is {student_kind} (use verify.by: none or auto)"
+            )
+        check_thresholds(self.keep_above, self.add_above)
+
+    def resolved(self, student_kind: str, teacher_is_support_only: bool) -> str:
+        """``by`` with ``auto`` decided; a span teacher that is the support-only student would
+        only check itself, so ``auto`` is ``none`` there."""
+        if self.by != "auto":
+            return self.by
+        return "support-only" if student_kind == "span" and not teacher_is_support_only else "none"
+
+
+@dataclass
 class FromSupportConfig:
     """A whole pipeline run; every key and its default: the ``from-support`` preset."""
 
@@ -174,6 +207,7 @@ class FromSupportConfig:
     predict_batch_size: int = 32
     test: DataSpec | None = None
     evaluate: EvaluateSpec = field(default_factory=EvaluateSpec)
+    verify: VerifySpec = field(default_factory=VerifySpec)
 
     def check(self) -> None:
         if self.support is None:
@@ -205,6 +239,7 @@ class FromSupportConfig:
             raise ConfigError("evaluate.teacher_limit must be >= 1 (or null for all)")
         if self.types is not None and not self.types:
             raise ConfigError("types: give at least one type, or null for the support set's")
+        self.verify.check(self.student.kind)
 
     def resolve(self, path: str | None) -> Path:
         """A path of the config, relative to ``data_root``."""

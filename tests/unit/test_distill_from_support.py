@@ -405,3 +405,70 @@ def test_fit_recipe_and_fit_command_run_the_pipeline(files, tmp_path):
     assert result.exit_code == 0, result.output
     assert (out / "teacher" / "labels.jsonl").is_file()
     assert fewner.load(out / "model").kind == "span"
+
+
+def test_verify_rule_keeps_plausible_teacher_spans_and_adds_confident_own_ones():
+    from fewner.distill.verify import verify_records
+
+    records = [
+        {"id": "a", "text": "x", "status": "ok", "entities": [
+            {"start": 0, "end": 5, "label": "PER"},    # scored 0.2: kept
+            {"start": 6, "end": 9, "label": "LOC"},    # scored 0.01: dropped
+            {"start": 10, "end": 14, "label": "ORG"},  # not scored at all: dropped
+        ]},
+        {"id": "b", "text": "y", "status": "ok", "entities": []},
+    ]
+    scores = {
+        "a": {(0, 5, "PER"): 0.2, (6, 9, "LOC"): 0.01, (0, 3, "ORG"): 0.9,  # overlaps a kept span
+              (20, 25, "LOC"): 0.8, (21, 25, "PER"): 0.7},  # added; then overlapping: not added
+        "b": {(0, 4, "PER"): 0.6, (5, 8, "ORG"): 0.4},
+    }
+    checked, counts = verify_records(records, scores, keep_above=0.05, add_above=0.5)
+    spans = [[(e["start"], e["end"], e["label"]) for e in r["entities"]] for r in checked]
+    assert spans == [[(0, 5, "PER"), (20, 25, "LOC")], [(0, 4, "PER")]]
+    assert counts == {"sentences": 2, "teacher_spans": 3, "kept": 1, "dropped": 2, "added": 2}
+    assert checked[0]["status"] == "ok" and records[0]["entities"][1]["label"] == "LOC"  # copies
+    with pytest.raises(ConfigError, match="keep_above"):
+        verify_records(records, scores, keep_above=0.0, add_above=0.5)
+
+
+def test_support_only_student_checks_the_teacher_labels(files, tmp_path):
+    """A span student's run (verify.by auto): the support-only student checks the teacher's
+    labels into RUN/teacher/verified-labels.jsonl, which the student learns; a rerun reads the
+    check back; verify.by none learns the teacher's labels; a token student cannot be the
+    checker."""
+    out = tmp_path / "run"
+    distill_from_support(files["support"], files["pool"], teacher="dictionary", out=out,
+                         test=files["test"], progress=False, log=lambda m: None,
+                         overrides=_fast(files))
+    metrics = json.loads((out / "metrics.json").read_text())
+    check = metrics["verify"]
+    teacher = [json.loads(x) for x in (out / "teacher" / "labels.jsonl").read_text().splitlines()]
+    checked = [json.loads(x) for x in (out / "teacher" / "verified-labels.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in checked] == [r["id"] for r in teacher]
+    assert check["teacher_spans"] == sum(len(r["entities"]) for r in teacher) > 0
+    assert check["kept"] + check["dropped"] == check["teacher_spans"]
+    assert sum(len(r["entities"]) for r in checked) == check["kept"] + check["added"]
+    manifest = json.loads((out / "model" / "fewner.json").read_text())
+    assert manifest["training"]["distilled"][0]["path"].endswith("verified-labels.jsonl")
+    assert (out / "support-only" / "model" / "fewner.json").is_file()  # built once, scored too
+    assert set(metrics["results"]) == {"teacher", "support_only", "student"}
+    before = (out / "teacher" / "verified-labels.json").stat().st_mtime_ns
+    distill_from_support(files["support"], files["pool"], teacher="dictionary", out=out,
+                         test=files["test"], progress=False, log=lambda m: None,
+                         overrides=_fast(files))
+    assert (out / "teacher" / "verified-labels.json").stat().st_mtime_ns == before
+
+    plain = tmp_path / "plain"
+    distill_from_support(files["support"], files["pool"], teacher="dictionary", out=plain,
+                         progress=False, log=lambda m: None,
+                         overrides=_fast(files, "verify.by=none"))
+    assert not (plain / "teacher" / "verified-labels.jsonl").exists()
+    assert "verify" not in json.loads((plain / "metrics.json").read_text())
+    with pytest.raises(ConfigError, match="verify.by: support-only"):
+        distill_from_support(files["support"], files["pool"], teacher="dictionary",
+                             student="token", out=tmp_path / "t", progress=False,
+                             overrides=["verify.by=support-only"])
+    with pytest.raises(ConfigError, match="add_above"):
+        distill_from_support(files["support"], files["pool"], teacher="dictionary",
+                             out=tmp_path / "t", progress=False, overrides=["verify.add_above=2"])
