@@ -48,8 +48,10 @@ PRESET = "from-support"
 POOL_FORMATS = ("auto", "lines", "files", "text-jsonl")
 #: Training settings by student kind where the config says ``null``.
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
-    "span": {"epochs": 4, "batch_size": 16, "lr": 2e-5, "lr_head": 2e-4, "support_epochs": None},
-    "token": {"epochs": 10, "batch_size": 32, "lr": 2e-4, "lr_head": None, "support_epochs": 40},
+    "span": {"epochs": 4, "batch_size": 16, "lr": 2e-5, "lr_head": 2e-4, "support_epochs": None,
+             "predict_batch_size": 1024},  # the span predictor sorts a call's sentences by length
+    "token": {"epochs": 10, "batch_size": 32, "lr": 2e-4, "lr_head": None, "support_epochs": 40,
+              "predict_batch_size": 32},
 }
 
 
@@ -204,7 +206,7 @@ class FromSupportConfig:
     weight_decay: float = 0.01
     seed: int = 0
     threads: int | None = None
-    predict_batch_size: int = 32
+    predict_batch_size: int | None = None
     test: DataSpec | None = None
     evaluate: EvaluateSpec = field(default_factory=EvaluateSpec)
     verify: VerifySpec = field(default_factory=VerifySpec)
@@ -223,7 +225,7 @@ class FromSupportConfig:
             raise ConfigError(f"mix: {self.mix!r}; expected {' or '.join(MIXES)}")
         self.student.check()
         defaults = KIND_DEFAULTS[self.student.kind]
-        for key in ("epochs", "batch_size", "lr"):
+        for key in ("epochs", "batch_size", "lr", "predict_batch_size"):
             if getattr(self, key) is None:
                 setattr(self, key, defaults[key])
         if self.student.kind == "span" and self.student.lr_head is None:
