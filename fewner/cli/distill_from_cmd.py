@@ -26,9 +26,14 @@ unlabeled in-domain text: a file with one sentence or one document per line (doc
 split into sentences), a folder of .txt files, or a labelled data file whose labels are
 dropped. Never give the test text as the pool (a pool holding the test sentences is refused).
 
+Before a span student learns the teacher's labels, the span model adapted to SUPPORT alone
+checks them (--verify): it keeps the teacher spans it finds plausible and adds its own confident
+ones; small prompting teachers invent many entities, and a student learning all of them can
+end up worse than the student from SUPPORT alone.
+
 Output, in --out RUN: RUN/model (fewner.load, fewner predict --model RUN/model),
 RUN/metrics.json and the results table, RUN/teacher/labels.jsonl (the teacher's labels,
-appended as they come). Killed? Rerun the same command: the labelled sentences are not asked
+appended as they come), RUN/teacher/verified-labels.jsonl (the checked labels). Killed? Rerun the same command: the labelled sentences are not asked
 again and training continues from its last epoch.
 
 The config: the packaged `{PRESET}` preset (--list-recipes), or --config FILE; then the
@@ -68,6 +73,15 @@ Example: fewner distill-from ../shared/data/domain_transfer_support_sets/samples
     "classifier on MiniLM-L6 [config: student.kind; default: span].",
 )
 @click.option(
+    "--verify",
+    type=click.Choice(["auto", "support-only", "none"]),
+    default=None,
+    help="Who checks the teacher's labels: support-only (the span student adapted to SUPPORT "
+    "alone keeps a teacher span it scores above verify.keep_above, 0.05, and adds its own spans "
+    "above verify.add_above, 0.5), none (learn every teacher label); auto: support-only for a "
+    "span student [config: verify.by; default: auto].",
+)
+@click.option(
     "--test",
     "test_path",
     type=click.Path(exists=True, dir_okay=False),
@@ -103,6 +117,7 @@ def distill_from(
     base_url: str | None,
     definitions: str | None,
     student: str | None,
+    verify: str | None,
     test_path: str | None,
     types_csv: str | None,
     pool_limit: int | None,
@@ -128,6 +143,8 @@ def distill_from(
         values["teacher"] = teacher_values
     if student is not None:
         values["student"] = {"kind": student}
+    if verify is not None:
+        values["verify"] = {"by": verify}
     if test_path is not None:
         values["test"] = {"path": str(Path(test_path).resolve())}
     if types_csv:

@@ -452,6 +452,8 @@ def results_table(metrics: dict[str, Any]) -> list[list[str]]:
     """The results as rows of text: what, F1, P, R, test sentences, sentences/s."""
     rows = []
     for key, name in ROWS.items():
+        if key == "student" and metrics.get("verify"):
+            name = "student, support + teacher labels checked by the support-only student"
         row = metrics.get("results", {}).get(key)
         if row is None:
             continue

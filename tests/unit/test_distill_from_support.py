@@ -231,10 +231,12 @@ def test_killed_mid_labelling_then_rerun(files, tmp_path):
 def test_cli_prints_the_table(files, tmp_path):
     out = tmp_path / "run"
     args = ["distill-from", str(files["support"]), str(files["pool"]), "--teacher", "dictionary",
-            "--test", str(files["test"]), "--out", str(out),
+            "--test", str(files["test"]), "--out", str(out), "--verify", "none",
             *[x for item in _fast(files) for x in ("--set", item)]]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["verify"]["by"] == "none"
+    assert not (out / "teacher" / "verified-labels.jsonl").exists()
     for word in ("teacher", "set only", "teacher labels", "F1", "sentences/s"):
         assert word in " ".join(result.output.split())
     assert (out / "model" / "fewner.json").is_file()
@@ -453,6 +455,9 @@ def test_support_only_student_checks_the_teacher_labels(files, tmp_path):
     assert manifest["training"]["distilled"][0]["path"].endswith("verified-labels.jsonl")
     assert (out / "support-only" / "model" / "fewner.json").is_file()  # built once, scored too
     assert set(metrics["results"]) == {"teacher", "support_only", "student"}
+    from fewner.distill.from_support import results_table
+
+    assert "checked by the support-only student" in results_table(metrics)[2][0]
     before = (out / "teacher" / "verified-labels.json").stat().st_mtime_ns
     distill_from_support(files["support"], files["pool"], teacher="dictionary", out=out,
                          test=files["test"], progress=False, log=lambda m: None,
