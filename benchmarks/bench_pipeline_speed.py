@@ -44,6 +44,7 @@ def main() -> None:
     import torch
 
     import fewner
+    from fewner.distill.from_support import read_labelled
     from fewner.distill.from_support_config import load_from_support_config
     from fewner.distill.teacher_labels import make_teacher
     from fewner.eval.metrics import score
@@ -52,10 +53,7 @@ def main() -> None:
     run = Path(args.run)
     resolved = json.loads((run / "config.json").read_text())  # the run's resolved config
     config = load_from_support_config(values=resolved)
-    support, labels = config.support.sentences_and_types(config.data_root)
-    labels = list(config.types or labels)
-    test = [s.with_spans(x for x in s.spans if x.label in labels)
-            for s in config.test.sentences(config.data_root)]
+    support, labels, test = read_labelled(config)
 
     rows = {}
     for precision in ("float32", "bfloat16"):

@@ -33,8 +33,9 @@ end up worse than the student from SUPPORT alone.
 
 Output, in --out RUN: RUN/model (fewner.load, fewner predict --model RUN/model),
 RUN/metrics.json and the results table, RUN/teacher/labels.jsonl (the teacher's labels,
-appended as they come), RUN/teacher/verified-labels.jsonl (the checked labels). Killed? Rerun the same command: the labelled sentences are not asked
-again and training continues from its last epoch.
+appended as they come), RUN/teacher/verified-labels.jsonl (the checked labels). Killed? Rerun
+the same command: the labelled sentences are not asked again and training continues from its
+last epoch.
 
 The config: the packaged `{PRESET}` preset (--list-recipes), or --config FILE; then the
 options below, then --set overrides (e.g. --set pool.limit=500 --set epochs=2).

@@ -48,7 +48,8 @@ from fewner.recipes import RECIPES
 from fewner.runs import RunDir, write_json_atomic, write_text_atomic
 from fewner.types import Sentence
 
-__all__ = ["ROWS", "distill_from_support", "fit_distill_from", "results_table", "run_from_support"]
+__all__ = ["ROWS", "distill_from_support", "fit_distill_from", "read_labelled", "results_table",
+           "run_from_support"]
 
 Log = Callable[[str], object]
 #: The rows of the results table, in order: key in ``metrics["results"]`` -> what it is.
@@ -136,15 +137,7 @@ def run_from_support(
         )
 
     # --- 1. data: everything that fails cheaply --------------------------------------------
-    assert config.support is not None
-    support, labels = config.support.sentences_and_types(config.data_root)
-    if config.types is not None:
-        labels = list(config.types)
-        support = [s.with_spans(x for x in s.spans if x.label in labels) for s in support]
-    test: list[Sentence] = []
-    if config.test is not None:
-        test = config.test.sentences(config.data_root)
-        test = [s.with_spans(x for x in s.spans if x.label in labels) for s in test]
+    support, labels, test = read_labelled(config)
     pool, pool_report = read_pool_sources(
         [(config.resolve(x.path), x.format, x.limit, x.seed) for x in config.pool.sources()],
         min_words=config.pool.min_words,
@@ -228,6 +221,21 @@ def run_from_support(
     metrics["model"] = str(model)
     run.write_metrics(metrics)
     return metrics
+
+
+def read_labelled(config: FromSupportConfig) -> tuple[list[Sentence], list[str], list[Sentence]]:
+    """The support set, the run's labels (``types``, else the support set's) and the test
+    sentences (empty without a test file), spans of other labels left out."""
+    assert config.support is not None
+    support, labels = config.support.sentences_and_types(config.data_root)
+    if config.types is not None:
+        labels = list(config.types)
+        support = [s.with_spans(x for x in s.spans if x.label in labels) for s in support]
+    test: list[Sentence] = []
+    if config.test is not None:
+        test = config.test.sentences(config.data_root)
+        test = [s.with_spans(x for x in s.spans if x.label in labels) for s in test]
+    return support, labels, test
 
 
 def _pool_labels(pool: Sequence[Sentence], labels_path: Path, subset: Path, log: Log) -> Path:
