@@ -125,6 +125,9 @@ def _layouts() -> list[str]:
 @threads_option()
 @reading_options()
 @click.option("--quantize", is_flag=True, help="int8 dynamic quantization (student or span model, CPU).")
+@click.option("--precision", type=click.Choice(["float32", "bfloat16", "int8"]), default=None,
+              help="Span model inference precision [default: float32, as saved]; bfloat16 keeps "
+              "F1 and is much faster on CPUs with bf16 instructions and on GPUs.")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=None,
               help="Token budget per answer (LM) [default: 64].")
 @click.option("--constrain/--no-constrain", "constrained", default=None,
@@ -138,7 +141,8 @@ def _layouts() -> list[str]:
 @click.option("--abstain/--no-abstain", default=None,
               help="Let constrained decoding write the template's refusal answer (refusal-aware "
               "adapters); abstentions go to abstained_types in the output.")
-@click.option("--device", default=None, help="hf: cpu, cuda, auto.")
+@click.option("--device", default=None,
+              help="hf or span model: cpu, cuda, cuda:N, auto [default: hf auto, span cpu].")
 @click.option("--base-url", default=None, help="Server URL (openai backend).")
 @click.option("--option", "-O", "raw_options", multiple=True, metavar="KEY=VALUE",
               help="Extra backend option, e.g. -O prefix_sharing=true, -O n_threads=2 (repeatable).")
@@ -161,7 +165,7 @@ def predict(input_path: Path, output: Path, model: str | None, student: Path | N
             types_csv: str | None, types_from: Path | None, limit: int | None,
             input_format: str, documents_layout: str | None, window_words: int | None,
             window_overlap: int | None, gold: Path | None, cache_path: Path | None, no_cache: bool,
-            run_dir: Path | None, batch_size: int | None, quantize: bool,
+            run_dir: Path | None, batch_size: int | None, quantize: bool, precision: str | None,
             raw_options: tuple[str, ...], device: str | None, base_url: str | None,
             **prompt_and_decoding: Any) -> None:
     """Predict the entities of INPUT and write fewner JSONL: a sentence file (any format
@@ -210,16 +214,23 @@ def predict(input_path: Path, output: Path, model: str | None, student: Path | N
     if "kind" in options:
         options["backend"] = options.pop("kind")
     extra = backend_options(raw_options)
-    if device is not None:
+    kind = saved_kind(model) if model is not None else None
+    if kind == "span":  # the span model itself runs on the device, not a backend
+        for name, value in (("device", device), ("precision", precision)):
+            if value is not None:
+                options[name] = value
+    elif precision is not None:
+        raise click.UsageError("--precision works with a span model only")
+    elif device is not None:
         extra["device"] = device
     if base_url is not None:
         extra["base_url"] = base_url
-    kind = saved_kind(model) if model is not None else None
     local = kind is not None and kind in PREDICTORS and not PREDICTORS[kind].language_model
     if local:
-        if options or extra:
+        lm_options = [k for k in [*options, *extra] if k not in ("device", "precision")]
+        if lm_options:
             raise click.UsageError(
-                f"{model} is a {kind} model: LM options ({', '.join([*options, *extra])}) do not apply"
+                f"{model} is a {kind} model: LM options ({', '.join(lm_options)}) do not apply"
             )
         if quantize:
             options["quantize"] = True

@@ -7,7 +7,8 @@ distilled and original data with every schedule and both mixes, exactly as the t
 * ``encode`` turns sentences into span-model examples that ask every type of the run (a teacher
   annotates a sentence for all its types, so a type it did not find is a negative there);
 * ``collate`` keeps each example's schedule weight; ``loss`` is the span model's own batch loss
-  (:func:`fewner.spanmodel.train.batch_loss`, under bf16 autocast on CPU) with each example's
+  (:func:`fewner.spanmodel.train.batch_loss`, under bf16 autocast on the model's device: ``device``
+  ``auto`` trains on a GPU when torch sees one) with each example's
   loss multiplied by its weight (examples of one weight share a forward pass);
 * ``parameter_groups`` gives the encoder ``lr`` and the span and label heads ``lr_head``.
 
@@ -76,13 +77,14 @@ class SpanStudent:
         freeze_layers: int = 0,
         threshold: float | None = None,
         bf16: bool = True,
+        device: str = "auto",
     ) -> None:
         if not types:
             raise ConfigError("the span student needs at least one entity type")
         if predictor.model.quantized:
             raise ConfigError("an int8-quantized span model cannot be trained")
         self.predictor = predictor
-        self.span_model = predictor.model
+        self.span_model = predictor.model.to(device)
         self.types = list(dict.fromkeys(types))
         predictor.labels = list(self.types)
         predictor.label_names = {**predictor.label_names, **dict(label_names or {})}
@@ -138,7 +140,7 @@ class SpanStudent:
         """Sum over the batch of weight x the example's loss, divided by the number of examples
         (not by the weights: a weight of 0.5 halves an example's pull); and the (span, label)
         pairs scored."""
-        from fewner.spanmodel.train import batch_loss
+        from fewner.spanmodel.train import autocast, batch_loss
 
         examples, weights = batch["examples"], batch["weights"]
         if not examples:
@@ -149,7 +151,7 @@ class SpanStudent:
         total: torch.Tensor | None = None
         pairs = 0
         for weight, group in by_weight.items():
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            with autocast(self.span_model, self.bf16):
                 mean, counts = batch_loss(self.span_model, group)
             part = mean.float() * (weight * len(group))
             total = part if total is None else total + part

@@ -40,6 +40,11 @@ class WordBatch:
     word_mask: torch.Tensor
     kept: list[int]
 
+    def to(self, device: torch.device | str) -> WordBatch:
+        """The same batch on ``device``."""
+        return WordBatch(self.input_ids.to(device), self.attention_mask.to(device),
+                         self.word_index.to(device), self.word_mask.to(device), self.kept)
+
 
 @dataclass
 class WordRow:
@@ -123,6 +128,9 @@ class LabelBatch:
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
 
+    def to(self, device: torch.device | str) -> LabelBatch:
+        return LabelBatch(self.input_ids.to(device), self.attention_mask.to(device))
+
 
 def encode_labels(tokenizer, texts: Sequence[str], max_subwords: int = 64) -> LabelBatch:
     enc = tokenizer(
@@ -134,7 +142,7 @@ def encode_labels(tokenizer, texts: Sequence[str], max_subwords: int = 64) -> La
 def span_mask(word_mask: torch.Tensor, max_width: int) -> torch.Tensor:
     """``[batch, start, width]``: True where the span's last word exists."""
     batch, n = word_mask.shape
-    out = torch.zeros(batch, n, max_width, dtype=torch.bool)
+    out = torch.zeros(batch, n, max_width, dtype=torch.bool, device=word_mask.device)
     for k in range(max_width):
         if k < n:
             out[:, : n - k, k] = word_mask[:, k:]

@@ -25,7 +25,9 @@ MODEL_DIR = "span"
 class SpanPredictor(Predictor):
     """Spans scored against label vectors (:mod:`fewner.spanmodel`). ``threshold``: the lowest
     probability kept; ``nested``: allow spans inside spans (never crossing); ``precision``:
-    ``float32``, ``bfloat16`` or ``int8`` (CPU inference; ``quantize=True`` means ``int8``).
+    ``float32``, ``bfloat16`` or ``int8`` (``quantize=True`` means ``int8``; CPU only);
+    ``device``: where the network runs (``cpu``, ``cuda``, ``cuda:N``, ``auto``; default: where
+    the model is, the CPU for a loaded folder).
 
     ``batch_sentences`` sentences reach the model at once; it sorts their windows by length and
     runs them ``forward_batch`` at a time, so a larger ``batch_sentences`` means less padding."""
@@ -50,6 +52,7 @@ class SpanPredictor(Predictor):
         label_names: dict[str, str] | None = None,
         quantize: bool = False,
         precision: str | None = None,
+        device: str | None = None,
         training: dict[str, Any] | None = None,
         notes: list[str] | None = None,
     ) -> None:
@@ -65,6 +68,8 @@ class SpanPredictor(Predictor):
         if quantize and precision not in (None, "int8"):
             raise ConfigError(f"quantize=True means precision int8, not {precision!r}")
         model.set_precision(precision or ("int8" if quantize else "float32"))
+        if device is not None:
+            model.to(device)
 
     # ----- prediction --------------------------------------------------------------------------
     def label_text(self, label: str) -> str:
@@ -127,6 +132,7 @@ class SpanPredictor(Predictor):
             "label_names": self.label_names,
             "window_words": self.window_words,
             "precision": self.model.precision,
+            "device": str(self.model.device),
             "model": self.model.config.to_dict(),
         }
 
@@ -134,7 +140,7 @@ class SpanPredictor(Predictor):
         from fewner.models.catalogue import base_model_record
 
         self.model.save(folder / MODEL_DIR, delta_rank=self.save_delta_rank)
-        settings = {k: v for k, v in self.settings().items() if k != "precision"}
+        settings = {k: v for k, v in self.settings().items() if k not in ("precision", "device")}
         return {
             "settings": {**settings, "span_model": MODEL_DIR},
             "base_model": {**base_model_record(self.model.config.encoder), "role": "encoder"},
@@ -146,7 +152,7 @@ class SpanPredictor(Predictor):
     def _from_folder(cls, folder: Path, manifest: Any, **overrides: Any) -> SpanPredictor:
         from fewner.spanmodel.span_model import SpanModel
 
-        allowed = {"threshold", "nested", "label_names", "quantize", "precision"}
+        allowed = {"threshold", "nested", "label_names", "quantize", "precision", "device"}
         unknown = sorted(set(overrides) - allowed)
         if unknown:
             raise ConfigError(f"span model: cannot override {unknown} at load ({', '.join(sorted(allowed))})")

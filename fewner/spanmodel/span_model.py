@@ -29,7 +29,7 @@ from fewner.spanmodel.config import SpanModelConfig
 from fewner.spanmodel.decode import decode_spans
 from fewner.spanmodel.model import SpanNet
 
-__all__ = ["CONFIG_FILE", "SpanModel"]
+__all__ = ["CONFIG_FILE", "SpanModel", "resolve_device"]
 
 CONFIG_FILE = "span_model.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -49,6 +49,24 @@ class SpanModel:
         self.config = net.config
         self.precision = "float32"
         self._label_cache: dict[str, torch.Tensor] = {}
+
+    @property
+    def device(self) -> torch.device:
+        """Where the network's weights are (inputs are moved there)."""
+        return next(self.net.parameters()).device
+
+    def to(self, device: str | torch.device) -> SpanModel:
+        """Move the network to ``device`` (``auto``: CUDA when available, the CPU for an int8
+        model); returns itself."""
+        if self.quantized:
+            if str(device) not in ("auto", "cpu"):
+                raise ConfigError(f"an int8-quantized span model runs on the CPU only, not {device!r}")
+            device = "cpu"
+        target = resolve_device(device)
+        if target != self.device:
+            self.net.to(target)
+            self._label_cache.clear()
+        return self
 
     @property
     def max_subwords(self) -> int:
@@ -142,7 +160,7 @@ class SpanModel:
         (folder / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
         self.tokenizer.save_pretrained(folder / ENCODER_DIR)
         self.net.encoder.config.save_pretrained(folder / ENCODER_DIR)
-        state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
         if self.lora_active:
             self.net.encoder.save_pretrained(folder / ADAPTER_DIR)
             state = {k: v for k, v in state.items() if not k.startswith("encoder.")}
@@ -174,6 +192,8 @@ class SpanModel:
         if self.precision != "float32":
             raise ConfigError(f"the model is already {self.precision}; reload it for {precision}")
         if precision == "int8":
+            if self.device.type != "cpu":
+                raise ConfigError("int8 (dynamic quantization) runs on the CPU only; use bfloat16 on a GPU")
             self.net = torch.ao.quantization.quantize_dynamic(self.net, {torch.nn.Linear}, dtype=torch.qint8)
         else:
             self.net = self.net.to(torch.bfloat16)
@@ -194,7 +214,7 @@ class SpanModel:
         if missing:
             self.net.eval()
             with torch.inference_mode():
-                vectors = self.net.label_vectors(encode_labels(self.tokenizer, missing))
+                vectors = self.net.label_vectors(encode_labels(self.tokenizer, missing).to(self.device))
             for text, vector in zip(missing, vectors, strict=True):
                 self._label_cache[text] = vector
         return torch.stack([self._label_cache[t] for t in texts])
@@ -218,15 +238,30 @@ class SpanModel:
         order = sorted(range(len(rows)), key=lambda i: len(rows[i].ids))
         spans: list[list[tuple[int, int, int, float]]] = [[] for _ in rows]
         self.net.eval()
+        device = self.device
         for lo in range(0, len(order), max(1, batch_size)):
             chunk = order[lo : lo + max(1, batch_size)]
             batch = pack_rows([rows[i] for i in chunk], self.tokenizer.pad_token_id)
             with torch.inference_mode():
-                probs = torch.sigmoid(self.net(batch, labels).float())
+                probs = torch.sigmoid(self.net(batch.to(device), labels).float()).cpu()
             decoded = decode_spans(probs, self.net.valid_spans(batch), threshold, nested)
             for i, found in zip(chunk, decoded, strict=True):
                 spans[i] = found
         return spans, [row.kept for row in rows]
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; a CUDA device that is not there
+    is a clear error rather than torch's."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(f"device: {device!r} is not a device (cpu, cuda, cuda:N or auto)") from err
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: no CUDA GPU is visible to torch here; use cpu or auto")
+    return target
 
 
 def _with_lora(encoder: Any, config: SpanModelConfig) -> Any:

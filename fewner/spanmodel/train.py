@@ -2,7 +2,8 @@
 annotations.
 
 The loop draws batch ``t`` from ``batches(t)`` (a pure function of the step, so a resumed run is
-exact), runs the network under bf16 autocast on CPU (much faster than float32 there), and
+exact), runs the network under bf16 autocast (much faster than float32 on CPU; the model's
+device, ``device: auto`` putting it on a GPU when torch sees one), and
 minimises binary cross-entropy over every (span, asked label) pair of each sentence, summed and
 divided by the number of sentences. Labels asked of one sentence but not of another are masked
 for the other: an unasked label is not a negative. Lower encoder layers can be frozen (what keeps
@@ -33,7 +34,7 @@ from fewner.spanmodel.batching import encode_labels, encode_words, span_targets
 from fewner.spanmodel.source import Example
 from fewner.spanmodel.span_model import SpanModel
 
-__all__ = ["TrainSettings", "batch_loss", "train"]
+__all__ = ["TrainSettings", "autocast", "batch_loss", "train"]
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -44,7 +45,9 @@ class TrainSettings:
     ``lr_head`` for the span and label heads (and LoRA adapters, when the encoder has them), linear warm-up over ``warmup`` of the steps then
     linear decay to zero; ``freeze_layers`` lowest encoder layers (and the embeddings, when > 0)
     not trained; ``freeze_embeddings``: the embeddings alone not trained (a saved model then
-    differs from its encoder only in the layers); ``bf16``: autocast on CPU."""
+    differs from its encoder only in the layers); ``bf16``: bf16 autocast; ``device``: where
+    training runs (``auto``: CUDA when visible, else the CPU; not part of a run's identity, so a
+    run checkpointed on one device resumes on another)."""
 
     steps: int = 1000
     batch_size: int = 32
@@ -59,6 +62,7 @@ class TrainSettings:
     seed: int = 0
     checkpoint_every: int = 200
     log_every: int = 20
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -72,8 +76,9 @@ def batch_loss(model: SpanModel, examples: Sequence[Example]) -> tuple[torch.Ten
     wide to be candidates)."""
     texts = list(dict.fromkeys(t for e in examples for t in e.labels))
     column = {t: i for i, t in enumerate(texts)}
-    words = encode_words(model.tokenizer, [e.words for e in examples], model.max_subwords)
-    labels = model.net.label_vectors(encode_labels(model.tokenizer, texts))
+    device = model.device
+    words = encode_words(model.tokenizer, [e.words for e in examples], model.max_subwords).to(device)
+    labels = model.net.label_vectors(encode_labels(model.tokenizer, texts).to(device))
     logits = model.net(words, labels).float()
     n = words.word_mask.size(1)
     k = model.config.max_width
@@ -87,14 +92,20 @@ def batch_loss(model: SpanModel, examples: Sequence[Example]) -> tuple[torch.Ten
             elif b <= kept:
                 rows.append((a, b, column[t]))
         triples.append(rows)
-    targets = span_targets(triples, n, k, len(texts))
+    targets = span_targets(triples, n, k, len(texts)).to(device)
     asked = torch.zeros(len(examples), len(texts), dtype=torch.bool)
     for b, e in enumerate(examples):
         asked[b, [column[t] for t in e.labels]] = True
+    asked = asked.to(device)
     mask = model.net.valid_spans(words).unsqueeze(-1) & asked[:, None, None, :]
     loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     loss = (loss * mask).sum() / len(examples)
     return loss, {"pairs": int(mask.sum()), "positives": int(targets.sum()), "too_wide": too_wide}
+
+
+def autocast(model: SpanModel, bf16: bool) -> torch.autocast:
+    """bf16 autocast on the model's device (off when ``bf16`` is false)."""
+    return torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 def _freeze(model: SpanModel, layers: int, embeddings: bool = False) -> None:
@@ -147,10 +158,12 @@ def train(
 
     run = Path(run_dir) if run_dir is not None else None
     torch.manual_seed(settings.seed)
+    model.to(settings.device)
     _freeze(model, settings.freeze_layers, settings.freeze_embeddings)
     optimizer = _optimizer(model, settings)
     start = 0
-    identity = {"train": asdict(settings), "model": model.config.to_dict(), **(describe or {})}
+    trained = {k: v for k, v in asdict(settings).items() if k != "device"}
+    identity = {"train": trained, "model": model.config.to_dict(), **(describe or {})}
     identity["start_heads_sha256"] = _heads_digest(model)
     if run is not None:
         run.mkdir(parents=True, exist_ok=True)
@@ -168,7 +181,7 @@ def train(
             examples = batches(step)
             for group, base in zip(optimizer.param_groups, _base_lrs(settings, optimizer), strict=True):
                 group["lr"] = base * _lr_factor(step, settings)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.bf16):
+            with autocast(model, settings.bf16):
                 loss, counts = batch_loss(model, examples)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -226,7 +239,7 @@ def _heads_digest(model: SpanModel) -> str:
     for name, tensor in sorted(model.net.state_dict().items()):
         if not name.startswith("encoder."):
             digest.update(name.encode())
-            digest.update(tensor.detach().float().contiguous().numpy().tobytes())
+            digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -238,6 +251,7 @@ def _checkpoint(run: Path, model: SpanModel, optimizer, step: int, identity: dic
         "model": model.net.state_dict(),
         "optimizer": optimizer.state_dict(),
         "rng": torch.get_rng_state(),  # dropout masks: without it a resumed run drifts
+        **({"cuda_rng": torch.cuda.get_rng_state()} if model.device.type == "cuda" else {}),
         "identity": json.dumps(identity, sort_keys=True),
     }
     save_torch_atomic(state, run / CHECKPOINT)
@@ -259,6 +273,8 @@ def _resume(run: Path, model: SpanModel, optimizer, identity: dict[str, Any]) ->
     model.net.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng"])
+    if "cuda_rng" in state and model.device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"])
     step = int(state["step"])
     _drop_metrics_after(run / "metrics.jsonl", step)
     return step

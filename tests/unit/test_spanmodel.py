@@ -290,3 +290,54 @@ def test_lower_precisions_predict_close_to_float32_and_refuse_to_save(model, pre
         model.set_precision("float32")
     with pytest.raises(ConfigError, match="precision must be"):
         model.set_precision("fp8")
+
+
+def test_inference_folds_the_span_projection_into_the_labels_with_the_same_logits(model):
+    """forward() at inference skips the span layer's hidden x hidden projection (folded into the
+    label vectors); the logits must be those of the plain span vectors."""
+    from fewner.spanmodel.batching import encode_labels
+
+    _trained(model, steps=5)
+    net = model.net.eval()
+    words = encode_words(model.tokenizer, [["peter", "met", "nadim"], ["in", "brussels"]], 64)
+    with torch.no_grad():
+        labels = net.label_vectors(encode_labels(model.tokenizer, ["person", "place", "thing"]))
+        plain = torch.einsum("bnkd,ld->bnkl", net.span_vectors(words), labels) + net.bias
+        folded = net(words, labels)
+    assert folded.shape == plain.shape == (2, 3, 4, 3)
+    assert torch.allclose(folded, plain, atol=1e-5), (folded - plain).abs().max()
+
+
+def test_devices_are_resolved_and_a_missing_gpu_is_a_clear_error(model):
+    from fewner.errors import ConfigError
+    from fewner.spanmodel.span_model import resolve_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert model.to("cpu").device.type == "cpu"
+    with pytest.raises(ConfigError, match="not a device"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            model.to("cuda")
+    model.set_precision("int8")
+    with pytest.raises(ConfigError, match="CPU only"):
+        model.to("cuda:0")
+
+
+def test_training_settings_device_is_not_part_of_a_runs_identity(encoder_dir, tmp_path):
+    """A run checkpointed with device=cpu resumes under device=auto (another machine's GPU)."""
+    from dataclasses import replace
+
+    from fewner.spanmodel.span_model import SpanModel
+    from fewner.spanmodel.train import TrainSettings, train
+
+    from fewner.spanmodel.source import Example
+
+    config = SpanModelConfig(encoder=str(encoder_dir), max_width=4, hidden=16, dropout=0.0)
+    examples = [Example(("peter", "met", "nadim"), ((0, 1, "person"),), ("person",))] * 2
+    settings = TrainSettings(steps=2, batch_size=2, bf16=False, checkpoint_every=2, device="cpu")
+    train(SpanModel.build(config, seed=1), lambda step: examples, settings, tmp_path / "run")
+    again = SpanModel.build(config, seed=1)
+    metrics = train(again, lambda step: examples, replace(settings, device="auto"), tmp_path / "run")
+    assert metrics["resumed_at"] == 2
