@@ -6,7 +6,7 @@ student at least 1,000x the teacher).
 The teacher is rebuilt from the run's config (``RUN/config.json``) with an empty answer cache,
 so it answers every prompt (its cached answers would make it look fast), and labels the first
 ``--teacher-sentences`` test sentences; the student labels the whole test file, in float32 (as
-saved) and in bfloat16 (``fewner.load(RUN/model, precision="bfloat16")``). Run it with nothing
+saved), bfloat16 and int8 (``fewner.load(RUN/model, precision=...)``). Run it with nothing
 else on the machine.
 
     python benchmarks/bench_pipeline_speed.py runs/pipeline-wnut/set0/pool2000 --threads 2
@@ -38,6 +38,8 @@ def main() -> None:
                         help="the teacher's first call also evaluates the shared prompt prefix")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2, help="student timings; the fastest is kept")
+    parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16", "int8"],
+                        help="the student's inference precisions to time")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
@@ -56,7 +58,7 @@ def main() -> None:
     support, labels, test = read_labelled(config)
 
     rows = {}
-    for precision in ("float32", "bfloat16"):
+    for precision in args.precisions:
         model = fewner.load(run / "model", precision=precision)
         best = None
         for _ in range(args.repeat):

@@ -115,7 +115,8 @@ def _trained(model, steps=30):
         Example(("peter", "met", "nadim", "in", "brussels"), ((0, 1, "person"), (2, 3, "person"), (4, 5, "place")), ("person", "place")),
         Example(("eu", "rejects", "german", "call"), (), ("person", "place")),
     ]
-    settings = TrainSettings(steps=steps, batch_size=2, lr_encoder=1e-3, lr_head=1e-2, warmup=0.0, bf16=False)
+    settings = TrainSettings(steps=steps, batch_size=2, lr_encoder=1e-3, lr_head=1e-2, warmup=0.0,
+                             bf16=False, device="cpu")  # these tests compare with CPU tensors
     return train(model, sentence_batches(examples, 2, 0), settings)
 
 
@@ -329,10 +330,9 @@ def test_training_settings_device_is_not_part_of_a_runs_identity(encoder_dir, tm
     """A run checkpointed with device=cpu resumes under device=auto (another machine's GPU)."""
     from dataclasses import replace
 
+    from fewner.spanmodel.source import Example
     from fewner.spanmodel.span_model import SpanModel
     from fewner.spanmodel.train import TrainSettings, train
-
-    from fewner.spanmodel.source import Example
 
     config = SpanModelConfig(encoder=str(encoder_dir), max_width=4, hidden=16, dropout=0.0)
     examples = [Example(("peter", "met", "nadim"), ((0, 1, "person"),), ("person",))] * 2
@@ -341,3 +341,32 @@ def test_training_settings_device_is_not_part_of_a_runs_identity(encoder_dir, tm
     again = SpanModel.build(config, seed=1)
     metrics = train(again, lambda step: examples, replace(settings, device="auto"), tmp_path / "run")
     assert metrics["resumed_at"] == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the device machine)")
+def test_a_gpu_predicts_what_the_cpu_does_trains_there_and_saves_for_the_cpu(model, tmp_path):
+    from fewner.spanmodel.span_model import SpanModel
+
+    _trained(model, steps=20)
+    words = [["peter", "met", "nadim", "in", "brussels"], ["nadim", "left"]]
+    on_cpu, _ = model.predict_words(words, ["person", "place"], threshold=0.1)
+    on_gpu, _ = model.to("cuda").predict_words(words, ["person", "place"], threshold=0.1)
+    assert [[s[:3] for s in f] for f in on_gpu] == [[s[:3] for s in f] for f in on_cpu]
+    assert all(abs(a[3] - b[3]) < 1e-3 for f, g in zip(on_cpu, on_gpu, strict=True) for a, b in zip(f, g, strict=True))
+    metrics = _trained_on(model, "cuda")
+    assert model.device.type == "cuda" and metrics["final_loss"] is not None
+    trained, _ = model.predict_words(words, ["person", "place"], threshold=0.1)
+    model.save(tmp_path / "m")
+    loaded = SpanModel.load(tmp_path / "m")
+    assert loaded.device.type == "cpu"
+    again, _ = loaded.predict_words(words, ["person", "place"], threshold=0.1)
+    assert [[s[:3] for s in f] for f in again] == [[s[:3] for s in f] for f in trained]
+
+
+def _trained_on(model, device):
+    from fewner.spanmodel.pretrain import sentence_batches
+    from fewner.spanmodel.source import Example
+    from fewner.spanmodel.train import TrainSettings, train
+
+    examples = [Example(("peter", "met", "nadim"), ((0, 1, "person"),), ("person", "place"))] * 2
+    return train(model, sentence_batches(examples, 2, 0), TrainSettings(steps=3, batch_size=2, device=device))
