@@ -84,7 +84,8 @@ class StudentSpec:
     sentence. Span only: ``label_names`` (the text each type is read as, ``{PER: person}``;
     default the base model's, else the type's name), ``lr_head`` (the span and label heads'
     learning rate; default 10 x ``lr``, which the encoder gets), ``freeze_layers`` (lowest
-    encoder layers not trained) and ``threshold`` (the saved model's; default the base's).
+    encoder layers not trained), ``threshold`` (the saved model's; default the base's) and
+    ``device`` (where it trains: ``auto``, a GPU when torch sees one, else ``cpu``; or ``cuda:N``).
     """
 
     kind: str = "token"
@@ -95,6 +96,7 @@ class StudentSpec:
     lr_head: float | None = None
     freeze_layers: int = 0
     threshold: float | None = None
+    device: str = "auto"
 
     def check(self) -> None:
         if self.kind not in STUDENT_KINDS:
@@ -111,6 +113,7 @@ class StudentSpec:
                 "lr_head": self.lr_head is not None,
                 "freeze_layers": self.freeze_layers != 0,
                 "threshold": self.threshold is not None,
+                "device": self.device != "auto",
             }
             given = [key for key, set_ in span_only.items() if set_]
             if given:
@@ -127,6 +130,9 @@ class StudentSpec:
             raise ConfigError(f"student.freeze_layers must be >= 0, got {self.freeze_layers}")
         if self.threshold is not None and not 0 < self.threshold < 1:
             raise ConfigError(f"student.threshold must be in (0, 1), got {self.threshold}")
+        from fewner.spanmodel.span_model import resolve_device
+
+        resolve_device(self.device)  # a bad name or a missing GPU fails before any work
 
 
 @dataclass

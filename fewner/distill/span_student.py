@@ -109,6 +109,7 @@ class SpanStudent:
             lr_head=spec.lr_head,
             freeze_layers=spec.freeze_layers,
             threshold=spec.threshold,
+            device=spec.device,
         )
 
     @property

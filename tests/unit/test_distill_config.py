@@ -34,6 +34,7 @@ SPEC_KEYS = {"types": None, "skip": 0, "inline": None, "names": None}
 #: What the student section gained with the span student (token students keep these defaults).
 STUDENT_KEYS = {
     "kind": "token", "label_names": {}, "lr_head": None, "freeze_layers": 0, "threshold": None,
+    "device": "auto",
 }
 
 
@@ -184,3 +185,19 @@ def test_cli_recipe_group_dry_run_and_list_outside_a_checkout(tmp_path, monkeypa
     helped = runner.invoke(cli, ["distill", "--help"])
     for word in ("--recipe", "--list-recipes", "sigmoid (k=8)", "power (n=1)", "simple_mix"):
         assert word in helped.output
+
+
+def test_student_device_is_checked_before_any_work():
+    import torch
+
+    from fewner.distill.config import StudentSpec
+    from fewner.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="student.device applies to the span student only"):
+        StudentSpec(kind="token", device="cpu").check()
+    with pytest.raises(ConfigError, match="not a device"):
+        StudentSpec(kind="span", device="gpu0").check()
+    StudentSpec(kind="span", device="cpu").check()
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            StudentSpec(kind="span", device="cuda").check()
