@@ -80,7 +80,8 @@ class StudentSpec:
     name, local folder or hub id; the study's student) or ``span`` (fewner's span model,
     :mod:`fewner.distill.span_student`: ``model`` is a span model, shipped name or folder, or
     an encoder that gets fresh span heads). ``model`` defaults to :data:`DEFAULT_STUDENT_MODELS`.
-    Token only: ``layers`` keeps the first N encoder layers, ``max_length`` subwords per
+    ``layers`` keeps the first N encoder layers (fewer layers: a faster, usually weaker
+    student; both kinds). Token only: ``max_length`` subwords per
     sentence. Span only: ``label_names`` (the text each type is read as, ``{PER: person}``;
     default the base model's, else the type's name), ``lr_head`` (the span and label heads'
     learning rate; default 10 x ``lr``, which the encoder gets), ``freeze_layers`` (lowest
@@ -121,9 +122,6 @@ class StudentSpec:
                     f"student.{given[0]} applies to the span student only (student.kind: span)"
                 )
             return
-        if self.layers is not None:
-            raise ConfigError("student.layers applies to the token student only; the span "
-                              "student freezes layers with student.freeze_layers")
         if self.lr_head is not None and self.lr_head <= 0:
             raise ConfigError(f"student.lr_head must be > 0, got {self.lr_head}")
         if self.freeze_layers < 0:

@@ -78,6 +78,7 @@ class SpanStudent:
         threshold: float | None = None,
         bf16: bool = True,
         device: str = "auto",
+        layers: int | None = None,
     ) -> None:
         if not types:
             raise ConfigError("the span student needs at least one entity type")
@@ -93,6 +94,11 @@ class SpanStudent:
         self.base_training = predictor.training
         self.lr_head = lr_head
         self.bf16 = bf16
+        if layers is not None:  # before freezing: the layers kept are the ones that can freeze
+            from fewner.distill.student import truncate_layers
+
+            truncate_layers(self.span_model.net.encoder, layers)
+            self.span_model.clear_label_cache()
         self.frozen = _freeze(self.span_model.net.encoder, freeze_layers)
 
     @classmethod
@@ -110,6 +116,7 @@ class SpanStudent:
             freeze_layers=spec.freeze_layers,
             threshold=spec.threshold,
             device=spec.device,
+            layers=spec.layers,
         )
 
     @property

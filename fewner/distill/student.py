@@ -36,7 +36,7 @@ __all__ = ["STUDENT_FILE", "Student"]
 STUDENT_FILE = "student.json"
 
 
-def _truncate_layers(model: Any, layers: int) -> None:
+def truncate_layers(model: Any, layers: int) -> None:
     """Keep the first ``layers`` transformer layers of a BERT-like encoder."""
     encoder = getattr(model.base_model, "encoder", None)
     stack = getattr(encoder, "layer", None)
@@ -100,7 +100,7 @@ class Student:
         if not getattr(tokenizer, "is_fast", False):
             raise ConfigError(f"encoder {model!r}: a fast tokenizer (with offsets) is required")
         if layers is not None:
-            _truncate_layers(net, layers)
+            truncate_layers(net, layers)
         positions = getattr(net.config, "max_position_embeddings", None)
         if positions and max_length > positions:  # the encoder cannot read more than that
             max_length = int(positions)

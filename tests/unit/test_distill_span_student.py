@@ -186,6 +186,23 @@ def test_saved_student_is_a_span_model_folder_with_its_history(base, tmp_path):
     ]
 
 
+def test_a_span_student_keeps_its_first_layers_and_saves_a_folder_that_loads_with_them(base, tmp_path):
+    import fewner
+
+    student = _student(base, layers=1)
+    encoder = student.span_model.net.encoder
+    assert len(encoder.encoder.layer) == 1 and encoder.config.num_hidden_layers == 1
+    folder = student.save(tmp_path / "student", training={"schedule": "cosine"})
+    loaded = fewner.load(folder)
+    assert len(loaded.model.net.encoder.encoder.layer) == 1
+    data = [x.with_spans(()) for x in tiny_sentences()]
+    assert [p.spans for p in loaded.predict_sentences(data).sentences] == [
+        p.spans for p in student.predict(data)
+    ]
+    with pytest.raises(ConfigError, match="student.layers must be in 1..2"):
+        _student(base, layers=3)
+
+
 # ----- configuration ---------------------------------------------------------------------------
 def test_student_spec_checks_the_kind_and_its_keys():
     spec = StudentSpec()
@@ -198,7 +215,6 @@ def test_student_spec_checks_the_kind_and_its_keys():
         (StudentSpec(kind="crf"), "student.kind"),
         (StudentSpec(label_names={"PER": "person"}), "student.label_names applies to the span"),
         (StudentSpec(lr_head=1e-3), "student.lr_head applies"),
-        (StudentSpec(kind="span", layers=2), "student.layers applies to the token"),
         (StudentSpec(kind="span", threshold=1.5), "student.threshold"),
     ):
         with pytest.raises(ConfigError, match=match):
