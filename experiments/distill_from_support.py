@@ -119,11 +119,15 @@ def collect(args: argparse.Namespace) -> dict[str, Any]:
             rows.setdefault("labelling", {"sentences_per_second": []})["sentences_per_second"].append(
                 labelling.get("sentences_per_second") or 0.0)
         table[str(pool)] = {"sets": sets, "rows": {
-            row: {key: {"values": v, "mean": statistics.mean(v) if v else None,
-                        "std": statistics.stdev(v) if len(v) > 1 else 0.0}
-                  for key, v in values.items()}
-            for row, values in rows.items()}}
+            row: {key: _stats(v) for key, v in values.items()} for row, values in rows.items()}}
     return table
+
+
+def _stats(values: list[Any]) -> dict[str, Any]:
+    """Mean and std of the measured values (None: answers read from a cache, no speed)."""
+    known = [v for v in values if v is not None]
+    return {"values": values, "mean": statistics.mean(known) if known else None,
+            "std": statistics.stdev(known) if len(known) > 1 else 0.0}
 
 
 def print_table(table: dict[str, Any]) -> None:
@@ -139,8 +143,9 @@ def print_table(table: dict[str, Any]) -> None:
                 continue
             f1 = values["f1"]
             speed = values["sentences_per_second"]["mean"]
+            speed = "cached" if speed is None else f"{speed:.3g}"
             print(f"| {pool} | {names.get(row, row)} | {100 * f1['mean']:.1f} ± {100 * f1['std']:.1f} | "
-                  f"{int(values['sentences']['mean'])} | {speed:.3g} | {len(f1['values'])} |")
+                  f"{int(values['sentences']['mean'])} | {speed} | {len(f1['values'])} |")
 
 
 def main() -> None:

@@ -311,13 +311,36 @@ def _teacher_scores(
 
     limit = config.evaluate.teacher_limit
     part = test[:limit] if limit is not None else test
+    hits_before, _ = cache_counts(teacher.runtime_counters())
     started = time.perf_counter()
     predictions = teacher.predict_sentences(part, labels, progress=True).sentences
     seconds = time.perf_counter() - started
     row = _scored(score(part, predictions), len(part), seconds)
+    hits, _ = cache_counts(teacher.runtime_counters())
+    if hits is not None and hits_before is not None and hits > hits_before:
+        # answers read back from a cache say nothing of the teacher's speed
+        row["cached_answers"] = hits - hits_before
+        row["sentences_per_second"] = None
     write_json_atomic(done, row)
-    log(f"teacher on {len(part)} test sentences: F1 {row['f1']:.4f}, {row['sentences_per_second']} sentences/s")
+    speed = row["sentences_per_second"]
+    log(f"teacher on {len(part)} test sentences: F1 {row['f1']:.4f}, "
+        + (f"{speed} sentences/s" if speed is not None else
+           f"{row['cached_answers']} answers from the cache (no speed)"))
     return row
+
+
+def cache_counts(counters: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """(hits, misses) of a predictor's answer cache(s) from its ``runtime_counters()``: one
+    backend's ``cache_hits``/``cache_misses`` or an ensemble's per-model ``cache`` counts,
+    summed; None where the predictor has no cache."""
+    per_model = counters.get("cache")
+    if isinstance(per_model, Mapping):
+        pairs = [(c.get("hits"), c.get("misses")) for c in per_model.values() if isinstance(c, Mapping)]
+    else:
+        pairs = [(counters.get("cache_hits"), counters.get("cache_misses"))]
+    hits = [h for h, _ in pairs if h is not None]
+    misses = [m for _, m in pairs if m is not None]
+    return (sum(hits) if hits else None, sum(misses) if misses else None)
 
 
 def _distill_config(config: FromSupportConfig, support: list[Sentence], labels: list[str],
@@ -467,7 +490,8 @@ def results_table(metrics: dict[str, Any]) -> list[list[str]]:
             continue
         rows.append([
             name, f"{row['f1']:.4f}", f"{row['precision']:.4f}", f"{row['recall']:.4f}",
-            str(row["sentences"]), f"{row['sentences_per_second']}",
+            str(row["sentences"]),
+            "cached" if row.get("sentences_per_second") is None else f"{row['sentences_per_second']}",
         ])
     return rows
 

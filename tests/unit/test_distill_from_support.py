@@ -477,3 +477,28 @@ def test_support_only_student_checks_the_teacher_labels(files, tmp_path):
     with pytest.raises(ConfigError, match="add_above"):
         distill_from_support(files["support"], files["pool"], teacher="dictionary",
                              out=tmp_path / "t", progress=False, overrides=["verify.add_above=2"])
+
+
+class CachedTeacher(CountingTeacher):
+    """Answers as the dictionary does, reporting every sentence as an answer-cache hit."""
+
+    def runtime_counters(self):
+        return {"cache_hits": len(self.asked), "cache_misses": 0}
+
+
+def test_a_teacher_answering_from_its_cache_reports_no_speed(files, tmp_path):
+    from fewner.distill.from_support import cache_counts, results_table
+
+    support = tiny_sentences()[:3]
+    teacher = CachedTeacher(support, ["PER", "LOC", "ORG", "MISC"])
+    distill_from_support(files["support"], files["pool"], teacher=teacher, test=files["test"],
+                         out=tmp_path / "run", progress=False, log=lambda _m: None,
+                         overrides=_fast(files))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    row = metrics["results"]["teacher"]
+    assert row["sentences_per_second"] is None and row["cached_answers"] == 2
+    assert next(r for r in results_table(metrics) if r[0] == "teacher")[-1] == "cached"
+    assert metrics["results"]["student"]["sentences_per_second"] > 0
+    assert cache_counts({"cache": {"a": {"hits": 2, "misses": 1}, "b": {"hits": 3, "misses": None}}}) == (5, 1)
+    assert cache_counts({"cache_hits": None, "cache_misses": None}) == (None, None)
+    assert cache_counts({}) == (None, None)
