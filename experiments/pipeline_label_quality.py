@@ -53,7 +53,7 @@ def main() -> None:
               f"{100 * micro.f1:6.1f} {spans:6d}")
         if name == "labels.jsonl":
             spurious = Counter()
-            for s, g in zip(predicted, truth):
+            for s, g in zip(predicted, truth, strict=True):
                 covered = {(x.start, x.end) for x in g.spans}
                 for x in s.spans:
                     if (x.start, x.end) not in covered:
