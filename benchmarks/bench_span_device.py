@@ -96,7 +96,7 @@ def main() -> None:
     import torch
 
     from fewner.data.io import read_corpus
-    from fewner.spanmodel.span_model import resolve_device
+    from fewner.devices import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -128,7 +128,7 @@ class StudentSpec:
             raise ConfigError(f"student.freeze_layers must be >= 0, got {self.freeze_layers}")
         if self.threshold is not None and not 0 < self.threshold < 1:
             raise ConfigError(f"student.threshold must be in (0, 1), got {self.threshold}")
-        from fewner.spanmodel.span_model import resolve_device
+        from fewner.devices import resolve_device
 
         resolve_device(self.device)  # a bad name or a missing GPU fails before any work
 

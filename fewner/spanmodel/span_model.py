@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from fewner.devices import resolve_device
 from fewner.errors import ConfigError, ModelNotAvailableError
 from fewner.models.quiet import quiet_transformers
 from fewner.spanmodel.batching import encode_labels, pack_rows, tokenize_words
@@ -62,9 +63,9 @@ class SpanModel:
             if str(device) not in ("auto", "cpu"):
                 raise ConfigError(f"an int8-quantized span model runs on the CPU only, not {device!r}")
             device = "cpu"
-        target = resolve_device(device)
-        if target != self.device:
-            self.net.to(target)
+        before = self.device
+        self.net.to(resolve_device(device))  # a no-op where it is already
+        if self.device != before:  # label vectors live on the old device
             self._label_cache.clear()
         return self
 
@@ -248,20 +249,6 @@ class SpanModel:
             for i, found in zip(chunk, decoded, strict=True):
                 spans[i] = found
         return spans, [row.kept for row in rows]
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; a CUDA device that is not there
-    is a clear error rather than torch's."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        target = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ConfigError(f"device: {device!r} is not a device (cpu, cuda, cuda:N or auto)") from err
-    if target.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r}: no CUDA GPU is visible to torch here; use cpu or auto")
-    return target
 
 
 def _with_lora(encoder: Any, config: SpanModelConfig) -> Any:
