@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import source_probe  # experiments/ is on sys.path when this script runs
 import torch
 import torch.nn.functional as F
 
@@ -42,9 +43,8 @@ TYPES = sorted(NAMES.values())
 
 
 def auc(scores: list[tuple[float, bool]]) -> float:
-    pos = [s for s, y in scores if y]
-    neg = [s for s, y in scores if not y]
-    return sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+    """ROC AUC of (score, has a mention) pairs (source_probe.auc on the split lists)."""
+    return source_probe.auc([s for s, y in scores if y], [s for s, y in scores if not y])
 
 
 class Setup:
@@ -67,23 +67,16 @@ class Setup:
         self.fmt = ExtractionFormat(self.template, {t: GENERIC_DEFINITION.format(label=t) for t in TYPES})
         self.model, self.tok, _ = load_model(args.model, lambda *_: None, torch.device("cpu"))
 
-    def prompts(self, sentence):
-        from fewner.train.collate import encode_prompt
-
-        prompts = [list(encode_prompt(self.tok, self.fmt.prompt(sentence, t))["input_ids"]) for t in TYPES]
-        n, k = min(len(p) for p in prompts), 0
-        while k < n and all(p[k] == prompts[0][k] for p in prompts):
-            k += 1
-        return prompts, k
-
     def packed(self, sentence, answers):
         """One packed sequence: the shared prefix, one turn per type (answer supervised)."""
-        from fewner.train.packing import PackedExample
+        from fewner.train.collate import encode_answer, encode_prompt
+        from fewner.train.packing import PackedExample, _common_prefix
 
-        prompts, k = self.prompts(sentence)
+        prompts = [list(encode_prompt(self.tok, self.fmt.prompt(sentence, t))["input_ids"]) for t in TYPES]
+        k = _common_prefix(prompts, min(len(p) for p in prompts))
         turns = []
         for p, answer in zip(prompts, answers, strict=True):
-            ids = list(self.tok(answer, add_special_tokens=False)["input_ids"]) + [self.tok.eos_token_id]
+            ids = encode_answer(self.tok, answer)
             turns.append((tuple(p[k:] + ids), tuple([-100] * (len(p) - k) + ids), 1.0))
         return PackedExample(tuple(prompts[0][:k]), tuple(turns))
 
