@@ -6,7 +6,8 @@
 Rows (each on the fixed 5-shot support sets; the test set's first ``--limit`` sentences):
 
 * ``zero``: the source-stage model alone (no target data), once per dataset;
-* ``sft``: ``fewner.fit(support, types, recipe="ner-sft")``: packed LoRA SFT from the source adapter;
+* ``sft``: ``fewner.fit(support, types, recipe="ner-sft")``: packed LoRA SFT from the source adapter
+  (a fresh LoRA on a fully trained source model);
 * ``sft-attn`` / ``sft-hidden``: the same, unpacked, with OBP-LLM's attention contrastive term
   (lambda 0.01) / CLLMFS's hidden-state term (lambda 0.001);
 * ``sft-dpo``: ``sft`` then OBP-LLM's DPO stage (boundary-shifted + error-feedback pairs);
@@ -34,9 +35,22 @@ ATTN = [{"name": "nll"}, {"name": "attn_contrastive", "weight": 0.01, "layer": 0
 HIDDEN = [{"name": "nll"}, {"name": "hidden_contrastive", "weight": 0.001, "layer": 0.8}]
 
 
-def row_plan(row: str, adapter: str, support: list, types: list[str]) -> tuple[str, dict]:
-    """(recipe, overrides) of a trained row."""
-    base = {"init_adapter": adapter, "precision": "bf16"}
+def source_model(folder: Path) -> tuple[str, str | None]:
+    """(base model, adapter folder or None) of a saved source-stage model: a LoRA source stage
+    names the catalogue model and carries an adapter; a fully trained one (``full: true``)
+    carries its weights and no adapter."""
+    settings = json.loads((folder / "fewner.json").read_text())["settings"]
+    model = settings["model"]
+    if not Path(model).is_absolute() and (folder / model).is_dir():
+        model = str((folder / model).resolve())
+    adapter = settings.get("adapter")
+    return model, None if adapter is None else str((folder / adapter).resolve())
+
+
+def row_plan(row: str, model: str, adapter: str | None, support: list, types: list[str]) -> tuple[str, dict]:
+    """(recipe, overrides) of a trained row: LoRA SFT from the source adapter, or a fresh LoRA
+    on the fully trained source model."""
+    base = {"model": model, "init_adapter": adapter, "precision": "bf16"}
     if row == "sft":
         return "ner-sft", base
     if row == "sft-attn":
@@ -60,6 +74,7 @@ def main() -> None:
     ap.add_argument("--rows", default="zero,sft")
     ap.add_argument("--limit", type=int, default=500)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=16, help="prompts per forward pass when extracting")
     ap.add_argument("--out", default="experiments/results/source_fewshot.json")
     args = ap.parse_args()
 
@@ -75,7 +90,7 @@ def main() -> None:
     from fewner.spanmodel.shipped import shipped_path
 
     source = shipped_path(args.source) or Path(args.source)
-    adapter = str((source / "adapter").resolve())
+    model, adapter = source_model(source)
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {"runs": {}}
     results.update({"source": str(args.source), "limit": args.limit})
@@ -102,14 +117,14 @@ def main() -> None:
                 started = time.perf_counter()
                 if row == "zero":
                     predictor = ExtractorPredictor(
-                        "smollm2-135m-instruct", types, adapter=adapter, layout="sentence_first",
-                        definitions=definitions,
+                        model, types, adapter=adapter, layout="sentence_first", definitions=definitions,
                     )
                 else:
-                    recipe, overrides = row_plan(row, adapter, support, types)
+                    recipe, overrides = row_plan(row, model, adapter, support, types)
                     predictor = fewner.fit(support, types, recipe=recipe, definitions=definitions,
                                            overrides=overrides, progress=False)
                 trained = time.perf_counter() - started
+                predictor.batch_size = args.batch_size
                 predicted = predictor.predict_sentences(test, types).sentences
                 seconds = time.perf_counter() - started - trained
                 scores, _ = score_predictions(test, predicted, types)

@@ -18,6 +18,7 @@ Examples:
   fewner source-train -o runs/source --resume             # after a crash: from the last checkpoint
   fewner source-train my-mixture.yaml -o runs/src --set packing=false --set definition_rate=0
   fewner source-train -o runs/smoke --limit 40            # a few sentences, to try the set-up
+  fewner source-train -o runs/full --set full=true --set loop.lr=5e-5   # every weight, no LoRA
   fewner train --recipe ner-sft --set init_adapter=runs/source/adapter --out runs/wnut0
 """
 
@@ -26,7 +27,8 @@ Examples:
 @threads_option()
 @click.argument("source", default="smollm2-source")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Run folder: config.json, data.json, train/ (log, checkpoints), adapter/, model/.")
+              help="Run folder: config.json, data.json, train/ (log, checkpoints), adapter/, model/ "
+                   "(model/weights/ instead of adapter/ with full=true).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="A training key of the source file (packing, definition_rate, loop, ...); repeatable.")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -36,8 +38,9 @@ Examples:
               help="Train on the first N dealt sentences only (a smoke test).")
 def source_train(source: str, out: Path, overrides: tuple[str, ...], data_root: Path | None,
                  resume: bool, limit: int | None) -> None:
-    """Train the source-stage LoRA adapter from SOURCE, a source file (a shipped name such as
-    smollm2-source, or a .yaml path), and save OUT/model (zero-shot extraction for any label)."""
+    """Train the source stage from SOURCE, a source file (a shipped name such as smollm2-source,
+    or a .yaml path), and save OUT/model (zero-shot extraction for any label): a LoRA adapter,
+    or with --set full=true every weight of the model (the folder then carries them, bfloat16)."""
     from fewner.data.spec import default_data_root
     from fewner.train.source import load_source_settings, train_source
 

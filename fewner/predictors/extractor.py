@@ -225,6 +225,7 @@ class ExtractorPredictor(Predictor):
                 shutil.rmtree(target)
             shutil.copytree(self.adapter, target)
         settings = self.settings()
+        settings["model"] = _inside(self.model, folder)
         settings["adapter"] = ADAPTER_DIR if self.adapter is not None else None
         settings["definitions"] = {**_plain(self._definitions), **settings["definitions"]}
         return {
@@ -244,6 +245,8 @@ class ExtractorPredictor(Predictor):
                 f"{'it' if len(fixed) == 1 else 'them'} when loading a saved model"
             )
         s = dict(manifest.settings)
+        if not Path(s["model"]).is_absolute() and (folder / s["model"]).is_dir():
+            s["model"] = str((folder / s["model"]).resolve())  # weights saved inside the folder
         _check_base(folder, manifest.base_model, s["model"])
         adapter = folder / s["adapter"] if s.get("adapter") else None
         kwargs: dict[str, Any] = {
@@ -317,6 +320,18 @@ def _definitions(source: str | Path | Mapping[str, str] | None) -> Mapping[str, 
     from fewner.prompts.definitions import load_definitions
 
     return load_definitions(source)
+
+
+def _inside(model: str, folder: Path) -> str:
+    """``model`` relative to ``folder`` when it is a folder inside it (a fully trained model's
+    weights travel with its fewner.json), else as given."""
+    path = Path(model)
+    if path.is_dir():
+        try:
+            return path.resolve().relative_to(folder.resolve()).as_posix()
+        except ValueError:
+            pass
+    return model
 
 
 def _plain(definitions: Mapping[str, str]) -> dict[str, str]:

@@ -17,6 +17,11 @@ without a definition; so the model is served with definitions or without.
 
 Run folder: ``config.json`` (resolved), ``data.json`` (mixture counts), ``train/`` (the loop's
 log and checkpoints), ``adapter/``, ``model/`` (fewner.json + adapter), ``metrics.json``.
+
+``full: true`` trains every weight instead of a LoRA adapter (a LoRA on q/k/v/o could not learn
+*whether* a type is present, README "Where the decision can be read"); ``model/`` then holds
+the weights themselves in ``model/weights/`` (bfloat16, what the model is served in), not an
+adapter, and still loads with one call.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ __all__ = ["SourceSettings", "load_source_settings", "pile_ner_definitions", "tr
 
 Log = Callable[[str], None]
 
+#: where a fully trained source model keeps its weights inside its model folder
+WEIGHTS_DIR = "weights"
+
 _VERB = re.compile(
     r"'[^']+'\s+(?:\w+\s+){0,8}?(?:refers to|represents|denotes|pertains to|signifies|encompasses"
     r"|includes|identifies|is)\s+",
@@ -50,6 +58,9 @@ class SourceSettings:
     mixture: str = "smollm2-source"
     model: str = "smollm2-135m-instruct"
     lora: str = "obp-llm"
+    #: train every weight instead of a LoRA adapter; the model folder then holds the weights
+    full: bool = False
+    device: str = "auto"
     template: str = "obp-llm"
     layout: str = "sentence_first"
     definitions: str | None = "source/pile-ner-391/definitions.json"
@@ -210,6 +221,7 @@ def train_source(
     """
     import torch
 
+    from fewner.devices import resolve_device
     from fewner.runs import write_json_atomic
     from fewner.spanmodel.source import load_mixture_file
     from fewner.train.loop import Trainer
@@ -243,8 +255,9 @@ def train_source(
         definitions = pile_ner_definitions(file)
 
     torch.manual_seed(settings.seed)
-    model, tokenizer, model_id = load_model(settings.model, log, torch.device("cpu"))
-    model = wrap(model, LoraSettings.from_preset(settings.lora))
+    model, tokenizer, model_id = load_model(settings.model, log, resolve_device(settings.device))
+    if not settings.full:
+        model = wrap(model, LoraSettings.from_preset(settings.lora))
     items, counts = build_items(examples, settings, tokenizer, definitions, progress=progress)
     if not items:
         raise ConfigError("the mixture gave no training sequence within max_length")
@@ -267,7 +280,10 @@ def train_source(
     trainer = Trainer(model, items, terms, loop, out / "train", pad_id=tokenizer.pad_token_id,
                       progress=progress, description="source", **options)
     result = trainer.train(resume=resume)
-    save_adapter(model, out / "adapter")
+    if settings.full:
+        _save_weights(model, tokenizer, out / "model" / WEIGHTS_DIR)
+    else:
+        save_adapter(model, out / "adapter")
     metrics = {
         "steps": result.steps,
         "examples": result.examples,
@@ -296,9 +312,33 @@ def _save_model(settings: SourceSettings, out: Path, model_id: str, data: dict[s
         "layout": settings.layout,
         "definition_rate": settings.definition_rate,
         "packing": settings.packing,
+        "full": settings.full,
     }
+    if settings.full:
+        from fewner.models.catalogue import base_model_record
+
+        model, adapter = str(out / "model" / WEIGHTS_DIR), None
+        base = {**base_model_record(settings.model), "fine_tuned": "every weight (full: true)"}
+    else:
+        model, adapter, base = settings.model, out / "adapter", None
     predictor = ExtractorPredictor(
-        settings.model, adapter=out / "adapter", template=settings.template, layout=settings.layout,
-        training=training, metrics={"source": metrics},
+        model, adapter=adapter, template=settings.template, layout=settings.layout,
+        training=training, metrics={"source": metrics}, base_model=base,
     )
     predictor.save(out / "model")
+
+
+def _save_weights(model: Any, tokenizer: Any, folder: Path) -> None:
+    """The fully trained model as a transformers folder, in bfloat16 (half the size of float32;
+    the HF backend serves bfloat16 on CUDA and casts on load elsewhere), written atomically."""
+    import tempfile
+
+    import torch
+
+    from fewner.train.lora import replace_dir
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+    model.to(torch.bfloat16).save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    replace_dir(tmp, folder)

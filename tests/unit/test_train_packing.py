@@ -166,6 +166,36 @@ def test_a_source_run_writes_a_model_folder_that_loads_and_predicts(model_dir: P
         train_source(settings, tmp_path / "run", data_root=tmp_path, progress=False, log=lambda _m: None)
 
 
+def test_a_full_source_run_trains_every_weight_and_its_folder_carries_them(model_dir: Path, tmp_path: Path) -> None:
+    """full: true has no adapter: the weights themselves are saved (bfloat16) inside the model
+    folder, which still loads with one call after it is moved."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    import fewner
+    from fewner.train.source import load_source_settings, train_source
+
+    source = _tiny_mixture(tmp_path)
+    settings = load_source_settings(source, {"model": str(model_dir), "full": True, "device": "cpu",
+                                             "loop.lr": 1e-2})
+    train_source(settings, tmp_path / "run", data_root=tmp_path, progress=False, log=lambda _m: None)
+    weights = tmp_path / "run" / "model" / "weights"
+    assert not (tmp_path / "run" / "adapter").exists() and not (tmp_path / "run" / "model" / "adapter").exists()
+    trained = load_file(str(weights / "model.safetensors"))
+    before = load_file(str(model_dir / "model.safetensors"))
+    name = next(k for k in trained if "mlp" in k)  # not a LoRA target: only full training moves it
+    assert trained[name].dtype == torch.bfloat16
+    assert not torch.allclose(trained[name].float(), before[name].float(), atol=1e-3)
+    moved = tmp_path / "elsewhere"
+    shutil.move(str(tmp_path / "run" / "model"), moved)
+    predictor = fewner.load(moved)
+    assert predictor.model == str((moved / "weights").resolve())
+    assert predictor.adapter is None and predictor.training["full"] is True
+    assert isinstance(predictor.predict("Ada met Kim in Paris .", labels=["person"]), list)
+
+
 def test_a_sentence_with_no_asked_type_is_skipped_and_counted(model_and_tokenizer, tmp_path: Path) -> None:
     """negatives may be 0 and every own type dropped: such a sentence asks nothing (it used to
     crash the run with "nothing to pack")."""
