@@ -1,8 +1,10 @@
 """Pack a source-stage run's model folder as fewner's shipped LLM extractor (package data).
 
     python experiments/llm_ship.py RUN/model [--out fewner/resources/models/smollm2-135m-ner]
+        [--how "the commands that made RUN/model"]
 
-Copies the folder (fewner.json + the LoRA adapter, a few MB), drops peft's auto-written README,
+Copies the folder (fewner.json + the LoRA adapter: a source-train LoRA run's, or the adapter
+``fewner extract-lora`` made from a fully trained run), drops peft's auto-written README,
 adds the licence and how-it-was-trained notes to the manifest, and lists every file, the
 manifest included, in SHA256SUMS (a shipped model's manifest is checked too). Prints the size
 and loads the result once.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +29,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model", type=Path)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--how", default="`fewner source-train -o RUN` (fewner/resources/source/smollm2-source.yaml)",
+                    help="how the folder was made, for the manifest's notes")
     args = ap.parse_args()
     if args.out.exists():
         shutil.rmtree(args.out)
@@ -34,10 +39,14 @@ def main() -> None:
     (args.out / "SHA256SUMS").unlink(missing_ok=True)
     manifest = Manifest.read(args.out, verify=False)
     licence = (manifest.training or {}).get("licence", "")
+    adapter = json.loads((args.out / "adapter" / "adapter_config.json").read_text())
+    targets = "/".join(sorted(m.removesuffix("_proj") for m in adapter["target_modules"]))
+    extraction = (manifest.training or {}).get("extraction")
+    what = (f"SmolLM2-135M-Instruct fully fine-tuned, then its weight changes truncated to a rank-{adapter['r']} "
+            f"LoRA on {targets}" if extraction else
+            f"SmolLM2-135M-Instruct + a rank-{adapter['r']} LoRA on {targets}")
     notes = [
-        "the broad source stage of the LLM extractor: SmolLM2-135M-Instruct + a rank-8 LoRA on "
-        "q/k/v/o, trained once on 2 CPU cores with `fewner source-train -o RUN` "
-        "(fewner/resources/source/smollm2-source.yaml)",
+        f"the broad source stage of the LLM extractor: {what}, trained once on 2 CPU cores with {args.how}",
         f"licence of the training data: {licence}; non-commercial use only",
         "prompts: obp-llm template, sentence first; labels without a definition get the generic one",
     ]

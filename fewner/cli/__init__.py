@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("fewner.cli.generate_cmd:generate", "Generate text with a language-model backend."),
     "train": ("fewner.cli.train_cmd:train", "Train a LoRA adapter with a staged recipe (--recipe obp-llm, ... or --config FILE); saves RUN/model."),
     "source-train": ("fewner.cli.source_train_cmd:source_train", "Train the LLM extractor's broad source stage (many types, many datasets); saves OUT/model."),
+    "extract-lora": ("fewner.cli.extract_lora_cmd:extract_lora", "Turn a fully trained model folder (source-train full=true) into a small LoRA adapter folder."),
     "bulk": ("fewner.cli.bulk_cmd:bulk", "Predict a large corpus shard by shard on a Dask cluster (resumable, output in input order)."),
     "fit": ("fewner.cli.fit_cmd:fit", "Fit a model on a few labeled examples with any recipe (span, obp-llm, icl, ...); saves OUT/model."),
     "predict": ("fewner.cli.predict_cmd:predict", "Label a data file with a language model (one prompt per entity type)."),

@@ -5,7 +5,10 @@ in a config:
 
 * ``obp-llm``: r=8, alpha=16, dropout 0.05 on the attention projections ``q/k/v/o_proj``;
 * ``cllmfs``: the same rank on the attention projections plus the MLP projections
-  ``gate/up/down_proj`` (CLLMFS adapts the feed-forward blocks too).
+  ``gate/up/down_proj`` (CLLMFS adapts the feed-forward blocks too);
+* ``ner-source``: the shape of the shipped source adapter ``smollm2-135m-ner`` (r=32, alpha=32
+  on every attention and MLP projection: the fully trained source model's weight changes
+  truncated by :mod:`fewner.train.lora_extract`), so a recipe can continue training it.
 
 Module names are those of Llama-style models (SmolLM2, Qwen, Mistral, Gemma); peft reports a
 model without them, which :func:`wrap` turns into a :class:`~fewner.errors.ConfigError`.
@@ -93,6 +96,9 @@ PRESETS: Registry[LoraSettings] = Registry("LoRA preset", group="fewner.lora_pre
 PRESETS.register("obp-llm", LoraSettings(r=8, alpha=16, dropout=0.05, target_modules=_ATTENTION))
 PRESETS.register(
     "cllmfs", LoraSettings(r=8, alpha=16, dropout=0.05, target_modules=_ATTENTION + _MLP)
+)
+PRESETS.register(
+    "ner-source", LoraSettings(r=32, alpha=32, dropout=0.05, target_modules=_ATTENTION + _MLP)
 )
 
 
