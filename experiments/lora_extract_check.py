@@ -28,15 +28,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
 from source_probe import auc
 
 TYPES = ["corporation", "creative-work", "group", "location", "person", "product"]
 
 
 def questions(n: int, tokenizer):
-    from fewner.data.spec import default_data_root
     from fewner.data.io import read_corpus
+    from fewner.data.spec import default_data_root
     from fewner.predictors.extractor import GENERIC_DEFINITION
     from fewner.prompts import ExtractionFormat, load_template
     from fewner.train.collate import encode_example
@@ -103,8 +102,10 @@ def main() -> None:
     base_path = hf_path("smollm2-135m-instruct")
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     tuned_path = Path(args.tuned)
-    if tuned_path.is_dir():
-        tuned_path = tuned_path / "weights" / "model.safetensors" if (tuned_path / "weights").is_dir() else tuned_path / "model.safetensors"
+    if tuned_path.is_dir():  # a model folder: where its manifest says the weights are
+        import fewner
+
+        tuned_path = Path(fewner.load(tuned_path).model) / "model.safetensors"
     tuned_state = load_file(str(tuned_path))
     items = questions(args.questions, tokenizer)
     # the first token of the template's no-mention answer ("There are no ...")

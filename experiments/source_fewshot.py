@@ -35,18 +35,6 @@ ATTN = [{"name": "nll"}, {"name": "attn_contrastive", "weight": 0.01, "layer": 0
 HIDDEN = [{"name": "nll"}, {"name": "hidden_contrastive", "weight": 0.001, "layer": 0.8}]
 
 
-def source_model(folder: Path) -> tuple[str, str | None]:
-    """(base model, adapter folder or None) of a saved source-stage model: a LoRA source stage
-    names the catalogue model and carries an adapter; a fully trained one (``full: true``)
-    carries its weights and no adapter."""
-    settings = json.loads((folder / "fewner.json").read_text())["settings"]
-    model = settings["model"]
-    if not Path(model).is_absolute() and (folder / model).is_dir():
-        model = str((folder / model).resolve())
-    adapter = settings.get("adapter")
-    return model, None if adapter is None else str((folder / adapter).resolve())
-
-
 def row_plan(row: str, model: str, adapter: str | None, support: list, types: list[str]) -> tuple[str, dict]:
     """(recipe, overrides) of a trained row: LoRA SFT from the source adapter, or a fresh LoRA
     on the fully trained source model."""
@@ -90,7 +78,8 @@ def main() -> None:
     from fewner.spanmodel.shipped import shipped_path
 
     source = shipped_path(args.source) or Path(args.source)
-    model, adapter = source_model(source)
+    saved = fewner.load(source)  # a LoRA source stage: catalogue model + adapter; a full one: its weights
+    model, adapter = saved.model, None if saved.adapter is None else str(saved.adapter)
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {"runs": {}}
     results.update({"source": str(args.source), "limit": args.limit})

@@ -39,6 +39,7 @@ __all__ = [
     "PRESETS",
     "load_adapter_weights",
     "save_adapter",
+    "save_pretrained_atomic",
     "trainable_parameters",
     "wrap",
 ]
@@ -128,11 +129,18 @@ def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
 
 def save_adapter(model: Any, folder: str | Path) -> Path:
     """Save the adapter of a ``PeftModel`` to ``folder`` atomically (replacing an old one)."""
+    return save_pretrained_atomic(folder, model)
+
+
+def save_pretrained_atomic(folder: str | Path, *parts: Any) -> Path:
+    """``save_pretrained`` of every part (a model, an adapter, a tokenizer) into one temporary
+    folder, then renamed to ``folder`` (replacing an old one): never half-written."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
     try:
-        model.save_pretrained(str(tmp))
+        for part in parts:
+            part.save_pretrained(str(tmp))
         replace_dir(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

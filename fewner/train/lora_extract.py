@@ -92,9 +92,7 @@ def extract_lora(
 
 def _change(tuned: Any, base: Any) -> Any:
     """``tuned - base`` in float32, the base first rounded to the tuned weights' dtype."""
-    import torch
-
-    return tuned.float() - base.to(tuned.dtype).float() if tuned.dtype != torch.float32 else tuned - base.float()
+    return tuned.float() - base.to(tuned.dtype).float()
 
 
 def save_bf16_adapter(folder: str | Path) -> None:

@@ -331,14 +331,8 @@ def _save_model(settings: SourceSettings, out: Path, model_id: str, data: dict[s
 def _save_weights(model: Any, tokenizer: Any, folder: Path) -> None:
     """The fully trained model as a transformers folder, in bfloat16 (half the size of float32;
     the HF backend serves bfloat16 on CUDA and casts on load elsewhere), written atomically."""
-    import tempfile
-
     import torch
 
-    from fewner.train.lora import replace_dir
+    from fewner.train.lora import save_pretrained_atomic
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
-    model.to(torch.bfloat16).save_pretrained(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
-    replace_dir(tmp, folder)
+    save_pretrained_atomic(folder, model.to(torch.bfloat16), tokenizer)
