@@ -163,6 +163,9 @@ class HFBackend(Backend):
                 lm = PeftModel.from_pretrained(lm, str(adapter))
             except RuntimeError as err:  # another base model: hundreds of "size mismatch" lines
                 raise adapter_load_error(adapter, str(path), err) from None
+            # serving only: fold B·A into the weights, so a step costs what the base model's does
+            # (an unmerged rank-32 adapter on every projection adds extra matmuls per layer)
+            lm = lm.merge_and_unload()
         self._read_eos(lm)
         return lm.to(device).eval()
 
