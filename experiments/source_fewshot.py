@@ -2,6 +2,7 @@
 
     python experiments/source_fewshot.py [--source smollm2-135m-ner] [--datasets wnut,conll,gum]
         [--sets 0,1,2] [--rows zero,sft] [--limit 500] [--threads 2] [--out FILE.json]
+        [--query dev] [--set stages.target.epochs=2 ...]
 
 Rows (each on the fixed 5-shot support sets; the test set's first ``--limit`` sentences):
 
@@ -31,6 +32,7 @@ from pathlib import Path
 from span_eval import LABEL_NAMES
 
 DEFINITIONS = {"wnut": "wnut17", "conll": "conll2003", "gum": "gum"}
+DEV_FILES = {"wnut": "wnut17/emerging.dev.conll", "conll": "conll2003/valid.txt"}  # for choosing a recipe
 ATTN = [{"name": "nll"}, {"name": "attn_contrastive", "weight": 0.01, "layer": 0.8}]
 HIDDEN = [{"name": "nll"}, {"name": "hidden_contrastive", "weight": 0.001, "layer": 0.8}]
 
@@ -64,12 +66,19 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=16, help="prompts per forward pass when extracting")
     ap.add_argument("--out", default="experiments/results/source_fewshot.json")
+    ap.add_argument("--query", choices=("test", "dev"), default="test",
+                    help="score on the test set (the table) or the dev split (choosing a recipe)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="recipe override for the trained rows (YAML value), e.g. stages.target.epochs=2; "
+                         "the runs are keyed ROW[KEY=VALUE,...]")
     args = ap.parse_args()
 
     import torch
+    import yaml
 
     torch.set_num_threads(args.threads)
     import fewner
+    from fewner.data.io import read_corpus
     from fewner.data.spec import default_data_root, rename_labels
     from fewner.data.support_sets import load_fixed_support_sets
     from fewner.eval.pairing import score_predictions
@@ -84,6 +93,12 @@ def main() -> None:
     results = json.loads(out.read_text()) if out.exists() else {"runs": {}}
     results.update({"source": str(args.source), "limit": args.limit})
     root = Path(default_data_root())
+    extra = {}
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {item!r}: give KEY=VALUE")
+        extra[key] = yaml.safe_load(value)
 
     def save() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -94,14 +109,20 @@ def main() -> None:
         episodes = load_fixed_support_sets(root, name, 5).episodes
         shipped_defs = load_definitions(DEFINITIONS[name])
         definitions = {names.get(k, k): v for k, v in shipped_defs.items()}
+        query = None
+        if args.query == "dev":
+            if name not in DEV_FILES:
+                raise SystemExit(f"{name} has no dev split here (dev: {', '.join(DEV_FILES)})")
+            query = read_corpus(root / DEV_FILES[name]).sentences
         for row in args.rows.split(","):
             for index in ([0] if row == "zero" else [int(i) for i in args.sets.split(",")]):
-                key = f"{name}/{row}/{index}"
+                tag = row if row == "zero" or not extra else f"{row}[{','.join(args.overrides)}]"
+                key = f"{name}/{tag}/{index}" + ("/dev" if args.query == "dev" else "")
                 if key in results["runs"]:
                     continue
                 episode = episodes[index]
                 types = [names.get(t, t) for t in episode.types]
-                test = rename_labels(list(episode.query)[: args.limit], names)
+                test = rename_labels(list(query or episode.query)[: args.limit], names)
                 support = rename_labels(list(episode.support), names)
                 started = time.perf_counter()
                 if row == "zero":
@@ -110,6 +131,7 @@ def main() -> None:
                     )
                 else:
                     recipe, overrides = row_plan(row, model, adapter, support, types)
+                    overrides.update(extra)
                     predictor = fewner.fit(support, types, recipe=recipe, definitions=definitions,
                                            overrides=overrides, progress=False)
                 trained = time.perf_counter() - started
@@ -131,7 +153,8 @@ def main() -> None:
 def table(results: dict) -> None:
     rows: dict[str, dict[str, list[float]]] = {}
     for key, run in results["runs"].items():
-        name, row, _ = key.split("/")
+        name, row = key.split("/")[:2]
+        row += "/dev" if key.endswith("/dev") else ""
         rows.setdefault(row, {}).setdefault(name, []).append(run["f1"])
     names = sorted({k.split("/")[0] for k in results["runs"]})
     print("| row | " + " | ".join(names) + " |")
