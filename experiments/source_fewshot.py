@@ -29,6 +29,7 @@ import statistics
 import time
 from pathlib import Path
 
+from _overrides import parse_overrides
 from span_eval import LABEL_NAMES
 
 DEFINITIONS = {"wnut": "wnut17", "conll": "conll2003", "gum": "gum"}
@@ -74,7 +75,6 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-    import yaml
 
     torch.set_num_threads(args.threads)
     import fewner
@@ -93,12 +93,7 @@ def main() -> None:
     results = json.loads(out.read_text()) if out.exists() else {"runs": {}}
     results.update({"source": str(args.source), "limit": args.limit})
     root = Path(default_data_root())
-    extra = {}
-    for item in args.overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set {item!r}: give KEY=VALUE")
-        extra[key] = yaml.safe_load(value)
+    extra = parse_overrides(args.overrides)
 
     def save() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
