@@ -38,6 +38,7 @@ a pad token distinct from EOS anyway.
 
 from __future__ import annotations
 
+import random
 import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -267,16 +268,28 @@ def build_examples(
     tokenizer: Any,
     *,
     max_length: int = 512,
+    negatives: int | None = None,
+    seed: int = 0,
 ) -> ExampleSet:
     """One example per (sentence, type), sentence-major, in input order; see the truncation policy.
 
     Every type is asked of every sentence, also types the sentence has no mention of: those
-    examples teach the "none" answer.
+    examples teach the "none" answer. ``negatives``: ask at most this many of a sentence's absent
+    types (drawn with ``seed``, the same for every epoch); a few-shot support set asks mostly
+    absent types, which teaches "none" far more often than a broad source stage did.
     """
     fmt.definitions.require(types)
     out = ExampleSet([])
+    rng = random.Random(f"{seed}-negatives")
     for sentence in sentences:
-        for entity_type in types:
+        asked = list(types)
+        if negatives is not None:
+            present = {span.label for span in sentence.spans}
+            absent = [t for t in types if t not in present]
+            kept = set(rng.sample(absent, min(negatives, len(absent))))
+            asked = [t for t in types if t in present or t in kept]
+            out.skipped["absent types not asked (negatives)"] += len(types) - len(asked)
+        for entity_type in asked:
             example = encode_example(fmt, tokenizer, sentence, entity_type)
             if len(example) > max_length:
                 out.skipped[SKIP_TOO_LONG] += 1

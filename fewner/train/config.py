@@ -111,6 +111,7 @@ class StageSpec:
     max_length: int = 512
     loss: list[dict[str, Any]] | None = None
     packing: bool = False
+    negatives: int | None = None
     seed: int | None = None
     loop: LoopSettings = field(default_factory=LoopSettings, metadata=_NOT_CONFIG)
     settings: Any = field(default=None, metadata=_NOT_CONFIG)
@@ -167,6 +168,12 @@ class StageSpec:
             raise ConfigError(f"{where}: a kind: {self.kind} stage takes no kind settings")
         self.loop.check(where)
         require_positive(self.max_length, f"{where}.max_length")
+        if self.negatives is not None and (isinstance(self.negatives, bool) or not isinstance(self.negatives, int)
+                                           or self.negatives < 0):
+            raise ConfigError(
+                f"{where}.negatives: {self.negatives!r}; expected an integer >= 0 (absent types asked per "
+                "sentence) or null (every type)"
+            )
         if self.packing and (self.kind != "sft" or any(t.get("name") != "nll" for t in self.loss or [])):
             raise ConfigError(
                 f"{where}.packing: packed sequences (fewner/train/packing.py) train a kind: sft "
@@ -200,6 +207,7 @@ class StageSpec:
             "max_length": self.max_length,
             "loss": copy.deepcopy(self.loss),
             "packing": self.packing,
+            "negatives": self.negatives,
         }
         key = STAGE_KINDS[self.kind].settings_key
         for other in settings_keys():

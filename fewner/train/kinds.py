@@ -104,16 +104,18 @@ def sft_setup(
     fmt: ExtractionFormat,
 ) -> PreparedStage:
     """Every (sentence, type) prompt encoded with its gold answer, and the stage's loss terms."""
-    from fewner.train.collate import build_examples
+    from fewner.train.collate import SKIP_TOO_LONG, build_examples
     from fewner.train.losses import build_loss_terms
 
-    examples = build_examples(sentences, types, fmt, ctx.tokenizer, max_length=spec.max_length)
+    examples = build_examples(sentences, types, fmt, ctx.tokenizer, max_length=spec.max_length,
+                              negatives=getattr(spec, "negatives", None), seed=ctx.config.stage_seed(name))
     if not examples.examples:
         raise ConfigError(
             f"stages.{name}: every example is longer than max_length={spec.max_length}"
         )
     for reason, count in examples.skipped.items():
-        ctx.log(f"{name}: skipped {count} example(s) {reason} ({spec.max_length} tokens)")
+        detail = f" ({spec.max_length} tokens)" if reason == SKIP_TOO_LONG else ""
+        ctx.log(f"{name}: skipped {count} example(s) {reason}{detail}")
     terms = build_loss_terms(spec.loss or [], ctx.model)
     return PreparedStage(name, spec, types, len(sentences), examples, terms, fmt, sentences)
 

@@ -142,6 +142,25 @@ def test_build_examples_asks_every_type_and_skips_long_ones(tokenizer, fmt) -> N
     assert cut.skipped[SKIP_TOO_LONG] > 0
 
 
+def test_negatives_caps_the_absent_types_asked_and_keeps_every_present_one(tokenizer, fmt) -> None:
+    sentences = mini_sentences()
+    for cap in (0, 1, 2):
+        some = build_examples(sentences, TYPES, fmt, tokenizer, negatives=cap, seed=3)
+        for sentence in sentences:
+            present = {s.label for s in sentence.spans}
+            asked = [e.entity_type for e in some.examples if e.sentence_id == sentence.id]
+            assert present <= set(asked)  # every mention's type is still taught
+            assert len(set(asked) - present) == min(cap, len(set(TYPES) - present))
+            assert asked == [t for t in TYPES if t in asked]  # the types' order is kept
+        assert some.skipped["absent types not asked (negatives)"] == len(sentences) * len(TYPES) - len(some)
+    again = build_examples(sentences, TYPES, fmt, tokenizer, negatives=1, seed=3)
+    assert [(e.sentence_id, e.entity_type) for e in again.examples] == [
+        (e.sentence_id, e.entity_type) for e in build_examples(sentences, TYPES, fmt, tokenizer, negatives=1,
+                                                               seed=3).examples]
+    everything = build_examples(sentences, TYPES, fmt, tokenizer, negatives=None)
+    assert len(everything) == len(sentences) * len(TYPES) and not everything.skipped
+
+
 def test_missing_definition_is_reported_before_encoding(tokenizer, fmt) -> None:
     from fewner.prompts import MissingDefinitionError
 

@@ -124,6 +124,24 @@ def test_a_packed_stage_trains_and_lowers_the_loss(model_dir: Path, tmp_path: Pa
     assert (tmp_path / "run" / "adapter" / "adapter_config.json").is_file()
 
 
+def test_a_stage_with_negatives_asks_fewer_absent_types_and_says_so(model_dir: Path, tmp_path: Path) -> None:
+    from fewner.train.config import load_config
+    from fewner.train.stages import run_training
+
+    stage = {"data": {"path": "mini.conll", "types": TYPES}, "packing": True, "negatives": 1, "epochs": 1,
+             "batch_size": 2, "lr": 1e-3, "loss": [{"name": "nll"}]}
+    config = load_config(write_train_config(tmp_path, model_dir, {"target": stage}, layout="sentence_first"))
+    assert config.stages["target"].negatives == 1
+    metrics = run_training(config, tmp_path / "run")
+    assert metrics["stages"]["target"]["skipped"]["absent types not asked (negatives)"] > 0
+    resolved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert resolved["stages"]["target"]["negatives"] == 1
+    for bad in (-1, 1.5, True):
+        stage["negatives"] = bad
+        with pytest.raises(ConfigError, match="negatives"):
+            load_config(write_train_config(tmp_path, model_dir, {"target": stage}, layout="sentence_first"))
+
+
 def _tiny_mixture(root: Path, labels: dict | None = None) -> Path:
     (root / "corpus").mkdir(parents=True)
     rows = [

@@ -40,6 +40,7 @@ def _with_inline_key(resolved: dict) -> dict:
         block["names"] = None  # added with DataSpec.names
     for stage in out["stages"].values():
         stage.setdefault("packing", False)  # added with packed stages
+        stage.setdefault("negatives", None)  # added with negative subsampling
     return out
 
 
