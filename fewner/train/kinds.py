@@ -127,9 +127,12 @@ def sft_facts(stage: PreparedStage) -> dict[str, Any]:
 
 def _sft_prepare(ctx: RunContext, stage: PreparedStage, folder: Path) -> TrainingItems:
     facts = sft_facts(stage)
+    asked = stage.sentences * len(stage.types)
     ctx.log(
         f"{stage.name}: {stage.sentences} sentences x {len(stage.types)} types = "
-        f"{len(stage.examples)} examples; loss {facts['loss']}"
+        + (f"{len(stage.examples)} examples" if len(stage.examples) == asked
+           else f"{len(stage.examples)} of {asked} questions asked")
+        + f"; loss {facts['loss']}"
         + ("; packed one sequence per sentence" if getattr(stage.spec, "packing", False) else "")
     )
     if getattr(stage.spec, "packing", False):
