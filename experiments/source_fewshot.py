@@ -7,6 +7,8 @@
 Rows (each on the fixed 5-shot support sets; the test set's first ``--limit`` sentences):
 
 * ``zero``: the source-stage model alone (no target data), once per dataset;
+* ``calib``: ``fewner.fit(support, types, recipe="calibrate")``: the same model, no training, its
+  ``none_bias`` chosen on the support set (fewner/predict/calibration.py);
 * ``sft``: ``fewner.fit(support, types, recipe="ner-sft")``: packed LoRA SFT from the source adapter
   (a fresh LoRA on a fully trained source model);
 * ``sft-attn`` / ``sft-hidden``: the same, unpacked, with OBP-LLM's attention contrastive term
@@ -124,6 +126,10 @@ def main() -> None:
                     predictor = ExtractorPredictor(
                         model, types, adapter=adapter, layout="sentence_first", definitions=definitions,
                     )
+                elif row == "calib":
+                    predictor = fewner.fit(support, types, recipe="calibrate", model=source,
+                                           definitions=definitions, batch_size=args.batch_size,
+                                           progress=False)
                 else:
                     recipe, overrides = row_plan(row, model, adapter, support, types)
                     overrides.update(extra)
@@ -138,8 +144,13 @@ def main() -> None:
                     "f1": round(100 * scores.micro.f1, 2), "p": round(100 * scores.micro.precision, 2),
                     "r": round(100 * scores.micro.recall, 2), "train_seconds": round(trained, 1),
                     "predict_seconds": round(seconds, 1), "sentences": len(test), "types": types,
+                    "per_type": {t: round(100 * v.f1, 2) for t, v in sorted(scores.per_type.items())},
                 }
-                print(f"{key}: F1 {100 * scores.micro.f1:.1f} (train {trained:.0f} s, "
+                if row == "calib":
+                    results["runs"][key]["calibration"] = predictor.metrics["calibration"]
+                print(f"{key}: F1 {100 * scores.micro.f1:.1f}"
+                      + (f" (none_bias {predictor.none_bias:+.1f})" if row == "calib" else "")
+                      + f" (train {trained:.0f} s, "
                       f"predict {seconds:.0f} s for {len(test)} sentences)", flush=True)
                 save()
     table(results)

@@ -4,7 +4,8 @@
 Predictor``. The training recipes (``obp-llm``, ``cllmfs``, ``grait``) run the staged LoRA
 trainer on a packaged recipe config (``fewner/resources/recipes/``) with the examples inline;
 ``icl`` builds an in-context ensemble over the examples (no training; ``icl-fast``: the same
-with the examples as one shared prompt prefix); ``dictionary`` is the
+with the examples as one shared prompt prefix); ``calibrate`` asks the shipped source-stage
+extractor zero-shot with its "none" decision tuned on the examples; ``dictionary`` is the
 support-set lookup baseline; ``span`` adapts the span model to the examples and
 ``span-distill`` (:mod:`fewner.distill.span_recipe`) trains it on them plus a teacher's
 annotations; ``distill-from`` (:mod:`fewner.distill.from_support`) runs the whole pipeline:
@@ -133,6 +134,61 @@ def fit_span(
     )
     if out is not None:
         predictor.save(Path(out) / "model")
+    return predictor
+
+
+@RECIPES.register("calibrate")
+def fit_calibrate(
+    sentences: list[Sentence],
+    labels: list[str],
+    *,
+    model: str | Path = "smollm2-135m-ner",
+    definitions: Any = None,
+    grid: Any = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> Predictor:
+    """A saved extractor (``model``: a folder or shipped name, default the source-stage
+    ``smollm2-135m-ner``) asked zero-shot for the labels, with only its ``none_bias`` chosen on
+    the examples (:func:`fewner.predict.calibration.calibrate_none_bias`; ``grid`` default
+    :data:`~fewner.predict.calibration.DEFAULT_GRID`): no training, about a minute on a CPU.
+    ``definitions``: the labels' definitions (default: generic ones); other keyword arguments
+    are :class:`~fewner.predictors.extractor.ExtractorPredictor` options (``batch_size``, ...).
+    The calibration grid is kept in the predictor's ``metrics``; ``out``: save the model in
+    ``OUT/model`` and the grid as a table in ``OUT/calibration.txt``."""
+    from fewner.predict.calibration import DEFAULT_GRID, calibrate_none_bias
+    from fewner.predictors import load_folder
+    from fewner.predictors.extractor import ExtractorPredictor
+    from fewner.spanmodel.shipped import shipped_path
+
+    folder = shipped_path(str(model)) or Path(model).expanduser()
+    if not (folder / "fewner.json").is_file():
+        raise ConfigError(
+            f"recipe calibrate: no saved model {str(model)!r} (a model folder, or a shipped name "
+            "such as smollm2-135m-ner)"
+        )
+    saved = load_folder(folder)
+    if not isinstance(saved, ExtractorPredictor):
+        raise ConfigError(f"recipe calibrate needs an extractor model; {model} is a {saved.kind} model")
+    predictor = ExtractorPredictor(
+        saved.model, labels, adapter=saved.adapter, backend=saved.backend_name,
+        template=saved.template_name, layout=saved.template.layout, definitions=definitions,
+        chat=saved.options["chat"], system=saved.options["system"],
+        base_model=saved.base_model, **options,
+    )
+    from fewner.progress import progress_reporter
+
+    biases = tuple(grid or DEFAULT_GRID)
+    with progress_reporter(progress, len(biases), "calibrating none_bias") as advance:
+        result = calibrate_none_bias(
+            predictor, sentences, labels, grid=biases, progress=lambda _done, _total: advance(1)
+        )
+    predictor.training = {"recipe": "calibrate", "source": str(model), "examples": len(sentences)}
+    predictor.metrics = {"calibration": result.as_dict()}
+    if out is not None:  # as fewner fit lays a run out: the model in OUT/model
+        predictor.save(Path(out) / "model")
+        (Path(out) / "calibration.txt").write_text(result.table() + "\n", encoding="utf-8")
     return predictor
 
 

@@ -34,7 +34,11 @@ class GenerationParams:
 
     ``stop``: generation ends at the first occurrence of any of these strings, which is not
     included in the returned text. ``seed`` makes sampling reproducible where the backend
-    allows it.
+    allows it. ``first_token_bias``: ``(text, bias)`` pairs; at the first answer position
+    only, ``bias`` is added to the logit of the first token of ``text`` (how an extractor
+    shifts its "none" decision, :mod:`fewner.predict.calibration`). A backend that cannot do
+    this refuses non-empty biases with a :class:`~fewner.errors.BackendError`
+    (:func:`refuse_first_token_bias`).
     """
 
     max_new_tokens: int = 128
@@ -42,6 +46,7 @@ class GenerationParams:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int = 0
+    first_token_bias: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -51,6 +56,10 @@ class GenerationParams:
         if not (0 < self.top_p <= 1):
             raise ValueError("top_p must be in (0, 1]")
         object.__setattr__(self, "stop", tuple(self.stop))
+        bias = tuple((str(text), float(value)) for text, value in self.first_token_bias)
+        if any(not text for text, _ in bias):
+            raise ValueError("first_token_bias texts must be non-empty")
+        object.__setattr__(self, "first_token_bias", tuple((t, v) for t, v in bias if v != 0.0))
 
     @property
     def greedy(self) -> bool:
@@ -60,8 +69,12 @@ class GenerationParams:
         return asdict(self)
 
     def fingerprint(self) -> str:
-        """A stable hash of the settings, used in cache keys."""
-        blob = json.dumps(self.as_dict(), sort_keys=True).encode()
+        """A stable hash of the settings, used in cache keys (no bias hashes as before biases
+        existed, so older caches stay valid)."""
+        settings = self.as_dict()
+        if not settings["first_token_bias"]:
+            del settings["first_token_bias"]
+        blob = json.dumps(settings, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -88,6 +101,30 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
             if i != -1:
                 cut = min(cut, i)
     return text[:cut]
+
+
+def first_token_bias_ids(
+    params: GenerationParams, tokenize: Callable[[str], Sequence[int]]
+) -> dict[int, float]:
+    """``params.first_token_bias`` as token id -> bias (summed where two texts share a first
+    token), with ``tokenize`` the backend's own tokenizer without special tokens."""
+    biases: dict[int, float] = {}
+    for text, value in params.first_token_bias:
+        ids = list(tokenize(text))
+        if not ids:
+            raise BackendError(f"first_token_bias: {text!r} has no tokens")
+        biases[int(ids[0])] = biases.get(int(ids[0]), 0.0) + value
+    return biases
+
+
+def refuse_first_token_bias(backend_name: str, params: GenerationParams) -> None:
+    """Raise for a backend that cannot bias only the first answer token, when asked to."""
+    if params.first_token_bias:
+        raise BackendError(
+            f"the {backend_name} backend cannot bias the first answer token "
+            f"(first_token_bias={list(params.first_token_bias)}); use the hf or llamacpp "
+            "backend, or none_bias=0"
+        )
 
 
 class Backend(abc.ABC):

@@ -65,8 +65,8 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from fewner.backends.base import BACKENDS, Backend, GenerationParams
-from fewner.backends.hf_steps import RowSampler, StopOnStrings, row_seed
+from fewner.backends.base import BACKENDS, Backend, GenerationParams, first_token_bias_ids
+from fewner.backends.hf_steps import FirstTokenBias, RowSampler, StopOnStrings, row_seed
 from fewner.backends.limits import ContextLengthError
 from fewner.backends.prefix import PrefixGroup, group_by_prefix, pack_groups
 from fewner.errors import BackendError, ModelNotAvailableError
@@ -429,6 +429,11 @@ class HFBackend(Backend):
         """One ``generate`` call; returns the sequences and the KV cache. ``width`` is where the
         answers start (ids may already hold their first tokens)."""
         processors = LogitsProcessorList()
+        if params.first_token_bias and ids.shape[1] == width:  # this call makes the first step
+            biases = first_token_bias_ids(
+                params, lambda text: self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            )
+            processors.append(FirstTokenBias(biases, width))
         if any(c is not None for c in constraints):
             processors.append(self._constraint_processor(constraints, width))
         if not params.greedy:

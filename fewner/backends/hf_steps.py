@@ -1,6 +1,7 @@
-"""Per-step hooks of the ``hf`` backend's decoding loop: per-row sampling and stop strings.
+"""Per-step hooks of the ``hf`` backend's decoding loop: per-row sampling, stop strings and a
+bias on the first answer token.
 
-Both are transformers ``generate`` hooks that look at one row at a time, so a row's answer does
+They are transformers ``generate`` hooks that look at one row at a time, so a row's answer does
 not depend on the other rows of its batch (why: see :mod:`fewner.backends.hf`).
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase, StoppingCriteria
 
-__all__ = ["RowSampler", "StopOnStrings", "row_seed"]
+__all__ = ["FirstTokenBias", "RowSampler", "StopOnStrings", "row_seed"]
 
 
 def row_seed(seed: int, prompt: str) -> int:
@@ -72,3 +73,22 @@ class StopOnStrings(StoppingCriteria):
             for t in tails
         ]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+class FirstTokenBias(LogitsProcessor):
+    """Adds ``biases[token]`` to each row's logits at the first answer position only (when the
+    sequences are ``prompt_length`` long); later steps pass through unchanged. Masked tokens
+    (``-inf``) stay masked."""
+
+    def __init__(self, biases: dict[int, float], prompt_length: int) -> None:
+        self.ids = torch.tensor(sorted(biases), dtype=torch.long)
+        self.values = torch.tensor([biases[i] for i in sorted(biases)])
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if input_ids.shape[1] != self.prompt_length or not len(self.ids):
+            return scores
+        ids = self.ids.to(scores.device)
+        scores = scores.clone()
+        scores[:, ids] += self.values.to(scores.device, scores.dtype)
+        return scores

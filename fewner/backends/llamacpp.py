@@ -50,7 +50,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fewner.backends.base import BACKENDS, EnforcingBackend, GenerationParams
+from fewner.backends.base import (
+    BACKENDS,
+    EnforcingBackend,
+    GenerationParams,
+    first_token_bias_ids,
+)
 from fewner.backends.limits import ContextLengthError, check_context
 from fewner.errors import BackendError, ModelNotAvailableError
 
@@ -211,6 +216,7 @@ class LlamaCppBackend(EnforcingBackend):
                     seed=params.seed,
                     stop=list(params.stop) or None,
                     grammar=grammar,
+                    logits_processor=self._first_token_bias(prompt, params),
                 )
             except ValueError as err:  # e.g. prompt longer than the context
                 hint = (
@@ -220,6 +226,26 @@ class LlamaCppBackend(EnforcingBackend):
                 )
                 raise BackendError(f"llama.cpp: {err}{hint}") from err
         return result["choices"][0]["text"]  # type: ignore[index]
+
+    def _first_token_bias(self, prompt: str, params: GenerationParams) -> Any:
+        """``params.first_token_bias`` as a llama.cpp logits processor that acts at the first
+        answer position only (the evaluated tokens are then exactly the prompt's), or None."""
+        if not params.first_token_bias:
+            return None
+        import llama_cpp
+
+        biases = first_token_bias_ids(
+            params, lambda text: self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        )
+        n_prompt = self.count_tokens(prompt)
+
+        def bias(input_ids: Any, scores: Any) -> Any:
+            if len(input_ids) == n_prompt:
+                for token, value in biases.items():
+                    scores[token] += value
+            return scores
+
+        return llama_cpp.LogitsProcessorList([bias])
 
     def count_tokens(self, prompt: str) -> int:
         """How many tokens ``prompt`` takes (as ``create_completion`` tokenizes it)."""

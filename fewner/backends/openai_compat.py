@@ -67,7 +67,12 @@ from urllib.parse import urlsplit
 
 import requests
 
-from fewner.backends.base import BACKENDS, EnforcingBackend, GenerationParams
+from fewner.backends.base import (
+    BACKENDS,
+    EnforcingBackend,
+    GenerationParams,
+    refuse_first_token_bias,
+)
 from fewner.errors import BackendError, ConfigError
 
 if TYPE_CHECKING:
@@ -319,6 +324,7 @@ class OpenAIBackend(EnforcingBackend):
     def _generate(
         self, prompts: list[str], params: GenerationParams, constraints: list[Constraint | None]
     ) -> list[str]:
+        refuse_first_token_bias(self.name, params)  # logit_bias acts at every position
         pairs = list(zip(prompts, constraints, strict=True))
         if self.concurrency == 1 or len(prompts) < 2:
             return [self._complete(p, params, c) for p, c in pairs]

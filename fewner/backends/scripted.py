@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fewner.backends.base import BACKENDS, Backend, GenerationParams
+from fewner.backends.base import BACKENDS, Backend, GenerationParams, refuse_first_token_bias
 from fewner.errors import BackendError
 
 if TYPE_CHECKING:
@@ -113,6 +113,7 @@ class ScriptedBackend(Backend):
         self, prompts: list[str], params: GenerationParams, constraints: list[Constraint | None]
     ) -> list[str]:
         self.calls.append(Call("generate", prompts, params))
+        refuse_first_token_bias(self.name, params)  # scripted answers have no logits to shift
         return [truncate_tokens(self._answer(p), params.max_new_tokens) for p in prompts]
 
     def _constrain(self, text: str, constraint: Constraint) -> str:

@@ -21,6 +21,7 @@ Examples:
   fewner fit annotations.jsonl --recipe span --set steps=300 -o runs/from-llm   # learn LLM annotations
   fewner fit support.txt --recipe distill-from --set pool=unlabeled.txt -o runs/d   # teacher -> student
   fewner fit support.txt --recipe obp-llm --model smollm2-135m-instruct -o runs/obp
+  fewner fit support.txt --recipe calibrate -o runs/zero      # the shipped source model, none-bias tuned
   fewner fit support.txt --recipe span -o runs/s --eval ../shared/data/wnut17/emerging.test.annotated
 """
 
@@ -30,7 +31,7 @@ Examples:
 @reading_options()
 @click.argument("examples", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--recipe", "-r", default="span", show_default=True,
-              help="A fewner.RECIPES name: span, obp-llm, cllmfs, grait, icl, dictionary, ...")
+              help="A fewner.RECIPES name: span, calibrate, ner-sft, obp-llm, cllmfs, grait, icl, dictionary, ...")
 @click.option("--labels", default=None, help="Entity types, comma-separated [default: those in EXAMPLES].")
 @click.option("--model", "-m", default=None,
               help="Base model of the recipe [default: the recipe's own, e.g. fewner-span-minilm].")
@@ -76,6 +77,8 @@ def fit(examples: Path, recipe: str, labels: str | None, model: str | None, labe
     folder = out / "model"
     if not (accepts_out and (folder / "fewner.json").is_file()):
         predictor.save(folder)
+    if (out / "calibration.txt").is_file():  # recipe calibrate: the grid it chose from
+        click.echo((out / "calibration.txt").read_text(encoding="utf-8").rstrip(), err=True)
     click.echo(f"saved {predictor.kind} model for {predictor.labels} to {folder}; "
                f"load it with fewner.load({str(folder)!r}) or fewner predict --model {folder}", err=True)
     if eval_file is not None:

@@ -52,6 +52,11 @@ Choices, and why:
   predict`` output), so callers can route the sentence to a person or a stronger model; it is
   never merged into "no entity". The constraint offers the refusal answer only with
   ``abstain=True`` (off by default: a model never taught to abstain decodes as before).
+* **A bias on "none"** (``none_bias``, default 0): added to the logit of the none answer's first
+  token at the first answer position (``GenerationParams.first_token_bias``). The presence
+  decision of a small model is made there, and a model trained on other data is often too
+  cautious or too eager on new types; one number, chosen on the support set
+  (:mod:`fewner.predict.calibration`), moves it without training. Negative: answer "none" less.
 
 Statistics (``ExtractionResult.stats``, a Counter): the parser's keys
 (:data:`fewner.prompts.STAT_KEYS`) summed over all answers, plus ``sentences``, ``prompts``,
@@ -139,7 +144,8 @@ class Extractor:
     in the backend's chat template (with ``system``); it must match how an adapter was trained,
     so it is off by default, as in training. ``abstain``: let the constraint offer the
     template's refusal answer (for refusal-aware adapters; parsed refusals are reported either
-    way, see the module docstring).
+    way, see the module docstring). ``none_bias``: added to the none answer's first-token
+    logit at the first answer position (module docstring; negative: fewer "none" answers).
     """
 
     def __init__(
@@ -156,6 +162,7 @@ class Extractor:
         chat: bool = False,
         system: str | None = None,
         abstain: bool = False,
+        none_bias: float = 0.0,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -172,7 +179,12 @@ class Extractor:
             else GenerationParams(max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
         )
         stops = tuple(dict.fromkeys((*base.stop, *fmt.template.stop)))
-        self.params = dataclasses.replace(base, stop=stops)
+        none_answer = fmt.template.grammar.none
+        if none_bias and not none_answer:
+            raise ValueError(f"none_bias needs a template with a none answer ({fmt.template.id} has none)")
+        bias = ((none_answer, float(none_bias)),) if none_bias else ()
+        self.params = dataclasses.replace(base, stop=stops, first_token_bias=bias)
+        self.none_bias = float(none_bias)
         self.batch_size = batch_size
         self.edge_punctuation = edge_punctuation
         self.max_words = max_words
@@ -195,6 +207,7 @@ class Extractor:
             "chat": self.chat,
             "system": self.system,
             "abstain": self.abstain,
+            "none_bias": self.none_bias,
             "batch_size": self.batch_size,
             "params": self.params.as_dict(),
         }

@@ -82,6 +82,7 @@ class ExtractorPredictor(Predictor):
         max_words: int = 8,
         max_mentions: int | None = None,
         abstain: bool = False,
+        none_bias: float = 0.0,
         max_new_tokens: int = 64,
         batch_size: int = 16,
         backend_options: Mapping[str, Any] | None = None,
@@ -124,6 +125,7 @@ class ExtractorPredictor(Predictor):
             "max_words": max_words,
             "max_mentions": max_mentions,
             "abstain": abstain,
+            "none_bias": float(none_bias),
         }
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
@@ -136,6 +138,18 @@ class ExtractorPredictor(Predictor):
         self._extractor: Any = None
         #: answers that stopped mid-mention (cut at ``max_new_tokens``), over this object's life
         self.answers_cut = 0
+
+    @property
+    def none_bias(self) -> float:
+        """Added to the none answer's first-token logit (:class:`fewner.predict.Extractor`);
+        negative answers "none" less often. Set it by hand or with
+        :func:`fewner.predict.calibration.calibrate_none_bias`; saved with the model."""
+        return float(self.options["none_bias"])
+
+    @none_bias.setter
+    def none_bias(self, value: float) -> None:
+        self.options["none_bias"] = float(value)
+        self._extractor = None  # the next prediction builds one with the new bias
 
     # ----- the protocol --------------------------------------------------------------------
     def resolve_labels(self, labels: Any) -> list[str]:
@@ -262,7 +276,7 @@ class ExtractorPredictor(Predictor):
             "metrics": manifest.metrics,
         }
         for key in ("chat", "system", "generic_definitions", "constrained", "edge_punctuation", "max_words",
-                    "max_mentions", "abstain"):
+                    "max_mentions", "abstain", "none_bias"):
             if key in s:
                 kwargs[key] = s[key]
         kwargs.update(overrides)

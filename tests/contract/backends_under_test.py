@@ -29,13 +29,15 @@ class BackendCase:
     """One backend under the contract.
 
     ``registered``: the registry name it stands for; ``make(tmp_dir)`` builds it;
-    ``logprobs``: whether it implements :meth:`Backend.logprobs`.
+    ``logprobs``: whether it implements :meth:`Backend.logprobs`; ``first_token_bias``:
+    whether it honours ``GenerationParams.first_token_bias`` (else it must refuse it).
     """
 
     id: str
     registered: str
     make: Callable[[Path], Backend]
     logprobs: bool = True
+    first_token_bias: bool = True
 
 
 
@@ -70,9 +72,9 @@ def _make_cache(tmp: Path) -> Backend:
 
 # Append your backend here (see the module docstring).
 BACKEND_CASES: list[BackendCase] = [
-    BackendCase("scripted", "scripted", _make_scripted),
+    BackendCase("scripted", "scripted", _make_scripted, first_token_bias=False),
     BackendCase("hf-tiny", "hf", _make_hf),
-    BackendCase("cache-scripted", "cache", _make_cache),
+    BackendCase("cache-scripted", "cache", _make_cache, first_token_bias=False),
 ]
 
 
@@ -103,5 +105,8 @@ def _make_openai_llama_server(tmp: Path) -> Backend:
 
 BACKEND_CASES += [
     BackendCase("llamacpp-smollm2", "llamacpp", _make_llamacpp),
-    BackendCase("openai-llama-server", "openai", _make_openai_llama_server, logprobs=False),
+    BackendCase(
+        "openai-llama-server", "openai", _make_openai_llama_server, logprobs=False,
+        first_token_bias=False,
+    ),
 ]

@@ -211,6 +211,29 @@ def test_logprobs(case: tuple[BackendCase, Backend]) -> None:
     assert own > longer
 
 
+def test_first_token_bias_acts_on_the_first_token_only_or_is_refused(
+    case: tuple[BackendCase, Backend],
+) -> None:
+    spec, backend = case
+    forced = GenerationParams(max_new_tokens=1, first_token_bias=(("Paris", 1e4),))
+    if not spec.first_token_bias:
+        with pytest.raises(BackendError, match="first answer token"):
+            backend.generate(PROMPTS, forced)
+        return
+    firsts = backend.generate(PROMPTS, forced)
+    piece = firsts[0]
+    assert piece.strip() and "Paris".startswith(piece.strip()), firsts
+    assert firsts == [piece] * len(PROMPTS)  # the bias outweighs every prompt's own choice
+    longer = backend.generate(PROMPTS, GenerationParams(max_new_tokens=8, first_token_bias=forced.first_token_bias))
+    assert all(t.startswith(piece) for t in longer)
+    # later positions are not biased: not every answer repeats the forced token
+    assert any(t != piece * (len(t) // len(piece)) for t in longer), longer
+    # a zero bias is no bias: same answers (and the same cache key) as none
+    zero = GenerationParams(max_new_tokens=8, first_token_bias=(("Paris", 0.0),))
+    assert zero == GenerationParams(max_new_tokens=8)
+    assert backend.generate(PROMPTS, zero) == backend.generate(PROMPTS, GenerationParams(max_new_tokens=8))
+
+
 def test_chat_prompt_contains_message(backend: Backend) -> None:
     text = backend.chat_prompt("Find the persons.", system="You are precise.")
     assert "Find the persons." in text and "You are precise." in text
