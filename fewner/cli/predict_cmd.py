@@ -141,6 +141,10 @@ def _layouts() -> list[str]:
 @click.option("--abstain/--no-abstain", default=None,
               help="Let constrained decoding write the template's refusal answer (refusal-aware "
               "adapters); abstentions go to abstained_types in the output.")
+@click.option("--none-bias", type=float, default=None,
+              help="Added to the 'none' answer's first-token logit (hf, llamacpp): negative finds "
+              "more entities, positive fewer [default: the saved model's, else 0]; `fewner fit "
+              "--recipe calibrate` chooses it on labeled examples.")
 @click.option("--device", default=None,
               help="hf or span model: cpu, cuda, cuda:N, auto [default: hf auto, span cpu].")
 @click.option("--base-url", default=None, help="Server URL (openai backend).")

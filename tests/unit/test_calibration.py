@@ -133,3 +133,25 @@ def test_fit_cli_runs_the_calibrate_recipe(model: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "<- chosen" in result.output
     assert (tmp_path / "run" / "model" / "fewner.json").is_file()
+
+
+def test_predict_cli_takes_none_bias(model: Path, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from fewner.cli import cli
+
+    _predictor(model).save(tmp_path / "m")
+    text = tmp_path / "in.txt"
+    text.write_text("Peter B-PER\nmet O\nAnna B-PER\nin O\nParis B-LOC\n. O\n\n")
+    counts = {}
+    for bias in ("10000", "-10000"):
+        out = tmp_path / f"out{bias}.jsonl"
+        result = CliRunner().invoke(cli, [
+            "predict", "--model", str(tmp_path / "m"), str(text), "-o", str(out), "--no-cache",
+            "--none-bias", bias, "--max-new-tokens", "48",
+        ])
+        assert result.exit_code == 0, result.output
+        counts[bias] = sum(len(json.loads(line)["entities"]) for line in out.read_text().splitlines())
+    assert counts["10000"] == 0 and counts["-10000"] > 0
