@@ -572,12 +572,13 @@ class HFBackend(Backend):
                 continue
             ids, mask = self._left_pad([pairs[i][0] + pairs[i][1] for i in idx])
             position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+            last = max(len(pairs[i][1]) for i in idx)  # only completion positions are scored
             with torch.inference_mode():
                 logits = self.model(
                     input_ids=ids, attention_mask=mask, position_ids=position_ids
                 ).logits
-            logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-            token_lp = logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+            logp = torch.log_softmax(logits[:, -last - 1 : -1].float(), dim=-1)
+            token_lp = logp.gather(-1, ids[:, -last:].unsqueeze(-1)).squeeze(-1)
             for row, i in enumerate(idx):
                 n = len(pairs[i][1])
                 scores[i] = float(token_lp[row, -n:].sum())

@@ -83,6 +83,7 @@ class ExtractorPredictor(Predictor):
         max_mentions: int | None = None,
         abstain: bool = False,
         none_bias: float = 0.0,
+        retype: bool = False,
         max_new_tokens: int = 64,
         batch_size: int = 16,
         backend_options: Mapping[str, Any] | None = None,
@@ -126,6 +127,7 @@ class ExtractorPredictor(Predictor):
             "max_mentions": max_mentions,
             "abstain": abstain,
             "none_bias": float(none_bias),
+            "retype": bool(retype),
         }
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
@@ -276,7 +278,7 @@ class ExtractorPredictor(Predictor):
             "metrics": manifest.metrics,
         }
         for key in ("chat", "system", "generic_definitions", "constrained", "edge_punctuation", "max_words",
-                    "max_mentions", "abstain", "none_bias"):
+                    "max_mentions", "abstain", "none_bias", "retype"):
             if key in s:
                 kwargs[key] = s[key]
         kwargs.update(overrides)
