@@ -6,7 +6,8 @@
 
 Rows (each on the fixed 5-shot support sets; the test set's first ``--limit`` sentences):
 
-* ``zero``: the source-stage model alone (no target data), once per dataset;
+* ``zero``: the source-stage model alone (no target data), once per dataset, with its saved
+  ``none_bias`` (keyed ``zero[none_bias=B]`` when not 0; ``--none-bias`` overrides it);
 * ``calib``: ``fewner.fit(support, types, recipe="calibrate")``: the same model, no training, its
   ``none_bias`` chosen on the support set (fewner/predict/calibration.py);
 * ``sft``: ``fewner.fit(support, types, recipe="ner-sft")``: packed LoRA SFT from the source adapter
@@ -71,6 +72,8 @@ def main() -> None:
     ap.add_argument("--out", default="experiments/results/source_fewshot.json")
     ap.add_argument("--query", choices=("test", "dev"), default="test",
                     help="score on the test set (the table) or the dev split (choosing a recipe)")
+    ap.add_argument("--none-bias", type=float, default=None,
+                    help="the zero row's none_bias [default: the source model's saved one]")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="recipe override for the trained rows (YAML value), e.g. stages.target.epochs=2; "
                          "the runs are keyed ROW[KEY=VALUE,...]")
@@ -91,6 +94,7 @@ def main() -> None:
     source = shipped_path(args.source) or Path(args.source)
     saved = fewner.load(source)  # a LoRA source stage: catalogue model + adapter; a full one: its weights
     model, adapter = saved.model, None if saved.adapter is None else str(saved.adapter)
+    none_bias = saved.none_bias if args.none_bias is None else args.none_bias
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {"runs": {}}
     results.update({"source": str(args.source), "limit": args.limit})
@@ -113,7 +117,10 @@ def main() -> None:
             query = read_corpus(root / DEV_FILES[name]).sentences
         for row in args.rows.split(","):
             for index in ([0] if row == "zero" else [int(i) for i in args.sets.split(",")]):
-                tag = row if row == "zero" or not extra else f"{row}[{','.join(args.overrides)}]"
+                if row == "zero":
+                    tag = f"zero[none_bias={none_bias}]" if none_bias else "zero"
+                else:
+                    tag = row if row == "calib" or not extra else f"{row}[{','.join(args.overrides)}]"
                 key = f"{name}/{tag}/{index}" + ("/dev" if args.query == "dev" else "")
                 if key in results["runs"]:
                     continue
@@ -125,6 +132,7 @@ def main() -> None:
                 if row == "zero":
                     predictor = ExtractorPredictor(
                         model, types, adapter=adapter, layout="sentence_first", definitions=definitions,
+                        none_bias=none_bias,
                     )
                 elif row == "calib":
                     predictor = fewner.fit(support, types, recipe="calibrate", model=source,

@@ -152,7 +152,7 @@ def fit_calibrate(
     """A saved extractor (``model``: a folder or shipped name, default the source-stage
     ``smollm2-135m-ner``) asked zero-shot for the labels, with only its ``none_bias`` chosen on
     the examples (:func:`fewner.predict.calibration.calibrate_none_bias`; ``grid`` default
-    :data:`~fewner.predict.calibration.DEFAULT_GRID`): no training, about a minute on a CPU.
+    :data:`~fewner.predict.calibration.DEFAULT_GRID`): no training, a few minutes on a CPU.
     ``definitions``: the labels' definitions (default: generic ones); other keyword arguments
     are :class:`~fewner.predictors.extractor.ExtractorPredictor` options (``batch_size``, ...).
     The calibration grid is kept in the predictor's ``metrics``; ``out``: save the model in
