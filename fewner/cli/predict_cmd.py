@@ -145,6 +145,9 @@ def _layouts() -> list[str]:
               help="Added to the 'none' answer's first-token logit (hf, llamacpp): negative finds "
               "more entities, positive fewer [default: the saved model's, else 0]; `fewner fit "
               "--recipe calibrate` chooses it on labeled examples.")
+@click.option("--retype/--no-retype", default=None,
+              help="Give every span found the label whose prompt scores it highest (hf, llamacpp; "
+              "one scoring pass per span and label) [default: the saved model's, else off].")
 @click.option("--device", default=None,
               help="hf or span model: cpu, cuda, cuda:N, auto [default: hf auto, span cpu].")
 @click.option("--base-url", default=None, help="Server URL (openai backend).")

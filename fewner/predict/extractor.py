@@ -57,8 +57,9 @@ Choices, and why:
   (``backend.logprobs``), and takes the type that scores highest. Asking one type at a time, a
   small model often finds a mention under the wrong type (or under several, where the merge rule
   below would pick by list order); one scoring pass per (span, type) decides by the model's own
-  likelihood instead. It needs a backend that scores completions (hf, llamacpp); spans keep their
-  extracted type elsewhere. Counted: ``retyped`` (spans whose type changed).
+  likelihood instead. It needs a backend that scores completions (hf, llamacpp; others raise a
+  :class:`~fewner.errors.BackendError` saying so). Counted: ``retyped`` (spans whose type
+  changed).
 * **A bias on "none"** (``none_bias``, default 0): added to the logit of the none answer's first
   token at the first answer position (``GenerationParams.first_token_bias``). The presence
   decision of a small model is made there, and a model trained on other data is often too
@@ -386,7 +387,13 @@ class Extractor:
                     jobs.append((i, (start, end), t, self.prompt(sentence, t), answer))
         if not jobs:
             return found
-        scores = self.backend.logprobs([j[3] for j in jobs], [j[4] for j in jobs])
+        from fewner.errors import BackendError
+
+        try:
+            scores = self.backend.logprobs([j[3] for j in jobs], [j[4] for j in jobs])
+        except BackendError as err:
+            raise BackendError(f"retype scores every span under every type: {err}; "
+                               "use the hf or llamacpp backend, or retype=False") from err
         best: dict[tuple[int, tuple[int, int]], tuple[float, str]] = {}
         for (i, where, t, _, _), score in zip(jobs, scores, strict=True):
             if (i, where) not in best or score > best[i, where][0]:

@@ -155,3 +155,35 @@ def test_predict_cli_takes_none_bias(model: Path, tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         counts[bias] = sum(len(json.loads(line)["entities"]) for line in out.read_text().splitlines())
     assert counts["10000"] == 0 and counts["-10000"] > 0
+
+
+def test_retype_gives_each_span_the_type_that_scores_it_highest(model: Path) -> None:
+    from fewner.errors import BackendError
+
+    predictor = _predictor(model, none_bias=-1e4, retype=True)  # every question answers mentions
+    result = predictor.predict_sentences(_support())
+    extractor = predictor._extractor
+    spans = [(s, sp) for s in result.sentences for sp in s.spans]
+    assert spans
+    for sentence, span in spans:
+        answer = extractor.fmt.template.render_target([sentence.text[span.start : span.end]])
+        scores = predictor.backend().logprobs(
+            [extractor.prompt(sentence, t) for t in LABELS], [answer] * len(LABELS)
+        )
+        assert span.label == LABELS[scores.index(max(scores))]
+    plain = _predictor(model, none_bias=-1e4).predict_sentences(_support())
+    assert {(s.id, sp.start, sp.end) for s in plain.sentences for sp in s.spans} >= {
+        (s.id, sp.start, sp.end) for s, sp in spans
+    }  # the same places, typed anew
+    assert "retyped" in result.stats and predictor.settings()["retype"] is True
+    from fewner.backends.base import Backend
+    from fewner.backends.scripted import ScriptedBackend
+
+    class Unscored(ScriptedBackend):  # a backend that cannot score completions
+        _logprobs = Backend._logprobs
+
+    backend = Unscored(answers=lambda prompt: "The entities I extracted for you are <<< Paris >>>")
+    scripted = ExtractorPredictor("rules", LABELS, backend="scripted", definitions="conll2003",
+                                  retype=True, backend_object=backend)
+    with pytest.raises(BackendError, match="retype scores every span"):
+        scripted.predict_sentences(_support())
