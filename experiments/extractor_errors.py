@@ -43,10 +43,9 @@ def main() -> None:
     from fewner.eval.pairing import score_predictions
     from fewner.predictors.extractor import ExtractorPredictor
     from fewner.prompts import load_definitions
-    from fewner.spanmodel.shipped import shipped_path
 
     root, names = Path(default_data_root()), LABEL_NAMES[args.dataset]
-    saved = fewner.load(shipped_path(args.source) or Path(args.source))
+    saved = fewner.load(args.source)  # a shipped name or a folder
     types = [names.get(t, t) for t in load_fixed_support_sets(root, args.dataset, 5).episodes[0].types]
     definitions = {names.get(k, k): v for k, v in load_definitions(DEFINITIONS[args.dataset]).items()}
     dev = rename_labels(read_corpus(root / DEV_FILES[args.dataset]).sentences[: args.limit], names)
@@ -107,14 +106,14 @@ def typing_accuracy(predictor, dev, types, answered) -> dict[str, int]:
     none = dict(zip(unique, backend.logprobs(unique, [grammar.none] * len(unique)), strict=True))
     counts: Counter[str] = Counter(candidates=len(keys))
     for n, key in enumerate(keys):
-        rows = range(n * len(types), (n + 1) * len(types))
-
-        def pick(score) -> str:
-            return types[max(range(len(types)), key=lambda j: score(rows[j]))]
-
-        counts["answer log-probability"] += pick(lambda r: total[r]) == gold[key]
-        counts["minus the none answer's"] += pick(lambda r: total[r] - none[prompts[r]]) == gold[key]
-        counts["mention part only"] += pick(lambda r: total[r] - prefix[prompts[r]]) == gold[key]
+        rows = range(n * len(types), (n + 1) * len(types))  # this span's score under each type
+        picks = {
+            "answer log-probability": lambda r: total[r],
+            "minus the none answer's": lambda r: total[r] - none[prompts[r]],
+            "mention part only": lambda r: total[r] - prefix[prompts[r]],
+        }
+        for name, score in picks.items():
+            counts[name] += types[max(rows, key=score) - rows.start] == gold[key]
         counts["first extracting type in list order"] += sorted(claimed[key], key=types.index)[0] == gold[key]
         counts["gold type among the extracting types"] += gold[key] in claimed[key]
     return dict(counts)

@@ -43,10 +43,9 @@ def main() -> None:
     from fewner.eval.pairing import score_predictions
     from fewner.predictors.extractor import ExtractorPredictor
     from fewner.prompts import load_definitions
-    from fewner.spanmodel.shipped import shipped_path
 
     root, names = Path(default_data_root()), LABEL_NAMES[args.dataset]
-    saved = fewner.load(shipped_path(args.source) or Path(args.source))
+    saved = fewner.load(args.source)  # a shipped name or a folder
     episode = load_fixed_support_sets(root, args.dataset, 5).episodes[0]
     types = [names.get(t, t) for t in episode.types]
     definitions = {names.get(k, k): v for k, v in load_definitions(DEFINITIONS[args.dataset]).items()}

@@ -160,9 +160,10 @@ def fit_calibrate(
     from fewner.predict.calibration import DEFAULT_GRID, calibrate_none_bias
     from fewner.predictors import load_folder
     from fewner.predictors.extractor import ExtractorPredictor
+    from fewner.progress import progress_reporter
     from fewner.spanmodel.shipped import shipped_path
 
-    folder = shipped_path(str(model)) or Path(model).expanduser()
+    folder = shipped_path(str(model)) or Path(model).expanduser()  # as fewner.api resolves it
     if not (folder / "fewner.json").is_file():
         raise ConfigError(
             f"recipe calibrate: no saved model {str(model)!r} (a model folder, or a shipped name "
@@ -177,8 +178,6 @@ def fit_calibrate(
         chat=saved.options["chat"], system=saved.options["system"],
         base_model=saved.base_model, **options,
     )
-    from fewner.progress import progress_reporter
-
     biases = tuple(grid or DEFAULT_GRID)
     with progress_reporter(progress, len(biases), "calibrating none_bias") as advance:
         result = calibrate_none_bias(

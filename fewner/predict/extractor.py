@@ -372,16 +372,19 @@ class Extractor:
             predictions.append(sentence.with_spans(kept))
         return ExtractionResult(predictions, stats, answers, abstained)
 
-
     def _retyped(
         self, sentences: list[Sentence], found: list[list[Span]], types: list[str],
         stats: Counter[str],
     ) -> list[list[Span]]:
         """Each distinct span of a sentence once, with the type whose prompt gives its
         one-mention answer the highest log-probability (ties: the earlier type)."""
+        claimed: list[dict[tuple[int, int], set[str]]] = [{} for _ in sentences]
+        for places, spans in zip(claimed, found, strict=True):
+            for s in spans:
+                places.setdefault((s.start, s.end), set()).add(s.label)
         jobs: list[tuple[int, tuple[int, int], str, str, str]] = []
-        for i, (sentence, spans) in enumerate(zip(sentences, found, strict=True)):
-            for start, end in dict.fromkeys((s.start, s.end) for s in spans):
+        for i, sentence in enumerate(sentences):
+            for start, end in claimed[i]:
                 answer = self.fmt.template.render_target([sentence.text[start:end]])
                 for t in types:
                     jobs.append((i, (start, end), t, self.prompt(sentence, t), answer))
@@ -399,14 +402,11 @@ class Extractor:
             if (i, where) not in best or score > best[i, where][0]:
                 best[i, where] = (score, t)
         out: list[list[Span]] = [[] for _ in sentences]
-        for i, spans in enumerate(found):
-            before = {(s.start, s.end): s.label for s in spans}
-            for where, label in before.items():
-                chosen = best[i, where][1]
-                stats["retyped"] += chosen != label and chosen not in {
-                    s.label for s in spans if (s.start, s.end) == where
-                }
-                out[i].append(Span(where[0], where[1], chosen))
+        for i, places in enumerate(claimed):
+            for (start, end), labels in places.items():
+                chosen = best[i, (start, end)][1]
+                stats["retyped"] += chosen not in labels
+                out[i].append(Span(start, end, chosen))
         return out
 
 
