@@ -19,6 +19,10 @@ Choices, and why:
 * **Data order.** Epoch ``e`` visits the examples in ``randperm(n)`` drawn from a generator
   seeded with ``(seed, e)``, independent of every other random draw: the order after a resume
   is the order of an uninterrupted run.
+* **Length-grouped batches** (``group_by_length``): the epoch's order is cut into windows of
+  :data:`LENGTH_WINDOW` batches, each window sorted by length and cut into batches, and the
+  batches shuffled again; a batch then pads to a near-equal length (padding is computed, not
+  free, on a CPU), and which examples meet in a batch still changes every epoch.
 * **Exact resume.** Checkpoints (:mod:`fewner.train.checkpoint`) hold adapter, optimizer,
   scheduler, RNG states and position; dev evaluation runs under ``torch.random.fork_rng`` so it
   consumes no training randomness. On CPU a resumed run ends with bit-identical adapter weights
@@ -55,7 +59,18 @@ from fewner.train.lora import trainable_parameters
 from fewner.train.schedule import make_scheduler, warmup_steps
 from fewner.train.settings import LoopSettings
 
-__all__ = ["LoopSettings", "TrainResult", "Trainer", "epoch_order", "resolve_precision"]
+__all__ = [
+    "LENGTH_WINDOW",
+    "LoopSettings",
+    "TrainResult",
+    "Trainer",
+    "epoch_batches",
+    "epoch_order",
+    "resolve_precision",
+]
+
+#: batches per window that ``group_by_length`` sorts by length (module docstring)
+LENGTH_WINDOW = 50
 
 Evaluate = Callable[[nn.Module], dict[str, Any]]
 #: ``objective(model, batch) -> (loss, logs)``: a whole step's loss when it is not a sum of
@@ -80,6 +95,24 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     """The order in which epoch ``epoch`` visits ``n`` examples (depends on nothing else)."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=generator).tolist()
+
+
+def epoch_batches(
+    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, *, by_length: bool = False
+) -> list[list[int]]:
+    """The batches (example indices) of epoch ``epoch``: :func:`epoch_order` cut in order, or
+    with ``by_length`` grouped by length within windows of :data:`LENGTH_WINDOW` batches and the
+    batches shuffled (module docstring). Every example is in exactly one batch either way."""
+    order = epoch_order(len(lengths), seed, epoch)
+    if not by_length:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    window = batch_size * LENGTH_WINDOW
+    batches: list[list[int]] = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: -lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    shuffle = epoch_order(len(batches), seed + 1, epoch)
+    return [batches[i] for i in shuffle]
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
@@ -156,6 +189,8 @@ class Trainer:
             "log_every",
         ):
             s.pop(key)
+        if not s["group_by_length"]:
+            s.pop("group_by_length")  # runs from before the option resume as before
         loss = repr(self.objective) if self.objective is not None else repr(self.terms)
         return {**s, "examples": digest.hexdigest()[:16], "terms": loss}
 
@@ -236,8 +271,8 @@ class Trainer:
     # ----- internals ---------------------------------------------------------------------
     def _groups(self, epoch: int) -> list[list[list[int]]]:
         s = self.settings
-        order = epoch_order(len(self.examples), s.seed, epoch)
-        batches = [order[i : i + s.batch_size] for i in range(0, len(order), s.batch_size)]
+        lengths = [len(e) for e in self.examples] if s.group_by_length else [0] * len(self.examples)
+        batches = epoch_batches(lengths, s.batch_size, s.seed, epoch, by_length=s.group_by_length)
         return [batches[i : i + s.grad_accum] for i in range(0, len(batches), s.grad_accum)]
 
     def _save(self, store: CheckpointStore, *args: Any) -> None:

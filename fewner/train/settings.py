@@ -35,6 +35,8 @@ class LoopSettings:
     warmup_steps: int | None = None
     min_lr_ratio: float = 0.0
     max_grad_norm: float = 1.0
+    #: batch examples of similar length (less padding; fewner.train.loop's docstring)
+    group_by_length: bool = False
     eval_every: int = 0
     eval_at_end: bool = True
     checkpoint_every: int = 0

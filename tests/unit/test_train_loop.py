@@ -15,7 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 from fewner.errors import ConfigError  # noqa: E402
 from fewner.prompts import ExtractionFormat  # noqa: E402
 from fewner.train.collate import build_examples  # noqa: E402
-from fewner.train.loop import LoopSettings, Trainer, epoch_order  # noqa: E402
+from fewner.train.loop import LoopSettings, Trainer, epoch_batches, epoch_order  # noqa: E402
 from fewner.train.lora import PRESETS, LoraSettings, wrap  # noqa: E402
 from fewner.train.losses import build_loss_terms  # noqa: E402
 from tests.unit.train_tiny import mini_sentences, tiny_causal_lm  # noqa: E402
@@ -218,3 +218,36 @@ def test_epoch_order_depends_on_seed_and_epoch_only() -> None:
     assert epoch_order(10, 0, 0) != epoch_order(10, 0, 1)
     assert epoch_order(10, 0, 0) != epoch_order(10, 1, 0)
     assert sorted(epoch_order(10, 4, 2)) == list(range(10))
+
+
+def test_length_grouped_batches_partition_the_epoch_and_pad_less() -> None:
+    generator = torch.Generator().manual_seed(3)
+    lengths = torch.randint(10, 500, (1000,), generator=generator).tolist()
+
+    def padded(batches: list[list[int]]) -> int:
+        return sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
+    plain = epoch_batches(lengths, 4, 0, 0)
+    grouped = epoch_batches(lengths, 4, 0, 0, by_length=True)
+    assert plain == [epoch_order(1000, 0, 0)[i : i + 4] for i in range(0, 1000, 4)]
+    assert sorted(i for b in grouped for i in b) == list(range(1000))
+    assert all(len(b) == 4 for b in grouped)
+    assert padded(grouped) < 0.85 * padded(plain)
+    assert grouped == epoch_batches(lengths, 4, 0, 0, by_length=True)
+    assert grouped != epoch_batches(lengths, 4, 0, 1, by_length=True)
+    # the long batches are not all at the start of the epoch
+    firsts = [max(lengths[i] for i in b) for b in grouped[:50]]
+    assert min(firsts) < 400
+
+
+def test_group_by_length_keeps_old_fingerprints_when_off(model_dir: Path, examples, tmp_path: Path) -> None:
+    model = _model(model_dir)
+    off = _trainer(model, examples, tmp_path / "a").fingerprint()
+    on = _trainer(model, examples, tmp_path / "b", group_by_length=True).fingerprint()
+    assert "group_by_length" not in off and on["group_by_length"] is True
+
+
+def test_a_length_grouped_run_trains_on_every_example(model_dir: Path, examples, tmp_path: Path) -> None:
+    model = _model(model_dir)
+    result = _trainer(model, examples, tmp_path / "run", group_by_length=True, epochs=1).train()
+    assert result.examples == len(examples[0]) and result.steps > 0

@@ -226,3 +226,24 @@ def test_a_sentence_with_no_asked_type_is_skipped_and_counted(model_and_tokenize
     examples = load_mixture_file(settings.mixture, tmp_path).epoch(0, 0)
     items, counts = build_items(examples, settings, tokenizer, {})
     assert items == [] and counts["sentences with no question (skipped)"] == len(examples) == 3
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["plain", "peft"])
+def test_supervised_logits_equal_the_full_logits_at_those_positions(model_and_tokenizer, wrapped: bool) -> None:
+    from fewner.train.lora import LoraSettings, wrap
+    from fewner.train.packing import supervised_logits
+
+    model, tokenizer = model_and_tokenizer
+    if wrapped:
+        import copy
+
+        model = wrap(copy.deepcopy(model), LoraSettings(r=4, alpha=8, dropout=0.0))
+    items = packed_items(_examples(tokenizer), tokenizer.pad_token_id, {}).items
+    batch = collate_packed(items[:3], tokenizer.pad_token_id)
+    rows, cols = (batch["labels"][:, 1:] != -100).nonzero(as_tuple=True)
+    with torch.no_grad():
+        full = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                     position_ids=batch["position_ids"]).logits[rows, cols]
+        chosen = supervised_logits(model, batch, rows, cols)
+    assert chosen.shape == (len(rows), full.shape[-1]) and len(rows) > 0
+    torch.testing.assert_close(chosen, full, atol=1e-5, rtol=1e-5)
