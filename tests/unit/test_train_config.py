@@ -197,3 +197,16 @@ def test_exponent_floats_without_a_dot_are_floats_everywhere(tmp_path: Path) -> 
     assert load_yaml("[1e-4, .5e-2, 7, 1e3x]") == [0.0001, 0.005, 7, "1e3x"]
     settings = load_source_settings("smollm2-source", ["loop.lr=3e-3"])
     assert settings.loop["lr"] == 0.003
+
+
+def test_the_commercial_source_file_leaves_the_non_commercial_data_out(shared_data: Path) -> None:
+    from fewner.spanmodel.source import load_mixture_file
+    from fewner.train.source import load_source_settings
+
+    settings = load_source_settings("smollm2-source-commercial")
+    assert "NC" not in settings.licence and settings.definitions is None
+    assert settings.loop["group_by_length"] is True
+    mixture = load_mixture_file(settings.mixture, shared_data)
+    names = {d.name for d in mixture.datasets}
+    assert not names & {"pile-ner", "wikineural"} and "wikigold" in names
+    assert 4000 <= len(mixture.epoch(settings.seed, 0)) <= 4400
