@@ -1,7 +1,7 @@
 """Pack a source-stage run's model folder as fewner's shipped LLM extractor (package data).
 
     python experiments/llm_ship.py RUN/model [--out fewner/resources/models/smollm2-135m-ner]
-        [--how "the commands that made RUN/model"]
+        [--how "the commands that made RUN/model"] [--none-bias B --bias-note "where B came from"]
 
 Copies the folder (fewner.json + the LoRA adapter: a source-train LoRA run's, or the adapter
 ``fewner extract-lora`` made from a fully trained run), drops peft's auto-written README,
@@ -31,6 +31,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--how", default="`fewner source-train -o RUN` (fewner/resources/source/smollm2-source.yaml)",
                     help="how the folder was made, for the manifest's notes")
+    ap.add_argument("--none-bias", type=float, default=None,
+                    help="the served none_bias (choose it on dev data: experiments/none_bias_sweep.py)")
+    ap.add_argument("--bias-note", default="", help="where --none-bias came from, for the notes")
     args = ap.parse_args()
     if args.out.exists():
         shutil.rmtree(args.out)
@@ -50,7 +53,13 @@ def main() -> None:
         f"licence of the training data: {licence}; non-commercial use only",
         "prompts: obp-llm template, sentence first; labels without a definition get the generic one",
     ]
-    manifest = replace(manifest, notes=[*manifest.notes, *notes])
+    settings = dict(manifest.settings)
+    if args.none_bias is not None:
+        if not args.bias_note:
+            raise SystemExit("--none-bias needs --bias-note (the dev numbers it was chosen on)")
+        settings["none_bias"] = args.none_bias
+        notes.append(f"none_bias {args.none_bias:+.1f}: {args.bias_note}")
+    manifest = replace(manifest, settings=settings, notes=[*manifest.notes, *notes])
     manifest.write(args.out)
     files = sorted(p for p in args.out.rglob("*") if p.is_file() and p.name != "SHA256SUMS")
     sums = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(args.out)}" for p in files]

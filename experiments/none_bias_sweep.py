@@ -60,7 +60,8 @@ def main() -> None:
         result = predictor.predict_sentences(dev, types)
         scores, _ = score_predictions(dev, result.sentences, types)
         row = {
-            "dataset": args.dataset, "split": "dev", "sentences": len(dev), "none_bias": bias,
+            "source": str(args.source), "dataset": args.dataset, "split": "dev", "sentences": len(dev),
+            "none_bias": bias,
             "retype": args.retype, "f1": round(100 * scores.micro.f1, 2),
             "p": round(100 * scores.micro.precision, 2), "r": round(100 * scores.micro.recall, 2),
             "seconds": round(time.perf_counter() - started),
