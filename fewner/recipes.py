@@ -184,6 +184,7 @@ def fit_describe(
     definitions: Any = None,
     per_label: int = 3,
     out: str | Path | None = None,
+    progress: bool = True,
     **options: Any,
 ) -> Predictor:
     """A saved extractor (``model``, default the source-stage ``smollm2-135m-ner``) asked
@@ -191,7 +192,8 @@ def fit_describe(
     examples (:func:`fewner.prompts.definitions_with_mentions`): no training, seconds.
     ``definitions``: the labels' definitions (default: the generic "any X mentioned"); other
     keyword arguments are :class:`~fewner.predictors.extractor.ExtractorPredictor` options;
-    ``out``: save the model in ``OUT/model``."""
+    ``out``: save the model in ``OUT/model``; ``progress`` is accepted for a uniform call (there
+    is nothing long to show)."""
     from fewner.predictors.extractor import GENERIC_DEFINITION
     from fewner.prompts import definitions_with_mentions, load_definitions
 
