@@ -169,9 +169,9 @@ def _check_resume(
         old = _flatten(_trajectory_view(json.loads(stored.read_text(encoding="utf-8"))))
         new = _flatten(_trajectory_view(json.loads(json.dumps(config))))
         # a key absent on one side equals null: a run written before the key existed
-        # (packing: absent in runs written before it existed, where it was off)
+        # (packing, group_by_length: absent in runs written before they existed, where they were off)
         def value(flat: dict[str, Any], key: str) -> Any:
-            return flat.get(key, False if key.endswith(".packing") else None)
+            return flat.get(key, False if key.endswith((".packing", ".group_by_length")) else None)
 
         diff = sorted(k for k in set(old) | set(new) if value(old, k) != value(new, k))
         if diff:

@@ -41,6 +41,7 @@ def _with_inline_key(resolved: dict) -> dict:
     for stage in out["stages"].values():
         stage.setdefault("packing", False)  # added with packed stages
         stage.setdefault("negatives", None)  # added with negative subsampling
+        stage.setdefault("group_by_length", False)  # added with length-grouped batches
     return out
 
 
