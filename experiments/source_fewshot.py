@@ -10,8 +10,6 @@ Rows (each on the fixed 5-shot support sets; the test set's first ``--limit`` se
   ``none_bias`` (keyed ``zero[none_bias=B]`` when not 0; ``--none-bias`` overrides it);
 * ``calib``: ``fewner.fit(support, types, recipe="calibrate")``: the same model, no training, its
   ``none_bias`` chosen on the support set (fewner/predict/calibration.py);
-* ``describe``: ``fewner.fit(support, types, recipe="describe")``: the same model, no training,
-  each type's definition followed by up to 3 of its support-set mentions;
 * ``sft``: ``fewner.fit(support, types, recipe="ner-sft")``: packed LoRA SFT from the source adapter
   (a fresh LoRA on a fully trained source model);
 * ``sft-attn`` / ``sft-hidden``: the same, unpacked, with OBP-LLM's attention contrastive term
@@ -122,7 +120,7 @@ def main() -> None:
                 if row == "zero":
                     tag = f"zero[none_bias={none_bias}]" if none_bias else "zero"
                 else:
-                    tag = row if row in ("calib", "describe") or not extra else f"{row}[{','.join(args.overrides)}]"
+                    tag = row if row == "calib" or not extra else f"{row}[{','.join(args.overrides)}]"
                 key = f"{name}/{tag}/{index}" + ("/dev" if args.query == "dev" else "")
                 if key in results["runs"]:
                     continue
@@ -140,9 +138,6 @@ def main() -> None:
                     predictor = fewner.fit(support, types, recipe="calibrate", model=source,
                                            definitions=definitions, batch_size=args.batch_size,
                                            progress=False)
-                elif row == "describe":
-                    predictor = fewner.fit(support, types, recipe="describe", model=source,
-                                           definitions=definitions, none_bias=none_bias)
                 else:
                     recipe, overrides = row_plan(row, model, adapter, support, types)
                     overrides.update(extra)

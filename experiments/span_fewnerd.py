@@ -4,8 +4,7 @@
         [--n-way 5] [--k-shot 1] [--seed 0] [--names hand|tags] [--recipe span] [--out FILE.json]
 
 MODEL: the span model (``--recipe span``) or the LLM extractor's source stage
-(``smollm2-135m-ner --recipe ner-sft``, or ``--recipe describe``: no training, the support
-mentions in the definitions); any model ``fewner.load`` reads zero-shot and
+(``smollm2-135m-ner --recipe ner-sft``, or ``--recipe calibrate``: no training); any model ``fewner.load`` reads zero-shot and
 ``fewner.fit(recipe=...)`` adapts.
 
 Episodes are drawn with fewner's Few-NERD greedy sampler (``fewner episodes sample``: N types, K~2K
@@ -102,7 +101,7 @@ def main() -> None:
     overrides = parse_overrides(args.overrides)
     if args.recipe == "span":
         options = {"model": args.model, **({"overrides": overrides} if overrides else {})}
-    elif args.recipe in ("describe", "calibrate"):  # no training: MODEL itself, options as given
+    elif args.recipe == "calibrate":  # no training: MODEL itself, its none_bias chosen
         options = {"model": args.model, **overrides}
     else:  # an LLM recipe continues its own init_adapter (the source stage); bf16 trains 2.7x faster
         options = {"overrides": {"precision": "bf16", **overrides}}

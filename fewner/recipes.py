@@ -5,8 +5,7 @@ Predictor``. The training recipes (``obp-llm``, ``cllmfs``, ``grait``) run the s
 trainer on a packaged recipe config (``fewner/resources/recipes/``) with the examples inline;
 ``icl`` builds an in-context ensemble over the examples (no training; ``icl-fast``: the same
 with the examples as one shared prompt prefix); ``calibrate`` asks the shipped source-stage
-extractor zero-shot with its "none" decision tuned on the examples, ``describe`` the same with
-the examples' mentions written into each label's definition; ``dictionary`` is the
+extractor zero-shot with its "none" decision tuned on the examples; ``dictionary`` is the
 support-set lookup baseline; ``span`` adapts the span model to the examples and
 ``span-distill`` (:mod:`fewner.distill.span_recipe`) trains it on them plus a teacher's
 annotations; ``distill-from`` (:mod:`fewner.distill.from_support`) runs the whole pipeline:
@@ -175,43 +174,11 @@ def fit_calibrate(
     return predictor
 
 
-@RECIPES.register("describe")
-def fit_describe(
-    sentences: list[Sentence],
-    labels: list[str],
-    *,
-    model: str | Path = "smollm2-135m-ner",
-    definitions: Any = None,
-    per_label: int = 3,
-    out: str | Path | None = None,
-    progress: bool = True,
-    **options: Any,
-) -> Predictor:
-    """A saved extractor (``model``, default the source-stage ``smollm2-135m-ner``) asked
-    zero-shot, each label's definition followed by up to ``per_label`` of its mentions in the
-    examples (:func:`fewner.prompts.definitions_with_mentions`): no training, seconds.
-    ``definitions``: the labels' definitions (default: the generic "any X mentioned"); other
-    keyword arguments are :class:`~fewner.predictors.extractor.ExtractorPredictor` options;
-    ``out``: save the model in ``OUT/model``; ``progress`` is accepted for a uniform call (there
-    is nothing long to show)."""
-    from fewner.predictors.extractor import GENERIC_DEFINITION
-    from fewner.prompts import definitions_with_mentions, load_definitions
-
-    given = {} if definitions is None else dict(load_definitions(definitions))
-    base = {label: given.get(label, GENERIC_DEFINITION.format(label=label)) for label in labels}
-    described = definitions_with_mentions(base, sentences, labels, per_label=per_label)
-    predictor = _saved_extractor("describe", model, labels, described, options)
-    predictor.training = {"recipe": "describe", "source": str(model), "examples": len(sentences),
-                          "per_label": per_label}
-    if out is not None:
-        predictor.save(Path(out) / "model")
-    return predictor
-
-
 def _saved_extractor(recipe: str, model: str | Path, labels: list[str], definitions: Any,
                      options: Mapping[str, Any]) -> Any:
     """A new extractor for ``labels`` on a saved extractor's model, adapter, prompt and decoding
-    (``model``: a folder or shipped name); what the zero-shot recipes start from."""
+    (``model``: a folder or shipped name); what a zero-shot recipe such as ``calibrate`` starts
+    from."""
     from fewner.predictors import load_folder
     from fewner.predictors.extractor import ExtractorPredictor
     from fewner.spanmodel.shipped import shipped_path

@@ -22,7 +22,6 @@ Examples:
   fewner fit support.txt --recipe distill-from --set pool=unlabeled.txt -o runs/d   # teacher -> student
   fewner fit support.txt --recipe obp-llm --model smollm2-135m-instruct -o runs/obp
   fewner fit support.txt --recipe calibrate -o runs/zero      # the shipped source model, none-bias tuned
-  fewner fit support.txt --recipe describe --set per_label=3 -o runs/d   # examples in the definitions
   fewner fit support.txt --recipe span -o runs/s --eval ../shared/data/wnut17/emerging.test.annotated
 """
 
@@ -32,7 +31,7 @@ Examples:
 @reading_options()
 @click.argument("examples", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--recipe", "-r", default="span", show_default=True,
-              help="A fewner.RECIPES name: span, calibrate, describe, ner-sft, obp-llm, cllmfs, grait, icl, dictionary, ...")
+              help="A fewner.RECIPES name: span, calibrate, ner-sft, obp-llm, cllmfs, grait, icl, dictionary, ...")
 @click.option("--labels", default=None, help="Entity types, comma-separated [default: those in EXAMPLES].")
 @click.option("--model", "-m", default=None,
               help="Base model of the recipe [default: the recipe's own, e.g. fewner-span-minilm].")

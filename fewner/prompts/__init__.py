@@ -15,7 +15,6 @@ from fewner.prompts.definitions import (
     Definitions,
     MissingDefinitionError,
     available_definitions,
-    definitions_with_mentions,
     load_definitions,
 )
 from fewner.prompts.format import ExtractionFormat
@@ -32,7 +31,6 @@ __all__ = [
     "STAT_KEYS",
     "available_definitions",
     "available_templates",
-    "definitions_with_mentions",
     "load_definitions",
     "load_template",
     "parse_answer",

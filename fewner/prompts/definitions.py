@@ -35,7 +35,6 @@ __all__ = [
     "Definitions",
     "MissingDefinitionError",
     "available_definitions",
-    "definitions_with_mentions",
     "load_definitions",
 ]
 
@@ -130,47 +129,6 @@ def load_definitions(
         defs.update(_read(overrides))
         defs.source += f" + {_describe(overrides)}"
     return defs
-
-
-def definitions_with_mentions(
-    definitions: Mapping[str, str],
-    sentences: Iterable[Any],
-    labels: Iterable[str],
-    *,
-    per_label: int = 3,
-) -> dict[str, str]:
-    """Each label's definition followed by up to ``per_label`` of its mentions in ``sentences``.
-
-    ``definitions[label] + ', for example "A", "B" or "C"'``: the few-shot examples go into the
-    prompt's definition, where a type the model never learned (a benchmark's "miscellaneous",
-    "creative work") gets concrete names instead of a class description only. Mentions are
-    distinct (case-insensitive), the most frequent first, then in order of appearance; a label
-    without mentions keeps its definition. ``sentences``: :class:`~fewner.types.Sentence` objects.
-    Every label needs a definition (pass the generic "any X mentioned" for the others).
-    """
-    if per_label < 1:
-        raise ConfigError(f"per_label must be >= 1, got {per_label}")
-    labels = list(labels)
-    missing = [label for label in labels if label not in definitions]
-    if missing:
-        raise MissingDefinitionError(missing, "the definitions given")
-    counts: dict[str, dict[str, list[Any]]] = {label: {} for label in labels}
-    for sentence in sentences:
-        for span in sentence.spans:
-            if span.label in counts:
-                text = sentence.text[span.start : span.end]
-                entry = counts[span.label].setdefault(text.lower(), [0, len(counts[span.label]), text])
-                entry[0] += 1
-    result = {}
-    for label in labels:
-        seen = sorted(counts[label].values(), key=lambda e: (-e[0], e[1]))[:per_label]
-        quoted = [f'"{text}"' for _, _, text in seen]
-        if not quoted:
-            result[label] = definitions[label]
-            continue
-        listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
-        result[label] = f"{definitions[label]}, for example {listed}"
-    return result
 
 
 def _describe(src: str | Path | Mapping[str, str]) -> str:
