@@ -76,3 +76,22 @@ def generation_arguments(description: str) -> argparse.ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-new-tokens", type=int, default=16)
     return ap
+
+
+def source_stage(sentences: int | None = None) -> tuple[Any, list[Any], dict[str, str], Any, Any]:
+    """The shipped source file's settings, its dealt epoch (the first ``sentences``), Pile-NER
+    definitions, and the base model with its tokenizer on the CPU: what the source-training
+    benchmarks start from. Data under $FEWNER_SHARED_DATA (default ../shared/data)."""
+    import torch
+
+    from fewner.spanmodel.source import load_mixture_file
+    from fewner.train.source import load_source_settings, pile_ner_definitions
+    from fewner.train.stages import load_model
+
+    root = os.environ.get("FEWNER_SHARED_DATA", "../shared/data")
+    settings = load_source_settings("smollm2-source")
+    examples = load_mixture_file(settings.mixture, root).epoch(settings.seed, 0)[:sentences]
+    definitions = pile_ner_definitions(os.path.join(root, settings.definitions))
+    torch.manual_seed(0)
+    model, tokenizer, _ = load_model(settings.model, print, torch.device("cpu"))
+    return settings, examples, definitions, model, tokenizer

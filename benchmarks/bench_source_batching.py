@@ -19,7 +19,6 @@ token ratio.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 
@@ -28,25 +27,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed batches per variant")
     parser.add_argument("--batch-size", type=int, default=4, help="packed sentences per batch")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--data-root", default=os.environ.get("FEWNER_SHARED_DATA", "../shared/data"))
     args = parser.parse_args()
 
     import torch
     import torch.nn.functional as F
 
     torch.set_num_threads(args.threads)
-    from fewner.spanmodel.source import load_mixture_file
+    from _common import source_stage
+
     from fewner.train.loop import epoch_batches
     from fewner.train.packing import PackedNLL, collate_packed
-    from fewner.train.source import build_items, load_source_settings, pile_ner_definitions
-    from fewner.train.stages import load_model
+    from fewner.train.source import build_items
 
-    settings = load_source_settings("smollm2-source")
-    mixture = load_mixture_file(settings.mixture, args.data_root)
-    examples = mixture.epoch(settings.seed, 0)
-    definitions = pile_ner_definitions(os.path.join(args.data_root, settings.definitions))
-    torch.manual_seed(0)
-    model, tokenizer, _ = load_model(settings.model, print, torch.device("cpu"))
+    settings, examples, definitions, model, tokenizer = source_stage()
     model.train()
     items, counts = build_items(examples, settings, tokenizer, definitions)
     lengths = [len(x) for x in items]

@@ -12,7 +12,6 @@ up to rounding: packing changes the cost, not the objective).
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 
@@ -21,26 +20,20 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=48)
     parser.add_argument("--batch-sentences", type=int, default=4, help="sentences per step")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--data-root", default=os.environ.get("FEWNER_SHARED_DATA", "../shared/data"))
     args = parser.parse_args()
 
     import torch
 
     torch.set_num_threads(args.threads)
-    from fewner.spanmodel.source import load_mixture_file
+    from _common import source_stage
+
     from fewner.train.collate import collate
     from fewner.train.lora import LoraSettings, wrap
     from fewner.train.losses import build_loss_terms, forward_with_terms
     from fewner.train.packing import PackedNLL, collate_packed
-    from fewner.train.source import build_items, load_source_settings, pile_ner_definitions
-    from fewner.train.stages import load_model
+    from fewner.train.source import build_items
 
-    settings = load_source_settings("smollm2-source")
-    mixture = load_mixture_file(settings.mixture, args.data_root)
-    examples = mixture.epoch(settings.seed, 0)[: args.sentences]
-    definitions = pile_ner_definitions(os.path.join(args.data_root, settings.definitions))
-    torch.manual_seed(0)
-    model, tokenizer, _ = load_model(settings.model, print, torch.device("cpu"))
+    settings, examples, definitions, model, tokenizer = source_stage(args.sentences)
     model = wrap(model, LoraSettings.from_preset(settings.lora))
     settings.packing = True
     packed, _ = build_items(examples, settings, tokenizer, definitions)
