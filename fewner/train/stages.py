@@ -155,6 +155,28 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _stage_key_defaults() -> dict[str, Any]:
+    """A stage key's default (StageSpec's own keys and LoopSettings'), by key name."""
+    from dataclasses import MISSING, fields
+
+    from fewner.train.config import StageSpec
+    from fewner.train.settings import LoopSettings
+
+    return {f.name: f.default for cls in (StageSpec, LoopSettings) for f in fields(cls)
+            if f.default is not MISSING}
+
+
+def _absent_as_default(flat: dict[str, Any], key: str) -> Any:
+    """``flat[key]``; a key absent (a run written before the key existed) reads as what the run
+    then did: a stage key (``stages.NAME.KEY``) as its default, any other key as null."""
+    if key in flat:
+        return flat[key]
+    parts = key.split(".")
+    if len(parts) == 3 and parts[0] == "stages":
+        return _stage_key_defaults().get(parts[2])
+    return None
+
+
 def _check_resume(
     folder: Path, config: dict[str, Any], resume: bool, only_stage: str | None
 ) -> None:
@@ -168,12 +190,7 @@ def _check_resume(
             )
         old = _flatten(_trajectory_view(json.loads(stored.read_text(encoding="utf-8"))))
         new = _flatten(_trajectory_view(json.loads(json.dumps(config))))
-        # a key absent on one side equals null: a run written before the key existed
-        # (packing, group_by_length: absent in runs written before they existed, where they were off)
-        def value(flat: dict[str, Any], key: str) -> Any:
-            return flat.get(key, False if key.endswith((".packing", ".group_by_length")) else None)
-
-        diff = sorted(k for k in set(old) | set(new) if value(old, k) != value(new, k))
+        diff = sorted(k for k in set(old) | set(new) if _absent_as_default(old, k) != _absent_as_default(new, k))
         if diff:
             raise ConfigError(
                 f"cannot continue {folder}: its config differs in {', '.join(diff)}; "
