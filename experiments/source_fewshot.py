@@ -12,6 +12,8 @@ Rows (each on the fixed 5-shot support sets; the test set's first ``--limit`` se
   ``none_bias`` chosen on the support set (fewner/predict/calibration.py);
 * ``sft``: ``fewner.fit(support, types, recipe="ner-sft")``: packed LoRA SFT from the source adapter
   (a fresh LoRA on a fully trained source model);
+* ``sft-replay``: ``sft`` with 50 source sentences replayed beside the support set
+  (``stages.target.replay``, fewner/train/replay.py);
 * ``sft-attn`` / ``sft-hidden``: the same, unpacked, with OBP-LLM's attention contrastive term
   (lambda 0.01) / CLLMFS's hidden-state term (lambda 0.001);
 * ``sft-dpo``: ``sft`` then OBP-LLM's DPO stage (boundary-shifted + error-feedback pairs);
@@ -47,6 +49,8 @@ def row_plan(row: str, model: str, adapter: str | None, support: list, types: li
     base = {"model": model, "init_adapter": adapter, "precision": "bf16"}
     if row == "sft":
         return "ner-sft", base
+    if row == "sft-replay":
+        return "ner-sft", {**base, "stages.target.replay": {"sentences": 50}}
     if row == "sft-attn":
         return "ner-sft", {**base, "stages.target.packing": False, "stages.target.loss": ATTN}
     if row == "sft-hidden":

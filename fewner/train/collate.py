@@ -252,10 +252,12 @@ def encode_example(
 
 @dataclass
 class ExampleSet:
-    """Encoded examples plus what was skipped, by reason (nothing is dropped silently)."""
+    """Encoded examples plus what was skipped, by reason (nothing is dropped silently);
+    ``replayed``: how many of the examples (the last ones) are replayed source questions."""
 
     examples: list[EncodedExample]
     skipped: Counter[str] = field(default_factory=Counter)
+    replayed: int = 0
 
     def __len__(self) -> int:
         return len(self.examples)

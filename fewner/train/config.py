@@ -39,6 +39,7 @@ from fewner.data.spec import DataSpec, default_data_root
 from fewner.errors import ConfigError
 from fewner.train.kinds import STAGE_KINDS, kind_taking, settings_keys
 from fewner.train.lora import PRESETS, LoraSettings
+from fewner.train.replay import ReplaySpec
 from fewner.train.settings import STAGE_LOOP_KEYS, LoopSettings
 
 __all__ = [
@@ -112,6 +113,7 @@ class StageSpec:
     loss: list[dict[str, Any]] | None = None
     packing: bool = False
     negatives: int | None = None
+    replay: ReplaySpec | None = None
     seed: int | None = None
     loop: LoopSettings = field(default_factory=LoopSettings, metadata=_NOT_CONFIG)
     settings: Any = field(default=None, metadata=_NOT_CONFIG)
@@ -174,6 +176,10 @@ class StageSpec:
                 f"{where}.negatives: {self.negatives!r}; expected an integer >= 0 (absent types asked per "
                 "sentence) or null (every type)"
             )
+        if self.replay is not None:
+            self.replay.check(f"{where}.replay")
+            if self.replay.sentences and self.kind != "sft":
+                raise ConfigError(f"{where}.replay: only a kind: sft stage replays source sentences")
         if self.packing and (self.kind != "sft" or any(t.get("name") != "nll" for t in self.loss or [])):
             raise ConfigError(
                 f"{where}.packing: packed sequences (fewner/train/packing.py) train a kind: sft "
@@ -208,6 +214,7 @@ class StageSpec:
             "loss": copy.deepcopy(self.loss),
             "packing": self.packing,
             "negatives": self.negatives,
+            "replay": None if self.replay is None else dataclasses.asdict(self.replay),
         }
         key = STAGE_KINDS[self.kind].settings_key
         for other in settings_keys():

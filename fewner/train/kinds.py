@@ -107,8 +107,21 @@ def sft_setup(
     from fewner.train.collate import SKIP_TOO_LONG, build_examples
     from fewner.train.losses import build_loss_terms
 
+    seed = ctx.config.stage_seed(name)
     examples = build_examples(sentences, types, fmt, ctx.tokenizer, max_length=spec.max_length,
-                              negatives=getattr(spec, "negatives", None), seed=ctx.config.stage_seed(name))
+                              negatives=getattr(spec, "negatives", None), seed=seed)
+    replay = getattr(spec, "replay", None)
+    if replay is not None and replay.sentences:
+        from fewner.train.replay import replay_examples
+
+        replayed, counts = replay_examples(
+            replay, template=ctx.config.template, layout=ctx.config.layout, tokenizer=ctx.tokenizer,
+            data_root=ctx.config.data_root, seed=seed, max_length=spec.max_length,
+        )
+        examples.examples.extend(replayed)
+        examples.replayed = len(replayed)
+        ctx.log(f"{name}: replaying {counts['sentences']} source sentences ({len(replayed)} questions, "
+                f"{counts['questions with mentions']} with mentions)")
     if not examples.examples:
         raise ConfigError(
             f"stages.{name}: every example is longer than max_length={spec.max_length}"
@@ -121,17 +134,21 @@ def sft_setup(
 
 
 def sft_facts(stage: PreparedStage) -> dict[str, Any]:
-    """The stage summary's ``skipped`` examples and resolved ``loss`` terms."""
-    return {"skipped": dict(stage.examples.skipped), "loss": [t.spec() for t in stage.terms]}
+    """The stage summary's ``skipped`` examples, resolved ``loss`` terms and replayed questions."""
+    facts = {"skipped": dict(stage.examples.skipped), "loss": [t.spec() for t in stage.terms]}
+    if stage.examples.replayed:
+        facts["replayed_questions"] = stage.examples.replayed
+    return facts
 
 
 def _sft_prepare(ctx: RunContext, stage: PreparedStage, folder: Path) -> TrainingItems:
     facts = sft_facts(stage)
     asked = stage.sentences * len(stage.types)
+    own = len(stage.examples) - stage.examples.replayed
     ctx.log(
         f"{stage.name}: {stage.sentences} sentences x {len(stage.types)} types = "
-        + (f"{len(stage.examples)} examples" if len(stage.examples) == asked
-           else f"{len(stage.examples)} of {asked} questions asked")
+        + (f"{own} examples" if own == asked else f"{own} of {asked} questions asked")
+        + (f" + {stage.examples.replayed} replayed" if stage.examples.replayed else "")
         + f"; loss {facts['loss']}"
         + ("; packed one sequence per sentence" if getattr(stage.spec, "packing", False) else "")
     )

@@ -165,6 +165,32 @@ def _tiny_mixture(root: Path, labels: dict | None = None) -> Path:
     return source
 
 
+def test_a_stage_with_replay_also_trains_on_dealt_source_sentences(model_dir: Path, tmp_path: Path) -> None:
+    """replay: {sentences: N, source: FILE} adds N sentences of the source file's mixture, each
+    asked its own types and sampled absent ones, to the stage's packed data; the resolved config
+    records it and the stage summary counts the replayed questions."""
+    from fewner.train.config import load_config
+    from fewner.train.stages import run_training
+
+    source = _tiny_mixture(tmp_path / "data")
+    stage = {"data": {"path": "mini.conll", "types": TYPES}, "packing": True, "epochs": 1, "batch_size": 2,
+             "lr": 1e-3, "loss": [{"name": "nll"}], "replay": {"sentences": 2, "source": str(source)}}
+    config = load_config(write_train_config(tmp_path, model_dir, {"target": stage}, layout="sentence_first"))
+    logs: list[str] = []
+    metrics = run_training(config, tmp_path / "run", log=logs.append)
+    summary = metrics["stages"]["target"]
+    assert summary["replayed_questions"] >= 4  # 2 sentences x (own types + 1 absent one)
+    assert summary["packed_sequences"] == len(mini_sentences()) + 2
+    assert any("replaying 2 source sentences" in line for line in logs)
+    resolved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert resolved["stages"]["target"]["replay"] == {"sentences": 2, "source": str(source)}
+    for bad, match in (({"sentences": -1}, "replay.sentences"), ({"sentences": 2, "source": ""}, "replay.source"),
+                       ({"count": 2}, "unknown key")):
+        stage["replay"] = bad
+        with pytest.raises(ConfigError, match=match):
+            load_config(write_train_config(tmp_path, model_dir, {"target": stage}, layout="sentence_first"))
+
+
 def test_a_source_run_writes_a_model_folder_that_loads_and_predicts(model_dir: Path, tmp_path: Path) -> None:
     import fewner
     from fewner.train.source import load_source_settings, train_source

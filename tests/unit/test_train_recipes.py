@@ -42,6 +42,7 @@ def _with_inline_key(resolved: dict) -> dict:
         stage.setdefault("packing", False)  # added with packed stages
         stage.setdefault("negatives", None)  # added with negative subsampling
         stage.setdefault("group_by_length", False)  # added with length-grouped batches
+        stage.setdefault("replay", None)  # added with source replay
     return out
 
 
