@@ -131,7 +131,7 @@ def extract_model_folder(
     from fewner.models.catalogue import base_model_record
     from fewner.predictors.extractor import ExtractorPredictor
     from fewner.train.lora import _ATTENTION, _MLP, save_adapter
-    from fewner.train.stages import load_model
+    from fewner.train.model_loading import load_model
 
     full = fewner.load(folder)
     if full.adapter is not None or not Path(full.model).is_dir():

@@ -226,9 +226,9 @@ def train_source(
     from fewner.spanmodel.source import load_mixture_file
     from fewner.train.loop import Trainer
     from fewner.train.lora import LoraSettings, save_adapter, wrap
+    from fewner.train.model_loading import load_model
     from fewner.train.packing import packed_trainer_options
     from fewner.train.settings import LoopSettings
-    from fewner.train.stages import load_model
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

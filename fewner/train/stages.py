@@ -49,6 +49,7 @@ from fewner.prompts import ExtractionFormat, load_template
 from fewner.runs import RunDir, write_json_atomic
 from fewner.train.config import EvalSpec, TrainConfig, config_to_dict, init_adapter_path
 from fewner.train.kinds import STAGE_KINDS, PreparedStage, RunContext, TrainingItems
+from fewner.train.model_loading import load_model
 from fewner.types import Sentence
 
 __all__ = ["PreparedStage", "TrainingItems", "read_sentences", "run_training"]
@@ -60,25 +61,6 @@ def read_sentences(config: TrainConfig, spec: DataSpec) -> tuple[list[Sentence],
     """The sentences ``spec`` selects (a file under ``data_root`` or inline examples, after
     ``skip`` and ``limit``) and the types to prompt for."""
     return spec.sentences_and_types(config.data_root)
-
-
-def load_model(name: str, log: Log, device: Any) -> tuple[Any, Any, str]:
-    """The catalogue model ``name`` (float32) on ``device``, its tokenizer and backend id."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from fewner.errors import ModelNotAvailableError
-    from fewner.models import hf_path
-
-    path = hf_path(name, log=log)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    except OSError as err:
-        raise ModelNotAvailableError(f"cannot load {name!r} from {path}: {err}") from err
-    if tokenizer.pad_token_id is None:
-        raise ConfigError(f"the tokenizer of {name!r} has no pad token")
-    return model.to(device), tokenizer, f"hf:{name}"
 
 
 def _evaluator(
