@@ -120,6 +120,9 @@ def sft_setup(
         )
         examples.examples.extend(replayed)
         examples.replayed = len(replayed)
+        too_long = counts["questions longer than max_length (skipped)"]
+        if too_long:
+            examples.skipped[f"replayed {SKIP_TOO_LONG}"] += too_long
         ctx.log(f"{name}: replaying {counts['sentences']} source sentences ({len(replayed)} questions, "
                 f"{counts['questions with mentions']} with mentions)")
     if not examples.examples:
