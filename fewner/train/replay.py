@@ -15,6 +15,7 @@ stage's seed, so a run replays the same sentences when resumed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,19 +56,20 @@ def replay_examples(
     """The encoded questions (one :class:`~fewner.train.collate.EncodedExample` per asked type,
     sentence after sentence) of ``spec.sentences`` sentences dealt from the source mixture with
     ``seed``, and counts of what was asked and skipped."""
-    from fewner.spanmodel.source import load_mixture_file
-    from fewner.train.source import build_items, load_source_settings, pile_ner_definitions
+    from fewner.train.source import build_items, load_source_settings, source_definitions
 
     settings = load_source_settings(spec.source)
     settings = dataclasses.replace(
         settings, template=template, layout=layout, packing=False, max_length=max_length, seed=seed
     )
-    mixture = load_mixture_file(settings.mixture, data_root)
-    dealt = mixture.epoch(seed, 0)[: spec.sentences]
-    definitions: dict[str, str] = {}
-    if settings.definitions:
-        file = Path(data_root) / settings.definitions
-        if not file.is_file():
-            raise ConfigError(f"replay: the source file's definitions {file} do not exist")
-        definitions = pile_ner_definitions(file)
-    return build_items(dealt, settings, tokenizer, definitions)
+    dealt = _mixture(settings.mixture, str(data_root)).epoch(seed, 0)[: spec.sentences]
+    return build_items(dealt, settings, tokenizer, source_definitions(settings, data_root))
+
+
+@functools.lru_cache(maxsize=2)
+def _mixture(path: str, data_root: str) -> Any:
+    """The source mixture, read once per process: each few-shot fit replays from it (reading
+    every source corpus again per fit was most of replay's set-up time)."""
+    from fewner.spanmodel.source import load_mixture_file
+
+    return load_mixture_file(path, data_root)

@@ -133,6 +133,16 @@ def pile_ner_definitions(path: str | Path) -> dict[str, str]:
     return out
 
 
+def source_definitions(settings: SourceSettings, data_root: str | Path) -> dict[str, str]:
+    """The type definitions a source file names (``definitions``, under ``data_root``); {} if none."""
+    if not settings.definitions:
+        return {}
+    file = Path(data_root) / settings.definitions
+    if not file.is_file():
+        raise ConfigError(f"definitions: no file {file}")
+    return pile_ner_definitions(file)
+
+
 def _formats(settings: SourceSettings, types: list[str], definitions: dict[str, str]) -> tuple[Any, Any]:
     from fewner.predictors.extractor import GENERIC_DEFINITION
     from fewner.prompts import ExtractionFormat, load_template
@@ -247,12 +257,7 @@ def train_source(
     examples = mixture.epoch(settings.seed, 0)
     if limit is not None:
         examples = examples[:limit]
-    definitions = {}
-    if settings.definitions:
-        file = Path(data_root) / settings.definitions
-        if not file.is_file():
-            raise ConfigError(f"definitions: no file {file}")
-        definitions = pile_ner_definitions(file)
+    definitions = source_definitions(settings, data_root)
 
     torch.manual_seed(settings.seed)
     model, tokenizer, model_id = load_model(settings.model, log, resolve_device(settings.device))
