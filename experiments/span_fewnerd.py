@@ -16,6 +16,10 @@ episode's support set (``fewner.fit(recipe=RECIPE)``, default settings) and scor
 Reported per setting: micro F1 pooled over all episodes (Few-NERD's protocol: counts summed over
 episodes) and mean ± std of the per-episode F1.
 
+With ``--out FILE.json`` every episode's predictions are kept in ``FILE.parts/`` as they finish
+(fewner JSONL, plus the adaptation seconds), and a rerun with the same options scores the kept
+ones instead of predicting them again: a stopped run resumes.
+
 Label names: ``hand`` reads each type as the words a user would type for it (below), ``tags``
 reads the tag itself with ``_``/``-`` as spaces (``person_athlete`` -> "person athlete").
 """
@@ -56,6 +60,7 @@ def main() -> None:
 
     import fewner
     from fewner.data.episodes import sample_episodes
+    from fewner.data.formats.jsonl import write_jsonl
     from fewner.data.io import read_corpus
     from fewner.data.spec import default_data_root, rename_labels
     from fewner.eval.metrics import aggregate_episodes, score
@@ -98,6 +103,28 @@ def main() -> None:
         return (rename_labels(list(episode.support), names), rename_labels(list(episode.query), names),
                 [names[t] for t in episode.types])
 
+    parts = Path(args.out).with_suffix(".parts") if args.out else None
+    if parts:
+        parts.mkdir(parents=True, exist_ok=True)
+        settings = {k: results[k] for k in ("model", "recipe", "n_way", "k_shot", "seed", "names")}
+        settings["overrides"] = args.overrides
+        kept = parts / "settings.json"
+        if kept.exists() and json.loads(kept.read_text()) != settings:
+            raise SystemExit(f"{parts} holds episodes of other settings; remove it or choose another --out")
+        kept.write_text(json.dumps(settings, indent=2) + "\n")
+
+    def cached(setting: str, i: int, query, predict) -> tuple:
+        """(predicted sentences, seconds) of episode i: read back from ``parts`` or predicted and kept."""
+        path = parts / f"{setting}-{i:03d}.jsonl" if parts else None
+        if path and path.exists():
+            return read_corpus(path).sentences, json.loads(path.with_suffix(".json").read_text())["seconds"]
+        predicted, took = predict()
+        if path:
+            write_jsonl(predicted, path.with_suffix(".tmp"))
+            path.with_suffix(".json").write_text(json.dumps({"seconds": took}) + "\n")
+            path.with_suffix(".tmp").replace(path)
+        return predicted, took
+
     overrides = parse_overrides(args.overrides)
     if args.recipe == "span":
         options = {"model": args.model, **({"overrides": overrides} if overrides else {})}
@@ -111,9 +138,9 @@ def main() -> None:
     zero_scores = []
     started = time.perf_counter()
     with progress_reporter(True, args.zero_shot_episodes, "zero-shot episodes") as advance:
-        for episode in episodes[: args.zero_shot_episodes]:
+        for i, episode in enumerate(episodes[: args.zero_shot_episodes]):
             _, query, types = renamed(episode)
-            predicted = zero.predict_sentences(query, types).sentences
+            predicted, _ = cached("zero", i, query, lambda: (zero.predict_sentences(query, types).sentences, 0.0))
             zero_scores.append(score(query, predicted, pair="order"))
             advance(1)
     results["zero_shot"] = {**summary(zero_scores), "seconds": round(time.perf_counter() - started, 1)}
@@ -123,14 +150,19 @@ def main() -> None:
 
     adapted_scores, seconds = [], []
     with progress_reporter(True, args.adapt_episodes, "adapted episodes") as advance:
-        for episode in episodes[: args.adapt_episodes]:
-            started = time.perf_counter()
+        for i, episode in enumerate(episodes[: args.adapt_episodes]):
             support, query, types = renamed(episode)
-            predictor = fewner.fit(support, types, recipe=args.recipe, progress=False, **options)
-            seconds.append(time.perf_counter() - started)
-            if args.batch_size:
-                predictor.batch_size = args.batch_size
-            predicted = predictor.predict_sentences(query, types).sentences
+
+            def adapt_and_predict():
+                started = time.perf_counter()
+                predictor = fewner.fit(support, types, recipe=args.recipe, progress=False, **options)
+                took = time.perf_counter() - started
+                if args.batch_size:
+                    predictor.batch_size = args.batch_size
+                return predictor.predict_sentences(query, types).sentences, took
+
+            predicted, took = cached("adapted", i, query, adapt_and_predict)
+            seconds.append(took)
             adapted_scores.append(score(query, predicted, pair="order"))
             advance(1)
     if adapted_scores:
