@@ -2,7 +2,7 @@
 
     python experiments/source_fewshot.py [--source smollm2-135m-ner] [--datasets wnut,conll,gum]
         [--sets 0,1,2] [--rows zero,sft] [--limit 500] [--threads 2] [--out FILE.json]
-        [--query dev] [--set stages.target.epochs=2 ...]
+        [--query dev] [--dtype bfloat16] [--set stages.target.epochs=2 ...]
 
 Rows (each on the fixed 5-shot support sets; the test set's first ``--limit`` sentences):
 
@@ -76,6 +76,9 @@ def main() -> None:
     ap.add_argument("--out", default="experiments/results/source_fewshot.json")
     ap.add_argument("--query", choices=("test", "dev"), default="test",
                     help="score on the test set (the table) or the dev split (choosing a recipe)")
+    ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                    help="the LLM's weights when extracting (training keeps its own precision); "
+                         "bfloat16 runs are keyed ROW@bfloat16")
     ap.add_argument("--none-bias", type=float, default=None,
                     help="the zero row's none_bias [default: the source model's saved one]")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -125,6 +128,7 @@ def main() -> None:
                     tag = f"zero[none_bias={none_bias}]" if none_bias else "zero"
                 else:
                     tag = row if row == "calib" or not extra else f"{row}[{','.join(args.overrides)}]"
+                tag += "" if args.dtype == "float32" else f"@{args.dtype}"
                 key = f"{name}/{tag}/{index}" + ("/dev" if args.query == "dev" else "")
                 if key in results["runs"]:
                     continue
@@ -149,6 +153,9 @@ def main() -> None:
                                            overrides=overrides, progress=False)
                 trained = time.perf_counter() - started
                 predictor.batch_size = args.batch_size
+                if args.dtype != "float32":
+                    predictor.close()  # calib's backend ran in float32; the next one loads in dtype
+                    predictor.backend_options["dtype"] = args.dtype
                 predicted = predictor.predict_sentences(test, types).sentences
                 seconds = time.perf_counter() - started - trained
                 scores, _ = score_predictions(test, predicted, types)
