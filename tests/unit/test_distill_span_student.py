@@ -292,15 +292,15 @@ def test_fewner_predict_serves_a_span_student(base, tmp_path):
     result = CliRunner().invoke(cli, ["predict", "--model", str(folder), str(test_file),
                                       "-o", str(tmp_path / "preds.jsonl")])
     assert result.exit_code == 0, result.output
-    # the span model's own device and precision; both are LM options for any other model
+    # the span model's own device and precision (int8: span models only)
     fast = CliRunner().invoke(cli, ["predict", "--model", str(folder), str(test_file), "-o",
                                     str(tmp_path / "fast.jsonl"), "--precision", "bfloat16",
                                     "--device", "cpu"])
     assert fast.exit_code == 0, fast.output
     assert len((tmp_path / "fast.jsonl").read_text().splitlines()) == 3
     wrong = CliRunner().invoke(cli, ["predict", str(test_file), "-o", str(tmp_path / "x.jsonl"),
-                                     "--types", "PER", "--precision", "bfloat16"])
-    assert wrong.exit_code != 0 and "--precision works with a span model only" in wrong.output
+                                     "--types", "PER", "--precision", "int8"])
+    assert wrong.exit_code != 0 and "int8 works with a span model only" in wrong.output
 
 
 # ----- recipe span-distill ------------------------------------------------------------------------
