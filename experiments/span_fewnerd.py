@@ -113,7 +113,7 @@ def main() -> None:
             raise SystemExit(f"{parts} holds episodes of other settings; remove it or choose another --out")
         kept.write_text(json.dumps(settings, indent=2) + "\n")
 
-    def cached(setting: str, i: int, query, predict) -> tuple:
+    def cached(setting: str, i: int, predict) -> tuple:
         """(predicted sentences, seconds) of episode i: read back from ``parts`` or predicted and kept."""
         path = parts / f"{setting}-{i:03d}.jsonl" if parts else None
         if path and path.exists():
@@ -140,7 +140,7 @@ def main() -> None:
     with progress_reporter(True, args.zero_shot_episodes, "zero-shot episodes") as advance:
         for i, episode in enumerate(episodes[: args.zero_shot_episodes]):
             _, query, types = renamed(episode)
-            predicted, _ = cached("zero", i, query, lambda: (zero.predict_sentences(query, types).sentences, 0.0))
+            predicted, _ = cached("zero", i, lambda q=query, t=types: (zero.predict_sentences(q, t).sentences, 0.0))
             zero_scores.append(score(query, predicted, pair="order"))
             advance(1)
     results["zero_shot"] = {**summary(zero_scores), "seconds": round(time.perf_counter() - started, 1)}
@@ -153,7 +153,7 @@ def main() -> None:
         for i, episode in enumerate(episodes[: args.adapt_episodes]):
             support, query, types = renamed(episode)
 
-            def adapt_and_predict():
+            def adapt_and_predict(support=support, query=query, types=types):
                 started = time.perf_counter()
                 predictor = fewner.fit(support, types, recipe=args.recipe, progress=False, **options)
                 took = time.perf_counter() - started
@@ -161,7 +161,7 @@ def main() -> None:
                     predictor.batch_size = args.batch_size
                 return predictor.predict_sentences(query, types).sentences, took
 
-            predicted, took = cached("adapted", i, query, adapt_and_predict)
+            predicted, took = cached("adapted", i, adapt_and_predict)
             seconds.append(took)
             adapted_scores.append(score(query, predicted, pair="order"))
             advance(1)

@@ -127,8 +127,9 @@ def _layouts() -> list[str]:
 @click.option("--quantize", is_flag=True, help="int8 dynamic quantization (student or span model, CPU).")
 @click.option("--precision", type=click.Choice(["float32", "bfloat16", "int8"]), default=None,
               help="Inference precision of a span model or of an LLM on the hf backend "
-              "[default: float32 on a CPU, as saved]; bfloat16 is much faster on CPUs with bf16 "
-              "instructions and on GPUs (span model: same F1); int8: span model only.")
+              "[default: float32 on a CPU, as saved]; bfloat16 is faster on CPUs with bf16 "
+              "instructions and on GPUs (span model: same F1; an LLM's answers can change a little); "
+              "int8: span model only.")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=None,
               help="Token budget per answer (LM) [default: 64].")
 @click.option("--constrain/--no-constrain", "constrained", default=None,
