@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,26 @@ def source_stage(sentences: int | None = None) -> tuple[Any, list[Any], dict[str
     torch.manual_seed(0)
     model, tokenizer, _ = load_model(settings.model, print, torch.device("cpu"))
     return settings, examples, definitions, model, tokenizer
+
+
+def timed(fn, *args):  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0
+
+
+def alternate(runs: dict, repeat: int) -> tuple[dict, dict]:
+    """Run each named callable ``repeat`` times, alternating the order (ABBA...).
+
+    The machine is shared, so every run is timed and the fastest of each is reported (the one
+    least disturbed by other load); outputs are the first run's.
+    """
+    names = list(runs)
+    outs: dict = {}
+    times: dict = {n: [] for n in names}
+    for r in range(repeat):
+        for n in names if r % 2 == 0 else names[::-1]:
+            out, t = timed(runs[n])
+            outs.setdefault(n, out)
+            times[n].append(round(t, 2))
+    return outs, times

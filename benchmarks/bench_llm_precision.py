@@ -16,10 +16,9 @@ of each and how many sentences got identical predictions.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-from _common import RESULTS, machine, write_json
+from _common import RESULTS, alternate, machine, write_json
 
 WNUT_TEST = "wnut17/emerging.test.annotated"
 WNUT_NAMES = {"creative-work": "creative work"}
@@ -56,14 +55,9 @@ def main() -> None:
                                   batch_size=args.batch_size, backend_options={"dtype": dtype})
         for dtype in ("float32", "bfloat16")
     }
-    outputs: dict = {}
-    times: dict = {d: [] for d in predictors}
-    for r in range(args.repeat):
-        for dtype in list(predictors) if r % 2 == 0 else list(predictors)[::-1]:
-            started = time.perf_counter()
-            predicted = predictors[dtype].predict_sentences(test, types).sentences
-            times[dtype].append(round(time.perf_counter() - started, 2))
-            outputs.setdefault(dtype, predicted)
+    outputs, times = alternate(
+        {d: lambda p=p: p.predict_sentences(test, types).sentences for d, p in predictors.items()}, args.repeat
+    )
     summary: dict = {"machine": machine(), "model": args.model, "threads": args.threads,
                      "batch_size": args.batch_size, "sentences": len(test), "types": types,
                      "all_runs_s": times}

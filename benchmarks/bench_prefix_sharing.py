@@ -16,41 +16,18 @@ machine is shared); all run times go to the JSON.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from _common import (
     RESULTS,
     TYPES,
+    alternate,
     generation_arguments,
     machine,
     sentence_first_prompts,
     wnut_sentences,
     write_json,
 )
-
-
-def timed(fn, *args):  # type: ignore[no-untyped-def]
-    t0 = time.perf_counter()
-    out = fn(*args)
-    return out, time.perf_counter() - t0
-
-
-def alternate(runs: dict, repeat: int) -> tuple[dict, dict]:
-    """Run each named callable ``repeat`` times, alternating the order (ABBA...).
-
-    The machine is shared, so every run is timed and the fastest of each is reported (the one
-    least disturbed by other load); outputs are the first run's.
-    """
-    names = list(runs)
-    outs: dict = {}
-    times: dict = {n: [] for n in names}
-    for r in range(repeat):
-        for n in names if r % 2 == 0 else names[::-1]:
-            out, t = timed(runs[n])
-            outs.setdefault(n, out)
-            times[n].append(round(t, 2))
-    return outs, times
 
 
 def main() -> None:

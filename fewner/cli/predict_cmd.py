@@ -231,7 +231,7 @@ def predict(input_path: Path, output: Path, model: str | None, student: Path | N
     else:
         if precision == "int8":
             raise click.UsageError("--precision int8 works with a span model only")
-        if precision is not None:  # the hf backend's weights: bfloat16 is ~2x faster on bf16 CPUs
+        if precision is not None:  # the hf backend's weights (its dtype option)
             if options.get("backend", "hf") != "hf":
                 raise click.UsageError("--precision works with a span model or the hf backend only")
             extra["dtype"] = precision
