@@ -210,3 +210,19 @@ def test_the_commercial_source_file_leaves_the_non_commercial_data_out(shared_da
     names = {d.name for d in mixture.datasets}
     assert not names & {"pile-ner", "wikineural"} and "wikigold" in names
     assert 4000 <= len(mixture.epoch(settings.seed, 0)) <= 4400
+
+
+def test_the_no_wiki_source_file_is_the_shipped_mixture_without_the_wikipedia_sets(shared_data: Path) -> None:
+    """The CoNLL-2003 ablation: the shipped mixture and training block, minus the two sets that
+    share CoNLL's PER/LOC/ORG/MISC."""
+    from fewner.spanmodel.source import load_mixture_file
+    from fewner.train.source import load_source_settings
+
+    shipped = load_source_settings("smollm2-source")
+    ablation = load_source_settings("smollm2-source-no-wiki")
+    assert "WikiNEuRal" not in ablation.licence and "NC" in ablation.licence
+    assert (ablation.loop, ablation.definitions, ablation.layout) == (shipped.loop, shipped.definitions, shipped.layout)
+    full = {d.name: d.cap for d in load_mixture_file(shipped.mixture, shared_data).datasets}
+    mixture = load_mixture_file(ablation.mixture, shared_data)
+    assert {d.name: d.cap for d in mixture.datasets} == {k: v for k, v in full.items() if not k.startswith("wiki")}
+    assert len(mixture.epoch(ablation.seed, 0)) == 3500
