@@ -3,9 +3,9 @@
 ::
 
     import fewner
-    ner = fewner.load("smollm2-135m-instruct")
+    ner = fewner.load("smollm2-135m-ner")   # the LLM extractor after the broad source stage
     ner.predict("Apple hired Tim in Cupertino.", labels=["company", "person", "city"])
-    ner = fewner.fit(examples, labels=["person", "city"], recipe="obp-llm")
+    ner = fewner.fit(examples, labels=["person", "city"], recipe="ner-sft")   # 5-shot from it
     ner.save("my-ner/")
 
 Names are imported on first use, so ``import fewner`` stays fast and does not load torch.

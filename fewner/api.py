@@ -3,9 +3,9 @@
 ::
 
     import fewner
-    ner = fewner.load("smollm2-135m-instruct")                   # zero-shot, any labels
+    ner = fewner.load("smollm2-135m-ner")                        # zero-shot, any labels
     ner.predict("Apple hired Tim in Cupertino.", labels=["company", "person", "city"])
-    ner = fewner.fit(examples, labels=["person", "city"], recipe="obp-llm")
+    ner = fewner.fit(examples, labels=["person", "city"], recipe="ner-sft")
     ner.save("my-ner/"); fewner.load("my-ner/").predict(texts)
 
 Everything here delegates to :mod:`fewner.predictors` (the protocol and the saved-folder
@@ -83,7 +83,7 @@ def fit(
     examples: Any,
     labels: list[str] | None = None,
     *,
-    recipe: str = "obp-llm",
+    recipe: str = "span",
     **options: Any,
 ) -> Predictor:
     """A predictor learned from labeled ``examples`` with ``recipe``.
@@ -93,7 +93,9 @@ def fit(
     nothing is written but the run folder of a training recipe. ``labels``: the entity types
     to learn (default: every label in the examples); labels absent from the examples are
     allowed and train "none" answers. ``recipe``: a :data:`fewner.recipes.RECIPES` name
-    (``obp-llm``, ``cllmfs``, ``grait``, ``icl``, ``dictionary``); ``options`` go to it
+    (``span``, the default as in ``fewner fit``: the shipped span model adapted in seconds;
+    ``ner-sft``: the LLM extractor from its broad source stage; ``calibrate``, ``obp-llm``,
+    ``cllmfs``, ``grait``, ``icl``, ``dictionary``, ...); ``options`` go to it
     (e.g. ``model``, ``definitions``, ``out``, ``overrides`` for the training recipes).
     """
     from fewner.data.examples import as_examples

@@ -14,8 +14,8 @@ pytest.importorskip("torch")
 
 def test_the_python_section_has_the_promised_programs() -> None:
     blocks = "\n".join(python_blocks())
-    for needed in ('fewner.load("smollm2-135m-instruct")', 'recipe="obp-llm"', 'recipe="icl"',
-                   'fewner.load("fewner-span-minilm")', 'recipe="span"',
+    for needed in ('fewner.load("smollm2-135m-ner")', 'recipe="ner-sft"', 'recipe="icl"',
+                   'fewner.load("fewner-span-minilm")', 'span5 = fewner.fit(examples)',
                    'fewner.load("runs/distill-D/student")', ".save(", 'fewner.load("my-ner")', 'recipe="calibrate"',
                    'recipe="distill-from"'):
         assert needed in blocks
@@ -38,7 +38,10 @@ def test_readme_python_snippets_run_on_tiny_models(tmp_path: Path, capsys) -> No
         '"smollm2-135m-instruct"': f'"{lm}"',
         '"smollm2-135m-ner"': f'"{tiny_ner}"',
         'recipe="calibrate")': f'recipe="calibrate", model="{tiny_ner}", grid=[0.0, -1.0])',
-        'recipe="span")': 'recipe="span", steps=3)',  # the real shipped span model, briefly adapted
+        'fewner.fit(examples)': 'fewner.fit(examples, steps=3)',  # the real shipped span model, briefly adapted
+        # the shipped source adapter fits SmolLM2 only: the tiny model trains a fresh LoRA, one epoch
+        'recipe="ner-sft", out=': f'recipe="ner-sft", model="{lm}", overrides={{"init_adapter": None, '
+                                  '"stages": {"target": {"epochs": 1}}}, out=',
         # the pipeline with the dictionary as its teacher (the LLM teacher: the slow suite)
         'recipe="distill-from",': 'recipe="distill-from", teacher="dictionary", epochs=1,',
     })

@@ -62,3 +62,16 @@ def test_fit_span_adapts_a_span_model_folder(support: Path, tmp_path: Path) -> N
 def test_fit_rejects_a_malformed_option(support: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["fit", str(support), "--set", "steps", "-o", str(tmp_path / "x")])
     assert result.exit_code != 0 and "KEY=VALUE" in str(result.exception or result.output)
+
+
+def test_python_and_cli_fit_default_to_the_same_recipe() -> None:
+    """``fewner.fit(examples)`` and ``fewner fit FILE`` pick the same recipe when none is named
+    (the span model: seconds on a CPU), and it is a registered recipe."""
+    import inspect
+
+    import fewner
+    from fewner.cli.fit_cmd import fit as fit_command
+
+    python_default = inspect.signature(fewner.fit).parameters["recipe"].default
+    cli_default = next(p.default for p in fit_command.params if p.name == "recipe")
+    assert python_default == cli_default == "span" and python_default in fewner.RECIPES
