@@ -38,7 +38,9 @@ from _overrides import parse_overrides
 from span_eval import LABEL_NAMES
 
 DEFINITIONS = {"wnut": "wnut17", "conll": "conll2003", "gum": "gum"}
-DEV_FILES = {"wnut": "wnut17/emerging.dev.conll", "conll": "conll2003/valid.txt"}  # for choosing a recipe
+# for choosing a recipe; GUM has no dev split: its train split minus the support sentences (the
+# fixed support sets were sampled from it)
+DEV_FILES = {"wnut": "wnut17/emerging.dev.conll", "conll": "conll2003/valid.txt", "gum": "gum/gum-train.conll"}
 ATTN = [{"name": "nll"}, {"name": "attn_contrastive", "weight": 0.01, "layer": 0.8}]
 HIDDEN = [{"name": "nll"}, {"name": "hidden_contrastive", "weight": 0.001, "layer": 0.8}]
 
@@ -134,7 +136,12 @@ def main() -> None:
                     continue
                 episode = episodes[index]
                 types = [names.get(t, t) for t in episode.types]
-                test = rename_labels(list(query or episode.query)[: args.limit], names)
+                if query is not None:  # a dev sentence that is also a support sentence is left out
+                    seen = {" ".join(t.text for t in x.tokens) for x in episode.support}
+                    pool = [x for x in query if " ".join(t.text for t in x.tokens) not in seen]
+                else:
+                    pool = list(episode.query)
+                test = rename_labels(pool[: args.limit], names)
                 support = rename_labels(list(episode.support), names)
                 started = time.perf_counter()
                 if row == "zero":
