@@ -1,0 +1,67 @@
+"""What kind of mentions a test set annotates: names, pronouns or common noun phrases.
+
+    python experiments/mention_kinds.py [gum|wnut|conll] [--limit 500]
+
+Prints, for the first ``--limit`` test sentences, the share of gold mentions that are a single
+pronoun, that start with a determiner or possessive ("the bar", "your list"), and whose every
+word is capitalized (name-like), and the same per type. A source stage trained on names learns
+the last kind only: the table says how much of a dataset that covers.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+TEST_FILES = {"gum": "gum/gum-test.conll", "wnut": "wnut17/emerging.test.annotated",
+              "conll": "conll2003/test.txt"}
+PRONOUNS = set("""i me my mine we us our ours you your yours he him his she her hers it its they them
+their theirs this that these those who whom which what myself yourself himself herself itself
+ourselves yourselves themselves one someone something everyone everything anyone anything""".split())
+DETERMINERS = set("""the a an this that these those my your his her its our their some any every each
+all no another such both either neither""".split())
+
+
+def kind(words: list[str]) -> str:
+    """'pronoun', 'determiner NP', 'name-like' or 'other' (a bare common noun phrase, a number)."""
+    if len(words) == 1 and words[0].lower() in PRONOUNS:
+        return "pronoun"
+    if words[0].lower() in DETERMINERS:
+        return "determiner NP"
+    if all(w[:1].isupper() for w in words if w[:1].isalpha()) and any(w[:1].isalpha() for w in words):
+        return "name-like"
+    return "other"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dataset", choices=sorted(TEST_FILES))
+    ap.add_argument("--limit", type=int, default=500)
+    args = ap.parse_args()
+
+    from fewner.data.io import read_corpus
+    from fewner.data.spec import default_data_root
+
+    sentences = read_corpus(Path(default_data_root()) / TEST_FILES[args.dataset]).sentences[: args.limit]
+    kinds: Counter[str] = Counter()
+    per_type: dict[str, Counter[str]] = {}
+    for sentence in sentences:
+        for span in sentence.spans:
+            words = sentence.text[span.start:span.end].split()
+            k = kind(words)
+            kinds[k] += 1
+            per_type.setdefault(span.label, Counter())[k] += 1
+    total = sum(kinds.values())
+    columns = ["name-like", "determiner NP", "pronoun", "other"]
+    print(f"{args.dataset}: {len(sentences)} test sentences, {total} mentions")
+    print("| type | mentions | " + " | ".join(columns) + " |")
+    print("|---|---:|" + "---:|" * len(columns))
+    rows = [("all", kinds)] + sorted(per_type.items(), key=lambda kv: -sum(kv[1].values()))
+    for name, counts in rows:
+        n = sum(counts.values())
+        print(f"| {name} | {n} | " + " | ".join(f"{100 * counts[c] / n:.0f} %" for c in columns) + " |")
+
+
+if __name__ == "__main__":
+    main()
