@@ -14,8 +14,6 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-TEST_FILES = {"gum": "gum/gum-test.conll", "wnut": "wnut17/emerging.test.annotated",
-              "conll": "conll2003/test.txt"}
 PRONOUNS = set("""i me my mine we us our ours you your yours he him his she her hers it its they them
 their theirs this that these those who whom which what myself yourself himself herself itself
 ourselves yourselves themselves one someone something everyone everything anyone anything""".split())
@@ -36,14 +34,16 @@ def kind(words: list[str]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("dataset", choices=sorted(TEST_FILES))
+    ap.add_argument("dataset", choices=("conll", "gum", "wnut"))
     ap.add_argument("--limit", type=int, default=500)
     args = ap.parse_args()
 
-    from fewner.data.io import read_corpus
     from fewner.data.spec import default_data_root
+    from fewner.data.support_sets import load_fixed_support_sets
 
-    sentences = read_corpus(Path(default_data_root()) / TEST_FILES[args.dataset]).sentences[: args.limit]
+    # the test sentences source_fewshot.py scores (an episode's query is the dataset's test set)
+    episode = load_fixed_support_sets(Path(default_data_root()), args.dataset, 5).episodes[0]
+    sentences = list(episode.query)[: args.limit]
     kinds: Counter[str] = Counter()
     per_type: dict[str, Counter[str]] = {}
     for sentence in sentences:

@@ -137,8 +137,8 @@ def main() -> None:
                 episode = episodes[index]
                 types = [names.get(t, t) for t in episode.types]
                 if query is not None:  # a dev sentence that is also a support sentence is left out
-                    seen = {" ".join(t.text for t in x.tokens) for x in episode.support}
-                    pool = [x for x in query if " ".join(t.text for t in x.tokens) not in seen]
+                    seen = {x.text for x in episode.support}
+                    pool = [x for x in query if x.text not in seen]
                 else:
                     pool = list(episode.query)
                 test = rename_labels(pool[: args.limit], names)

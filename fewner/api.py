@@ -79,11 +79,15 @@ def saved_kind(model: str | Path) -> str | None:
     return None
 
 
+#: the recipe :func:`fit` and ``fewner fit`` use when none is named: the span model, seconds on a CPU
+DEFAULT_RECIPE = "span"
+
+
 def fit(
     examples: Any,
     labels: list[str] | None = None,
     *,
-    recipe: str = "span",
+    recipe: str = DEFAULT_RECIPE,
     **options: Any,
 ) -> Predictor:
     """A predictor learned from labeled ``examples`` with ``recipe``.

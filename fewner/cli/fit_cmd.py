@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from fewner.api import DEFAULT_RECIPE
 from fewner.cli.options import reading_options, threads_option
 from fewner.errors import ConfigError
 
@@ -30,7 +31,7 @@ Examples:
 @threads_option()
 @reading_options()
 @click.argument("examples", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--recipe", "-r", default="span", show_default=True,
+@click.option("--recipe", "-r", default=DEFAULT_RECIPE, show_default=True,
               help="A fewner.RECIPES name: span, calibrate, ner-sft, obp-llm, cllmfs, grait, icl, dictionary, ...")
 @click.option("--labels", default=None, help="Entity types, comma-separated [default: those in EXAMPLES].")
 @click.option("--model", "-m", default=None,
