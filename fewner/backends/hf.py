@@ -454,12 +454,12 @@ class HFBackend(Backend):
             out = self.model.generate(
                 input_ids=ids,
                 attention_mask=mask,
-                past_key_values=cache,
+                **{self._cache_keyword(): cache},
                 generation_config=config,
                 logits_processor=processors,
                 stopping_criteria=stopping,
             )
-        return out.sequences, out.past_key_values
+        return out.sequences, getattr(out, self._cache_keyword())
 
     def _until_eos(self, new: torch.Tensor) -> list[int]:
         ids = new.tolist()
@@ -503,7 +503,7 @@ class HFBackend(Backend):
                 input_ids=p_ids,
                 attention_mask=p_mask,
                 position_ids=(p_mask.cumsum(-1) - 1).clamp(min=0),
-                past_key_values=cache,
+                **{self._cache_keyword(): cache},
                 use_cache=True,
                 **kwargs,
             )
@@ -522,11 +522,19 @@ class HFBackend(Backend):
         window = getattr(text, "sliding_window", None)
         return int(window) if window else None
 
-    def _takes_logits_to_keep(self) -> bool:
+    def _forward_parameters(self) -> Any:
         import inspect
 
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        return "logits_to_keep" in inspect.signature(base.forward).parameters
+        return inspect.signature(base.forward).parameters
+
+    def _takes_logits_to_keep(self) -> bool:
+        return "logits_to_keep" in self._forward_parameters()
+
+    def _cache_keyword(self) -> str:
+        """``cache`` (transformers >= 5.25 renamed the KV-cache argument and output; the old
+        name warns and goes in 5.40) or ``past_key_values`` (earlier 5.x)."""
+        return "cache" if "cache" in self._forward_parameters() else "past_key_values"
 
     def _new_text(self, prompt_ids: list[int], new_ids: list[int]) -> str:
         decode = self.tokenizer.decode
