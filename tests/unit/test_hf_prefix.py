@@ -224,3 +224,16 @@ def test_shared_prefix_with_a_lora_adapter(folder: Path, tmp_path: Path) -> None
     prompts = sentence_first(plain)[:8]
     params = GenerationParams(max_new_tokens=8)
     assert shared.generate(prompts, params) == plain.generate(prompts, params)
+
+
+def test_cache_passes_without_deprecated_keyword(model_and_tok: tuple) -> None:
+    """The KV cache goes under the keyword the installed transformers takes (``cache`` since
+    5.25; ``past_key_values`` warns there and goes in 5.40), on the prefill and generate paths."""
+    import warnings
+
+    _, shared = backends(model_and_tok, batch_size=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        answers = shared.generate(sentence_first(shared)[:8], GenerationParams(max_new_tokens=4))
+    assert len(answers) == 8
+    assert not [str(w.message) for w in caught if "past_key_values" in str(w.message)]
