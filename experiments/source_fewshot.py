@@ -171,6 +171,9 @@ def main() -> None:
                     "r": round(100 * scores.micro.recall, 2), "train_seconds": round(trained, 1),
                     "predict_seconds": round(seconds, 1), "sentences": len(test), "types": types,
                     "per_type": {t: round(100 * v.f1, 2) for t, v in sorted(scores.per_type.items())},
+                    # false positives by kind (boundary / type / boundary+type / spurious) and
+                    # gold spans no prediction overlaps (missed): fewner/eval/metrics.py
+                    "errors": dict(scores.error_kinds), "tp": scores.micro.tp,
                 }
                 if row == "calib":
                     results["runs"][key]["calibration"] = predictor.metrics["calibration"]
