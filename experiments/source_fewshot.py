@@ -2,7 +2,7 @@
 
     python experiments/source_fewshot.py [--source smollm2-135m-ner] [--datasets wnut,conll,gum]
         [--sets 0,1,2] [--rows zero,sft] [--limit 500] [--threads 2] [--out FILE.json]
-        [--query dev] [--dtype bfloat16] [--set stages.target.epochs=2 ...]
+        [--query dev] [--dtype bfloat16] [--predictions DIR] [--set stages.target.epochs=2 ...]
 
 Rows (each on the fixed 5-shot support sets; the test set's first ``--limit`` sentences):
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import time
 from pathlib import Path
@@ -81,6 +82,9 @@ def main() -> None:
     ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                     help="the LLM's weights when extracting (training keeps its own precision); "
                          "bfloat16 runs are keyed ROW@bfloat16")
+    ap.add_argument("--predictions", type=Path, default=None, metavar="DIR",
+                    help="also write each run's predicted test sentences to DIR/<key>.jsonl "
+                         "(fewner's lossless jsonl; for error analysis without a rerun)")
     ap.add_argument("--none-bias", type=float, default=None,
                     help="the zero row's none_bias [default: the source model's saved one]")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -92,7 +96,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     import fewner
-    from fewner.data.io import read_corpus
+    from fewner.data.io import read_corpus, write_corpus
     from fewner.data.spec import default_data_root, rename_labels
     from fewner.data.support_sets import load_fixed_support_sets
     from fewner.eval.pairing import score_predictions
@@ -166,6 +170,9 @@ def main() -> None:
                 predicted = predictor.predict_sentences(test, types).sentences
                 seconds = time.perf_counter() - started - trained
                 scores, _ = score_predictions(test, predicted, types)
+                if args.predictions is not None:
+                    name_of_run = re.sub(r"[^\w.=,-]+", "_", key)
+                    write_corpus(predicted, args.predictions / f"{name_of_run}.jsonl", "jsonl")
                 results["runs"][key] = {
                     "f1": round(100 * scores.micro.f1, 2), "p": round(100 * scores.micro.precision, 2),
                     "r": round(100 * scores.micro.recall, 2), "train_seconds": round(trained, 1),
