@@ -1,11 +1,14 @@
 """What kind of mentions a test set annotates: names, pronouns or common noun phrases.
 
-    python experiments/mention_kinds.py [gum|wnut|conll] [--limit 500]
+    python experiments/mention_kinds.py [gum|wnut|conll] [--limit 500] [--predictions RUN.jsonl]
 
 Prints, for the first ``--limit`` test sentences, the share of gold mentions that are a single
 pronoun, that start with a determiner or possessive ("the bar", "your list"), and whose every
 word is capitalized (name-like), and the same per type. A source stage trained on names learns
-the last kind only: the table says how much of a dataset that covers.
+the last kind only: the table says how much of a dataset that covers. With ``--predictions``
+(a run's predicted sentences, ``source_fewshot.py --predictions DIR``), also per kind: the gold
+mentions found (exact span and type), found with another type, and the predicted spans of that
+kind that are right (precision).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset", choices=("conll", "gum", "wnut"))
     ap.add_argument("--limit", type=int, default=500)
+    ap.add_argument("--predictions", type=Path, default=None, metavar="RUN.jsonl",
+                    help="a run's predicted test sentences: recall and precision per kind")
     args = ap.parse_args()
 
     from fewner.data.spec import default_data_root
@@ -61,6 +66,45 @@ def main() -> None:
     for name, counts in rows:
         n = sum(counts.values())
         print(f"| {name} | {n} | " + " | ".join(f"{100 * counts[c] / n:.0f} %" for c in columns) + " |")
+    if args.predictions is not None:
+        by_kind(sentences, args.dataset, args.predictions, columns)
+
+
+def by_kind(gold_sentences: list, dataset: str, path: Path, columns: list[str]) -> None:
+    """Recall and precision per mention kind of one run's predictions (paired by sentence id;
+    gold labels read as words, ``PER`` -> ``person``, as source_fewshot.py scores them)."""
+    from span_eval import LABEL_NAMES
+
+    from fewner.data.io import read_corpus
+    from fewner.data.spec import rename_labels
+
+    gold_sentences = rename_labels(gold_sentences, LABEL_NAMES[dataset])
+
+    predicted = {p.id: p for p in read_corpus(path).sentences}
+    missing = [g.id for g in gold_sentences if g.id not in predicted]
+    if missing:
+        raise SystemExit(f"{path}: {len(missing)} test sentences have no prediction (e.g. {missing[0]})")
+    gold_n, found, other_type, pred_n, right = (Counter() for _ in range(5))
+    for g in gold_sentences:
+        gold, pred = set(g.spans), set(predicted[g.id].spans)
+        places = {(p.start, p.end) for p in pred}
+        for span in gold:
+            k = kind(g.text[span.start:span.end].split())
+            gold_n[k] += 1
+            found[k] += span in pred
+            other_type[k] += span not in pred and (span.start, span.end) in places
+        for span in pred:
+            k = kind(g.text[span.start:span.end].split())
+            pred_n[k] += 1
+            right[k] += span in gold
+    print(f"\n{path.name}: per kind (gold mentions; predicted spans classified by their own words)")
+    print("| kind | gold | found | other type | predicted | precision |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for k in [*columns, "all"]:
+        pick = columns if k == "all" else [k]
+        g, f, o, n, r = (sum(c[x] for x in pick) for c in (gold_n, found, other_type, pred_n, right))
+        print(f"| {k} | {g} | {100 * f / max(g, 1):.0f} % | {100 * o / max(g, 1):.0f} % "
+              f"| {n} | {100 * r / max(n, 1):.0f} % |")
 
 
 if __name__ == "__main__":
