@@ -77,16 +77,13 @@ def by_kind(gold_sentences: list, dataset: str, path: Path, columns: list[str]) 
 
     from fewner.data.io import read_corpus
     from fewner.data.spec import rename_labels
+    from fewner.eval.metrics import pair_sentences
 
     gold_sentences = rename_labels(gold_sentences, LABEL_NAMES[dataset])
-
-    predicted = {p.id: p for p in read_corpus(path).sentences}
-    missing = [g.id for g in gold_sentences if g.id not in predicted]
-    if missing:
-        raise SystemExit(f"{path}: {len(missing)} test sentences have no prediction (e.g. {missing[0]})")
+    pairs = pair_sentences(gold_sentences, read_corpus(path).sentences, by="id")
     gold_n, found, other_type, pred_n, right = (Counter() for _ in range(5))
-    for g in gold_sentences:
-        gold, pred = set(g.spans), set(predicted[g.id].spans)
+    for g, predicted in pairs:
+        gold, pred = set(g.spans), set(predicted.spans)
         places = {(p.start, p.end) for p in pred}
         for span in gold:
             k = kind(g.text[span.start:span.end].split())

@@ -48,6 +48,7 @@ Choices that matter for correctness, and why:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -522,19 +523,21 @@ class HFBackend(Backend):
         window = getattr(text, "sliding_window", None)
         return int(window) if window else None
 
+    @functools.cached_property
     def _forward_parameters(self) -> Any:
+        """The base model's forward parameters: read once, asked on every batch."""
         import inspect
 
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
         return inspect.signature(base.forward).parameters
 
     def _takes_logits_to_keep(self) -> bool:
-        return "logits_to_keep" in self._forward_parameters()
+        return "logits_to_keep" in self._forward_parameters
 
     def _cache_keyword(self) -> str:
         """``cache`` (transformers >= 5.25 renamed the KV-cache argument and output; the old
         name warns and goes in 5.40) or ``past_key_values`` (earlier 5.x)."""
-        return "cache" if "cache" in self._forward_parameters() else "past_key_values"
+        return "cache" if "cache" in self._forward_parameters else "past_key_values"
 
     def _new_text(self, prompt_ids: list[int], new_ids: list[int]) -> str:
         decode = self.tokenizer.decode
