@@ -291,9 +291,11 @@ def save_trained_model(
     (``RUN/model`` by default) with the exact prompt settings of training, and return it.
 
     ``labels``: the label set (default: the types of the last enabled target stage);
-    ``examples``: the sentences it learned from, for the manifest's data summary.
+    ``examples``: the sentences it learned from, for the manifest's data summary and for
+    ``span_extension: auto`` (decided here from their gold spans and recorded in ``training``).
     """
     from fewner.predictors.extractor import ExtractorPredictor
+    from fewner.text.noun_phrases import choose_extension
 
     adapter = run / "adapter"
     if not adapter.is_dir():
@@ -304,6 +306,7 @@ def save_trained_model(
         labels = labels if labels is not None else types
         examples = examples if examples is not None else sentences
     definitions = stage.definitions or config.definitions
+    extension = choose_extension(config.span_extension, examples)
     predictor = ExtractorPredictor(
         config.model,
         labels,
@@ -313,6 +316,7 @@ def save_trained_model(
         definitions=definitions,
         generic_definitions=generic_definitions,
         abstain=_abstains(config),
+        span_extension=extension.chosen,
         training={
             "recipe": recipe or getattr(config, "recipe", None),
             "examples": len(examples),
@@ -320,6 +324,7 @@ def save_trained_model(
             "labels": labels,
             "run": str(run),
             "stages": [n for n, spec in config.stages.items() if spec.enabled],
+            **({"span_extension": extension.as_dict()} if extension.asked == "auto" else {}),
         },
         metrics={
             "stages": {k: _short(v) for k, v in metrics.get("stages", {}).items()},

@@ -51,7 +51,10 @@ class ExtractorPredictor(Predictor):
     ``definitions``: a shipped name (``wnut17``), a YAML path or a mapping, plus generic ones
     for labels it lacks; ``backend_options``: extra constructor options of the backend;
     ``generic_definitions``: give labels without a definition the generic one (default: only
-    when no ``definitions`` are given, module docstring); ``cache``: SQLite answer cache (a rerun resumes); ``backend_object``: an already built
+    when no ``definitions`` are given, module docstring); ``span_extension``: ``noun_chunk``
+    widens every answer to the noun phrase holding it (``spacy_model``'s parse; for data
+    annotated as whole noun phrases, :mod:`fewner.text.noun_phrases`), ``none`` (default)
+    keeps the answers' spans; ``cache``: SQLite answer cache (a rerun resumes); ``backend_object``: an already built
     backend to use instead (tests pass a scripted one; never saved). The remaining keyword arguments are
     :class:`~fewner.predict.Extractor`'s (``constrained``, ``chat``, ``abstain``,
     ``max_words``, ...).
@@ -93,8 +96,11 @@ class ExtractorPredictor(Predictor):
         metrics: dict[str, Any] | None = None,
         backend_object: Any = None,
         generic_definitions: bool | None = None,
+        span_extension: str | None = None,
+        spacy_model: str | None = None,
     ) -> None:
         from fewner.prompts import load_template
+        from fewner.text.noun_phrases import DEFAULT_SPACY_MODEL, check_extension
 
         super().__init__(labels)
         if adapter is not None and backend != "hf":
@@ -129,6 +135,13 @@ class ExtractorPredictor(Predictor):
             "none_bias": float(none_bias),
             "retype": bool(retype),
         }
+        self.span_extension = check_extension(span_extension)
+        if self.span_extension == "auto":
+            raise ConfigError(
+                "span_extension: auto is decided from the training examples (fewner.fit, "
+                "fewner train); a predictor takes none or noun_chunk"
+            )
+        self.spacy_model = spacy_model or DEFAULT_SPACY_MODEL
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.backend_options = dict(backend_options or {})
@@ -190,8 +203,14 @@ class ExtractorPredictor(Predictor):
         extractor = self._extractor_for(labels)
         result = extractor.extract(sentences, labels)
         self.answers_cut += result.stats.get("truncated", 0)
+        predicted = result.predictions
+        if self.span_extension == "noun_chunk":
+            from fewner.text.noun_phrases import NounChunker, widen_to_noun_chunks
+
+            predicted, counts = widen_to_noun_chunks(predicted, NounChunker(self.spacy_model), labels)
+            result.stats.update(counts)
         return Predictions(
-            sentences=result.predictions,
+            sentences=predicted,
             stats=result.stats,
             abstained=result.abstained,
             records=result.answers,
@@ -215,6 +234,8 @@ class ExtractorPredictor(Predictor):
             "definitions_source": _describe(self.definitions_source),
             "generic_definitions": self.generic_definitions,
             **self.options,
+            "span_extension": self.span_extension,
+            "spacy_model": self.spacy_model,
             "max_new_tokens": self.max_new_tokens,
             "batch_size": self.batch_size,
             "backend_options": {k: str(v) for k, v in self.backend_options.items()},
@@ -278,7 +299,7 @@ class ExtractorPredictor(Predictor):
             "metrics": manifest.metrics,
         }
         for key in ("chat", "system", "generic_definitions", "constrained", "edge_punctuation", "max_words",
-                    "max_mentions", "abstain", "none_bias", "retype"):
+                    "max_mentions", "abstain", "none_bias", "retype", "span_extension", "spacy_model"):
             if key in s:
                 kwargs[key] = s[key]
         kwargs.update(overrides)

@@ -37,6 +37,7 @@ from fewner.config_schema import (
 )
 from fewner.data.spec import DataSpec, default_data_root
 from fewner.errors import ConfigError
+from fewner.text.noun_phrases import check_extension
 from fewner.train.kinds import STAGE_KINDS, kind_taking, settings_keys
 from fewner.train.lora import PRESETS, LoraSettings
 from fewner.train.replay import ReplaySpec
@@ -257,6 +258,9 @@ class TrainConfig:
     ``definitions``: a name or YAML path, or a mapping ``type -> definition``.
     ``target_stages``: the stages that train on the target data; ``fewner.fit`` puts the user's
     examples there (a recipe names them; no effect on how a run trains).
+    ``span_extension``: what the saved model does with its answers' spans: ``none``,
+    ``noun_chunk`` (widened to their noun phrase) or ``auto`` (chosen from the target examples'
+    gold spans when the model is saved; :mod:`fewner.text.noun_phrases`). No effect on training.
     """
 
     stages: dict[str, StageSpec]
@@ -273,6 +277,7 @@ class TrainConfig:
     dev: EvalSpec | None = None
     test: EvalSpec | None = None
     target_stages: list[str] | None = None
+    span_extension: str = "none"
 
     def check(self) -> None:
         if not self.stages:
@@ -290,6 +295,7 @@ class TrainConfig:
                     f"stages.{name}.packing: packing shares the sentence prefix of a sentence's "
                     "questions; it needs layout: sentence_first"
                 )
+        check_extension(self.span_extension)
         if self.device not in _DEVICES and not self.device.startswith("cuda:"):
             raise ConfigError(
                 f"device: {self.device!r}; expected one of {', '.join(_DEVICES)} or cuda:N"

