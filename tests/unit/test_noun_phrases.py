@@ -150,3 +150,10 @@ def test_a_training_run_decides_auto_from_its_examples_and_records_why(tmp_path:
     assert Manifest.read(folder).settings["span_extension"] == "noun_chunk"
     with pytest.raises(ConfigError, match="span_extension"):
         load_config(write_train_config(tmp_path, model, {"target": stage}, span_extension="wide"))
+
+
+def test_the_ner_sft_recipe_lets_its_examples_decide() -> None:
+    from fewner.train.recipes import recipe_config
+
+    assert recipe_config("ner-sft").span_extension == "auto"
+    assert recipe_config("obp-llm").span_extension == "none"  # the papers' recipes as published
