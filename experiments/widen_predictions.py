@@ -5,10 +5,9 @@
     python widen_predictions.py --choices            # auto's choice on every 5-shot support set
 
 ``--predictions``: files written by ``source_fewshot.py --predictions DIR`` (named
-``<dataset>_<row>_<set>.jsonl``); each is scored as predicted and with every span widened to its
-noun chunk (fewner/text/noun_phrases.py; the same function the extractor applies with
-``span_extension: noun_chunk``), against the first ``--limit`` test sentences, with auto's choice
-on that run's support set. ``--choices``: the share of gold spans widening would change, per
+``<dataset>_<row>_<set>.jsonl``); each is scored as predicted, widened by each rule
+(fewner/text/noun_phrases.py; the function the extractor applies with ``span_extension``) and
+as ``auto`` chooses on that run's support set, against the first ``--limit`` test sentences. ``--choices``: the share of gold spans widening would change, per
 support set 0-9 of CoNLL-2003, WNUT-17 and GUM, and what ``auto`` makes of it. ``--out``: also
 write the numbers as JSON.
 """
@@ -51,14 +50,15 @@ def choices() -> dict:
 
     out: dict = {}
     print(f"auto widens when at most {AUTO_MAX_CHANGED:.0%} of the support set's gold spans would change")
-    print("| dataset | changed share, sets 0-9 | auto widens on |")
-    print("|---|---|---:|")
+    print("| dataset | changed share, sets 0-9 | auto: noun_chunk | auto: noun_phrase |")
+    print("|---|---|---:|---:|")
     for name in DATASETS:
         episodes = load_fixed_support_sets(Path(default_data_root()), name, 5).episodes
         picked = [choose_extension("auto", list(e.support)) for e in episodes]
         out[name] = [c.as_dict() for c in picked]
         shares = " ".join(f"{c.changed_share:.2f}" for c in picked)
-        print(f"| {name} | {shares} | {sum(c.chosen == 'noun_chunk' for c in picked)} of {len(picked)} |")
+        counts = [sum(c.chosen == rule for c in picked) for rule in ("noun_chunk", "noun_phrase")]
+        print(f"| {name} | {shares} | {counts[0]} of {len(picked)} | {counts[1]} of {len(picked)} |")
     return out
 
 
@@ -69,37 +69,37 @@ def widened_runs(dataset: str, paths: list[Path], limit: int) -> dict:
     from fewner.data.spec import default_data_root, rename_labels
     from fewner.data.support_sets import load_fixed_support_sets
     from fewner.eval.metrics import pair_sentences, score
-    from fewner.text.noun_phrases import NounChunker, choose_extension, widen_to_noun_chunks
+    from fewner.text.noun_phrases import WIDENING_RULES, NounChunker, choose_extension, widen_spans
 
     names = LABEL_NAMES[dataset]
     episodes = load_fixed_support_sets(Path(default_data_root()), dataset, 5).episodes
     gold = rename_labels(list(episodes[0].query)[:limit], names)  # what source_fewshot.py scores
     chunker = NounChunker()
     out: dict = {}
-    print(f"\n{dataset}, first {len(gold)} test sentences: span F1 as predicted and widened")
-    print("| run | support set | auto chooses (changed share) | F1 | P | R | widened F1 | P | R |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    columns = ["none", *WIDENING_RULES, "auto"]
+    print(f"\n{dataset}, first {len(gold)} test sentences: span F1 (P / R) as predicted and widened")
+    print("| run | auto chooses | " + " | ".join(columns) + " |")
+    print("|---|---|" + "---:|" * len(columns))
     for path in paths:
         index = int(re.search(r"_(\d+)\.jsonl$", path.name).group(1))
         pairs = pair_sentences(gold, read_corpus(path).sentences, by="id")
         golds, predicted = [g for g, _ in pairs], [p for _, p in pairs]
         types = list(dict.fromkeys(names.get(t, t) for t in episodes[index].types))
-        widened, counts = widen_to_noun_chunks(predicted, chunker, types)
-        before, after = score(golds, predicted).micro, score(golds, widened).micro
         choice = choose_extension("auto", rename_labels(list(episodes[index].support), names), chunker)
-        out[path.name] = {
-            "support_set": index, "sentences": len(golds), "auto": choice.as_dict(),
-            "predicted": {"f1": before.f1, "precision": before.precision, "recall": before.recall},
-            "widened": {"f1": after.f1, "precision": after.precision, "recall": after.recall},
-            "widening": dict(counts),
-        }
-        print(f"| {path.name} | {index} | {choice.chosen} ({choice.changed_share:.2f}) "
-              f"| {100 * before.f1:.1f} | {100 * before.precision:.1f} | {100 * before.recall:.1f} "
-              f"| {100 * after.f1:.1f} | {100 * after.precision:.1f} | {100 * after.recall:.1f} |")
+        run: dict = {"support_set": index, "sentences": len(golds), "auto": choice.as_dict()}
+        for rule in columns:
+            applied = choice.chosen if rule == "auto" else rule
+            widened = predicted if applied == "none" else widen_spans(predicted, chunker, applied, types)[0]
+            m = score(golds, widened).micro
+            run[rule] = {"f1": m.f1, "precision": m.precision, "recall": m.recall}
+        out[path.name] = run
+        cells = " | ".join(f"{100 * run[c]['f1']:.1f} ({100 * run[c]['precision']:.1f} / "
+                           f"{100 * run[c]['recall']:.1f})" for c in columns)
+        print(f"| {path.name} | {choice.chosen} ({choice.changed_share:.2f}) | {cells} |")
     if len(out) > 1:
-        for key in ("predicted", "widened"):
-            f1 = [100 * r[key]["f1"] for r in out.values()]
-            print(f"{key}: {statistics.mean(f1):.1f} ± {statistics.stdev(f1):.1f} over {len(f1)} runs")
+        for rule in columns:
+            f1 = [100 * r[rule]["f1"] for r in out.values()]
+            print(f"{rule}: {statistics.mean(f1):.1f} ± {statistics.stdev(f1):.1f} over {len(f1)} runs")
     return out
 
 

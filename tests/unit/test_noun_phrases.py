@@ -18,7 +18,8 @@ from fewner.text.noun_phrases import (  # noqa: E402 - after the skip
     NounChunker,
     check_extension,
     choose_extension,
-    widen_to_noun_chunks,
+    head_reconstruction,
+    widen_spans,
 )
 
 
@@ -46,7 +47,7 @@ def _mentions(sentence: Sentence) -> list[tuple[str, str]]:
 def test_a_span_widens_to_the_smallest_noun_chunk_holding_it() -> None:
     sentence = _sentence("She met the new mayor of Paris yesterday .",
                          [(4, 5, "person"), (6, 7, "place"), (1, 2, "event")])
-    (out,), stats = widen_to_noun_chunks([sentence], NounChunker())
+    (out,), stats = widen_spans([sentence], NounChunker())
     # "mayor" -> its chunk; "Paris" is a chunk of its own; the verb is in no chunk and stays
     assert _mentions(out) == [("met", "event"), ("the new mayor", "person"), ("Paris", "place")]
     assert stats["spans_widened"] == 1 and stats["widen_overlaps"] == 0
@@ -55,7 +56,7 @@ def test_a_span_widens_to_the_smallest_noun_chunk_holding_it() -> None:
 
 def test_spans_that_widen_into_one_chunk_keep_one_by_the_flat_rule() -> None:
     sentence = _sentence("They stayed at the Paris Hilton hotel .", [(4, 5, "place"), (5, 6, "organization")])
-    (out,), stats = widen_to_noun_chunks([sentence], NounChunker(), ["organization", "place"])
+    (out,), stats = widen_spans([sentence], NounChunker(), "noun_chunk", ["organization", "place"])
     assert _mentions(out) == [("the Paris Hilton hotel", "organization")]  # label order decides
     assert stats["spans_widened"] == 2 and stats["widen_overlaps"] == 1
 
@@ -80,10 +81,28 @@ def test_auto_widens_for_noun_phrase_gold_and_not_for_names() -> None:
     assert choose_extension("auto", [_sentence("Nothing here .", [])]).chosen == "none"
 
 
+def test_noun_phrase_keeps_the_of_phrases_and_auto_picks_it_when_the_gold_does() -> None:
+    sentence = _sentence("She met the mayor of the old city yesterday .", [(3, 4, "person")])
+    (chunk,), _ = widen_spans([sentence], NounChunker(), "noun_chunk")
+    (phrase,), _ = widen_spans([sentence], NounChunker(), "noun_phrase")
+    assert _mentions(chunk) == [("the mayor", "person")]
+    assert _mentions(phrase) == [("the mayor of the old city", "person")]
+    with_of = [
+        _sentence("She met the mayor of the old city yesterday .", [(0, 1, "person"), (2, 8, "person")]),
+        _sentence("A group of students visited the museum .", [(0, 4, "person"), (5, 7, "place")]),
+    ]
+    # heads: "She", "mayor", "group", "museum"; the "of" phrases rebuild two more of the four
+    assert head_reconstruction(with_of, NounChunker(), "noun_chunk") == 0.5
+    assert head_reconstruction(with_of, NounChunker(), "noun_phrase") == 1.0
+    choice = choose_extension("auto", with_of)
+    assert choice.chosen == "noun_phrase"
+    assert choice.as_dict()["rebuilt_from_heads"] == {"noun_chunk": 0.5, "noun_phrase": 1.0}
+
+
 def test_explicit_choices_pass_through_and_bad_values_are_named() -> None:
     assert choose_extension("noun_chunk", NAME_STYLE).chosen == "noun_chunk"
     assert choose_extension(None, NAME_STYLE).chosen == "none"
-    with pytest.raises(ConfigError, match="noun_chunks.*expected one of none, noun_chunk, auto"):
+    with pytest.raises(ConfigError, match="noun_chunks.*expected one of none, noun_chunk, noun_phrase, auto"):
         check_extension("noun_chunks")
 
 
