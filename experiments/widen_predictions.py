@@ -87,9 +87,11 @@ def widened_runs(dataset: str, paths: list[Path], limit: int) -> dict:
         types = list(dict.fromkeys(names.get(t, t) for t in episodes[index].types))
         choice = choose_extension("auto", rename_labels(list(episodes[index].support), names), chunker)
         run: dict = {"support_set": index, "sentences": len(golds), "auto": choice.as_dict()}
+        parses = chunker.parse(predicted)  # once per run, for every rule
         for rule in columns:
             applied = choice.chosen if rule == "auto" else rule
-            widened = predicted if applied == "none" else widen_spans(predicted, chunker, applied, types)[0]
+            widened = predicted if applied == "none" else widen_spans(
+                predicted, chunker, applied, types, parses=parses)[0]
             m = score(golds, widened).micro
             run[rule] = {"f1": m.f1, "precision": m.precision, "recall": m.recall}
         out[path.name] = run

@@ -139,7 +139,7 @@ class ExtractorPredictor(Predictor):
         if self.span_extension == "auto":
             raise ConfigError(
                 "span_extension: auto is decided from the training examples (fewner.fit, "
-                "fewner train); a predictor takes none or noun_chunk"
+                "fewner train); a predictor takes none, noun_chunk or noun_phrase"
             )
         self.spacy_model = spacy_model or DEFAULT_SPACY_MODEL
         self.max_new_tokens = max_new_tokens

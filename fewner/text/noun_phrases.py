@@ -68,7 +68,7 @@ def _load_pipeline(model: str) -> Any:
         import spacy
     except ImportError:
         raise ConfigError(
-            "span_extension: noun_chunk needs spaCy: pip install 'fewner[spacy]'"
+            "span_extension: widening answers needs spaCy: pip install 'fewner[spacy]'"
         ) from None
     try:
         return spacy.load(model, exclude=list(_EXCLUDED_PIPES))
@@ -161,20 +161,21 @@ def _phrase_end(chunk: Any) -> int:
 
 def widen_spans(
     sentences: Sequence[Sentence], chunker: NounChunker, rule: str = "noun_chunk",
-    types: Sequence[str] = (),
+    types: Sequence[str] = (), *, parses: Sequence[Parse] | None = None,
 ) -> tuple[list[Sentence], Counter[str]]:
     """Each span widened by ``rule`` (``noun_chunk``: to the smallest noun chunk containing it;
     ``noun_phrase``: that chunk and the "of" phrases after its head); a span inside no chunk
     stays as it is. Counts: ``spans_widened``, and spans dropped because two widened spans came
     to overlap (``widen_overlaps``; the flat rule of :func:`fewner.spans.merge_spans`, ``types``
-    its label order)."""
+    its label order). ``parses``: the sentences' parses when already made (one per sentence)."""
     from fewner.spans import merge_spans
 
     if rule not in WIDENING_RULES:
         raise ConfigError(f"widening rule {rule!r}; expected one of {', '.join(WIDENING_RULES)}")
     stats: Counter[str] = Counter()
     out = []
-    for sentence, parse in zip(sentences, chunker.parse(sentences), strict=True):
+    parses = chunker.parse(sentences) if parses is None else parses
+    for sentence, parse in zip(sentences, parses, strict=True):
         widened = [parse.widened(s, rule) for s in sentence.spans]
         stats["spans_widened"] += sum(w != s for w, s in zip(widened, sentence.spans, strict=True))
         kept, _ = merge_spans(widened, types)
@@ -183,11 +184,16 @@ def widen_spans(
     return out, stats
 
 
-def head_reconstruction(examples: Sequence[Sentence], chunker: NounChunker, rule: str) -> float:
+def head_reconstruction(
+    examples: Sequence[Sentence], chunker: NounChunker, rule: str, *,
+    parses: Sequence[Parse] | None = None,
+) -> float:
     """The share of the examples' gold spans that ``rule`` rebuilds exactly from their head word
-    (the parse's root of the span): how well the rule's phrases match the annotation."""
+    (the parse's root of the span): how well the rule's phrases match the annotation.
+    ``parses``: the examples' parses when already made."""
     hits = total = 0
-    for sentence, parse in zip(examples, chunker.parse(examples), strict=True):
+    parses = chunker.parse(examples) if parses is None else parses
+    for sentence, parse in zip(examples, parses, strict=True):
         for first, last, label in sentence.token_spans():
             head = sentence.tokens[parse.root(first, last)]
             total += 1
@@ -249,10 +255,13 @@ def choose_extension(
             asked, "none", spans, 0, chunker.model,
             note=f"spaCy pipeline {chunker.model} not installed (pip install 'fewner[spacy]')",
         )
-    widened, _ = widen_spans(examples, chunker)
+    parses = chunker.parse(examples)  # once, for both tests below
+    widened, _ = widen_spans(examples, chunker, parses=parses)
     changed = sum(len(set(a.spans) - set(b.spans)) for a, b in zip(examples, widened, strict=True))
     if not spans or changed / spans > AUTO_MAX_CHANGED:
         return ExtensionChoice(asked, "none", spans, changed, chunker.model)
-    rebuilt = {rule: round(head_reconstruction(examples, chunker, rule), 4) for rule in WIDENING_RULES}
+    rebuilt = {
+        rule: round(head_reconstruction(examples, chunker, rule, parses=parses), 4) for rule in WIDENING_RULES
+    }
     chosen = "noun_phrase" if rebuilt["noun_phrase"] > rebuilt["noun_chunk"] else "noun_chunk"
     return ExtensionChoice(asked, chosen, spans, changed, chunker.model, reconstructed=rebuilt)

@@ -259,8 +259,9 @@ class TrainConfig:
     ``target_stages``: the stages that train on the target data; ``fewner.fit`` puts the user's
     examples there (a recipe names them; no effect on how a run trains).
     ``span_extension``: what the saved model does with its answers' spans: ``none``,
-    ``noun_chunk`` (widened to their noun phrase) or ``auto`` (chosen from the target examples'
-    gold spans when the model is saved; :mod:`fewner.text.noun_phrases`). No effect on training.
+    ``noun_chunk`` / ``noun_phrase`` (widened to their noun phrase) or ``auto`` (chosen from the
+    target examples' gold spans when the model is saved; :mod:`fewner.text.noun_phrases`). No
+    effect on training.
     """
 
     stages: dict[str, StageSpec]
