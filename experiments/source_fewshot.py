@@ -11,7 +11,9 @@ Rows (each on the fixed 5-shot support sets; the test set's first ``--limit`` se
 * ``calib``: ``fewner.fit(support, types, recipe="calibrate")``: the same model, no training, its
   ``none_bias`` chosen on the support set (fewner/predict/calibration.py);
 * ``sft``: ``fewner.fit(support, types, recipe="ner-sft")``: packed LoRA SFT from the source adapter
-  (a fresh LoRA on a fully trained source model);
+  (a fresh LoRA on a fully trained source model), with the recipe's ``span_extension: auto`` and
+  ``train_spans: auto`` (since 2026-12-05: on noun-phrase support sets such as GUM's, trained on
+  head words and widened back; results of earlier dates were trained on the mentions);
 * ``sft-replay``: ``sft`` with 50 source sentences replayed beside the support set
   (``stages.target.replay``, fewner/train/replay.py);
 * ``sft-attn`` / ``sft-hidden``: the same, unpacked, with OBP-LLM's attention contrastive term
@@ -21,7 +23,8 @@ Rows (each on the fixed 5-shot support sets; the test set's first ``--limit`` se
   (``span_extension: noun_chunk``, fewner/text/noun_phrases.py);
 * ``sft-replay-heads``: the same, trained on the head word of every support mention (spaCy's
   root of the span: "the owner of the bar" -> "owner") and widened back at prediction: the
-  model answers the words it points at well, the parse supplies the phrase;
+  model answers the words it points at well, the parse supplies the phrase (the experiment that
+  led to the recipe's ``train_spans: auto``; kept to reproduce its recorded numbers);
 * ``today``: the ``obp-llm`` recipe as it was before the source stage (source SFT on 300
   CoNLL-2003 sentences, then 20 epochs of target SFT, type-first prompts).
 
@@ -59,8 +62,9 @@ def row_plan(row: str, model: str, adapter: str | None, support: list, types: li
         return "ner-sft", base
     if row == "sft-replay":
         return "ner-sft", {**base, "stages.target.replay": {"sentences": 50}}
-    if row in ("sft-replay-np", "sft-replay-heads"):
-        return "ner-sft", {**base, "stages.target.replay": {"sentences": 50}, "span_extension": "noun_chunk"}
+    if row in ("sft-replay-np", "sft-replay-heads"):  # mentions: the heads row converts them itself
+        return "ner-sft", {**base, "stages.target.replay": {"sentences": 50}, "span_extension": "noun_chunk",
+                           "train_spans": "mentions"}
     if row == "sft-attn":
         return "ner-sft", {**base, "stages.target.packing": False, "stages.target.loss": ATTN}
     if row == "sft-hidden":

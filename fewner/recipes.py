@@ -292,10 +292,11 @@ def save_trained_model(
 
     ``labels``: the label set (default: the types of the last enabled target stage);
     ``examples``: the sentences it learned from, for the manifest's data summary and for
-    ``span_extension: auto`` (decided here from their gold spans and recorded in ``training``).
+    ``span_extension: auto`` (decided from their gold spans as the run decided it before
+    training, :func:`fewner.train.span_style.decide_span_style`, and recorded in ``training``).
     """
     from fewner.predictors.extractor import ExtractorPredictor
-    from fewner.text.noun_phrases import choose_extension
+    from fewner.train.span_style import decide_span_style
 
     adapter = run / "adapter"
     if not adapter.is_dir():
@@ -306,7 +307,14 @@ def save_trained_model(
         labels = labels if labels is not None else types
         examples = examples if examples is not None else sentences
     definitions = stage.definitions or config.definitions
-    extension = choose_extension(config.span_extension, examples)
+    style = decide_span_style(config, examples)
+    extension = style.extension
+    trained_on = (metrics.get("span_style") or {}).get("train_spans", style.train_spans)
+    if trained_on == "heads" and not style.widens:
+        raise ConfigError(
+            f"the run in {run} trained on head words; its model must widen its answers back "
+            f"(span_extension noun_chunk or noun_phrase, not {config.span_extension!r})"
+        )
     predictor = ExtractorPredictor(
         config.model,
         labels,
@@ -325,6 +333,7 @@ def save_trained_model(
             "run": str(run),
             "stages": [n for n, spec in config.stages.items() if spec.enabled],
             **({"span_extension": extension.as_dict()} if extension.asked == "auto" else {}),
+            "train_spans": trained_on,
         },
         metrics={
             "stages": {k: _short(v) for k, v in metrics.get("stages", {}).items()},
@@ -335,9 +344,7 @@ def save_trained_model(
 
 
 def _last_target_stage(config: Any) -> Any:
-    targets = [n for n in (getattr(config, "target_stages", None) or []) if n in config.stages]
-    enabled = [n for n in config.stages if config.stages[n].enabled]
-    names = [n for n in enabled if n in targets] or enabled
+    names = config.enabled_target_stages()
     if not names:
         raise ConfigError("the run has no enabled stage")
     return config.stages[names[-1]]

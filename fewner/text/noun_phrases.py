@@ -36,6 +36,7 @@ __all__ = [
     "check_extension",
     "choose_extension",
     "head_reconstruction",
+    "head_words",
     "widen_spans",
 ]
 
@@ -182,6 +183,23 @@ def widen_spans(
         stats["widen_overlaps"] += len(set(widened)) - len(kept)
         out.append(sentence.with_spans(kept))
     return out, stats
+
+
+def head_words(
+    sentences: Sequence[Sentence], chunker: NounChunker, *, parses: Sequence[Parse] | None = None,
+) -> list[Sentence]:
+    """Each gold span replaced by its head word, the parse's root of the span ("the owner of the
+    bar" -> "owner"): what a model learns to point at when widening rebuilds the phrase at
+    prediction. ``parses``: the sentences' parses when already made."""
+    parses = chunker.parse(sentences) if parses is None else parses
+    out = []
+    for sentence, parse in zip(sentences, parses, strict=True):
+        heads = []
+        for first, last, label in sentence.token_spans():
+            root = parse.root(first, last)
+            heads.append(sentence.token_span_to_char(root, root + 1, label))
+        out.append(sentence.with_spans(heads))
+    return out
 
 
 def head_reconstruction(

@@ -38,6 +38,7 @@ from fewner.config_schema import (
 from fewner.data.spec import DataSpec, default_data_root
 from fewner.errors import ConfigError
 from fewner.text.noun_phrases import check_extension
+from fewner.train.span_style import check_train_spans
 from fewner.train.kinds import STAGE_KINDS, kind_taking, settings_keys
 from fewner.train.lora import PRESETS, LoraSettings
 from fewner.train.replay import ReplaySpec
@@ -260,8 +261,10 @@ class TrainConfig:
     examples there (a recipe names them; no effect on how a run trains).
     ``span_extension``: what the saved model does with its answers' spans: ``none``,
     ``noun_chunk`` / ``noun_phrase`` (widened to their noun phrase) or ``auto`` (chosen from the
-    target examples' gold spans when the model is saved; :mod:`fewner.text.noun_phrases`). No
-    effect on training.
+    target examples' gold spans before training; :mod:`fewner.text.noun_phrases`).
+    ``train_spans``: what the target stages learn to answer: ``mentions`` as annotated, their
+    head words (``heads``, with a widening ``span_extension``) or ``auto`` (heads when the
+    answers are widened; :mod:`fewner.train.span_style`).
     """
 
     stages: dict[str, StageSpec]
@@ -279,6 +282,7 @@ class TrainConfig:
     test: EvalSpec | None = None
     target_stages: list[str] | None = None
     span_extension: str = "none"
+    train_spans: str = "mentions"
 
     def check(self) -> None:
         if not self.stages:
@@ -297,6 +301,7 @@ class TrainConfig:
                     "questions; it needs layout: sentence_first"
                 )
         check_extension(self.span_extension)
+        check_train_spans(self.train_spans, self.span_extension)
         if self.device not in _DEVICES and not self.device.startswith("cuda:"):
             raise ConfigError(
                 f"device: {self.device!r}; expected one of {', '.join(_DEVICES)} or cuda:N"
@@ -336,6 +341,13 @@ class TrainConfig:
 
     def enabled_stages(self) -> list[str]:
         return [name for name, stage in self.stages.items() if stage.enabled]
+
+    def enabled_target_stages(self) -> list[str]:
+        """The enabled stages among ``target_stages``; without any, the last enabled stage (a
+        config written by hand names none)."""
+        enabled = self.enabled_stages()
+        named = [n for n in enabled if n in (self.target_stages or [])]
+        return named or enabled[-1:]
 
     def stage_seed(self, name: str) -> int:
         """The stage's ``seed``, else the run seed plus the stage's position (0, 1, ...)."""

@@ -50,6 +50,7 @@ from fewner.runs import RunDir, write_json_atomic
 from fewner.train.config import EvalSpec, TrainConfig, config_to_dict, init_adapter_path
 from fewner.train.kinds import STAGE_KINDS, PreparedStage, RunContext, TrainingItems
 from fewner.train.model_loading import load_model
+from fewner.train.span_style import SpanStyle, decide_span_style
 from fewner.types import Sentence
 
 __all__ = ["PreparedStage", "TrainingItems", "read_sentences", "run_training"]
@@ -71,9 +72,12 @@ def _evaluator(
     tokenizer: Any,
     model_id: str,
     abstain: bool = False,
+    style: SpanStyle | None = None,
 ) -> Callable[[Any], tuple[dict[str, Any], Any]]:
     """``evaluate(model) -> (summary, ExtractionResult)``: span F1 of ``model`` on ``sentences``,
-    and the per-prompt correct / wrong / refused rates (:mod:`fewner.eval.refusal`)."""
+    and the per-prompt correct / wrong / refused rates (:mod:`fewner.eval.refusal`). ``style``:
+    the run's span style; its widening is applied to the predictions first, so the scores are
+    those of the model the run saves."""
 
     def evaluate(model: Any) -> tuple[dict[str, Any], Any]:
         from fewner.eval.metrics import score
@@ -91,6 +95,9 @@ def _evaluator(
             abstain=abstain,
         )
         result = extractor.extract(sentences, types)
+        if style is not None and style.widens:
+            result.predictions, widened = style.widen(result.predictions, types)
+            result.stats.update(widened)
         scores = score(sentences, result.predictions)
         outcomes = prompt_outcomes(sentences, result.predictions, types, result.abstained)
         summary = {
@@ -108,7 +115,7 @@ def _evaluator(
 
 
 #: Keys that do not change what a run trains: they may differ when a run is continued.
-_FREE_KEYS = {"dev", "test", "target_stages", "span_extension", "_run"}
+_FREE_KEYS = {"dev", "test", "target_stages", "_run"}
 _FREE_STAGE_KEYS = {
     "eval_every",
     "eval_at_end",
@@ -150,12 +157,17 @@ def _stage_key_defaults() -> dict[str, Any]:
 
 def _absent_as_default(flat: dict[str, Any], key: str) -> Any:
     """``flat[key]``; a key absent (a run written before the key existed) reads as what the run
-    then did: a stage key (``stages.NAME.KEY``) as its default, any other key as null."""
+    then did: a stage key (``stages.NAME.KEY``) or a top-level key with a plain default (e.g.
+    ``train_spans``) as that default, any other key as null."""
+    from dataclasses import MISSING, fields
+
     if key in flat:
         return flat[key]
     parts = key.split(".")
     if len(parts) == 3 and parts[0] == "stages":
         return _stage_key_defaults().get(parts[2])
+    if len(parts) == 1:
+        return next((f.default for f in fields(TrainConfig) if f.name == key and f.default is not MISSING), None)
     return None
 
 
@@ -234,10 +246,15 @@ def run_training(
         log(f"started from the adapter in {config.init_adapter}")
 
     ctx = RunContext(config, model, tokenizer, model_id, dist, resume=resume, log=log)
+    style = decide_span_style(config)  # before training: it may change what the targets learn
+    if style.extension.asked == "auto" or style.train_spans == "heads":
+        answers = f"widened by {style.extension.chosen}" if style.widens else "kept as predicted"
+        log(f"span style: answers {answers}; target stages train on {style.train_spans}")
     stages: list[PreparedStage] = []
     for name in config.enabled_stages():
         spec = config.stages[name]
         sentences, types = read_sentences(config, spec.data)
+        sentences = style.training_sentences(name, sentences)
         kind = STAGE_KINDS[spec.kind]
         stages.append(kind.setup(ctx, name, spec, sentences, types, fmt_for(spec.definitions)))
     dev = test = None
@@ -249,6 +266,7 @@ def run_training(
             tokenizer,
             model_id,
             abstain=_abstain(config, config.dev),
+            style=style,
         )
     if config.test is not None and only_stage is None:
         test = _evaluator(
@@ -258,6 +276,7 @@ def run_training(
             tokenizer,
             model_id,
             abstain=_abstain(config, config.test),
+            style=style,
         )
 
     # Everything is ready: only now does the run folder get written (a config error leaves none).
@@ -317,7 +336,7 @@ def run_training(
             f"{stage.name}: {result.steps} steps in {result.seconds:.1f}s; last loss {result.last_logs.get('loss')}"
         )
 
-    metrics: dict[str, Any] = {"stages": summaries}
+    metrics: dict[str, Any] = {"stages": summaries, "span_style": style.as_dict()}
     if not dist.is_main:  # rank 0 saves, tests and writes the run's metrics
         return metrics
     if last_adapter is not None and only_stage is None:

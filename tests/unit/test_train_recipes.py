@@ -39,6 +39,7 @@ def _with_inline_key(resolved: dict) -> dict:
         block["inline"] = None
         block["names"] = None  # added with DataSpec.names
     out.setdefault("span_extension", "none")  # added with noun-phrase widening
+    out.setdefault("train_spans", "mentions")  # added with head-word training
     for stage in out["stages"].values():
         stage.setdefault("packing", False)  # added with packed stages
         stage.setdefault("negatives", None)  # added with negative subsampling
