@@ -100,11 +100,17 @@ class Parse:
         return Span(start, phrase_end if rule == "noun_phrase" else end, span.label)
 
     def root(self, first: int, last: int) -> int:
-        """The token of ``first .. last - 1`` whose head lies outside them (spaCy's span root)."""
-        for i in range(first, last):
-            if not first <= self.heads[i] < last or self.heads[i] == i:
-                return i
-        return first
+        """The head token of ``first .. last - 1``: the one nearest the sentence's root, the
+        first of them on a tie (spaCy's ``Span.root``; a span that is not one subtree, such as
+        "( 11.8 oz", has several tokens whose head lies outside it)."""
+        return min(range(first, last), key=self._depth)
+
+    def _depth(self, token: int) -> int:
+        """Arcs from ``token`` up to its sentence's root (bounded: a parse has no cycles)."""
+        depth = 0
+        while self.heads[token] != token and depth < len(self.heads):
+            token, depth = self.heads[token], depth + 1
+        return depth
 
 
 class NounChunker:

@@ -55,6 +55,17 @@ def test_each_mention_becomes_its_head_word() -> None:
     assert parse.widened(heads.spans[1], "noun_phrase") == sentence.spans[1]
 
 
+def test_the_head_of_a_span_that_is_not_one_subtree_is_the_token_nearest_the_root() -> None:
+    from fewner.text.noun_phrases import Parse
+
+    # drank(root) milk<-drank  (<-milk  11.8<-oz  oz<-drank: "( 11.8 oz" has two tokens whose
+    # head lies outside it; the one nearer the root ("oz") is its head, as in spaCy's Span.root
+    parse = Parse(chunks=(), heads=(0, 0, 1, 4, 0))
+    assert parse.root(2, 5) == 4
+    assert parse.root(0, 2) == 0 and parse.root(3, 5) == 4
+    assert Parse(chunks=(), heads=(0, 0, 0)).root(1, 3) == 1  # a tie: the first
+
+
 def test_train_spans_values_and_their_pairing_with_the_extension() -> None:
     assert check_train_spans(None, "none") == "mentions"
     assert check_train_spans("auto", "none") == "auto"  # auto follows the extension
