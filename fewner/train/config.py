@@ -38,11 +38,11 @@ from fewner.config_schema import (
 from fewner.data.spec import DataSpec, default_data_root
 from fewner.errors import ConfigError
 from fewner.text.noun_phrases import check_extension
-from fewner.train.span_style import check_train_spans
 from fewner.train.kinds import STAGE_KINDS, kind_taking, settings_keys
 from fewner.train.lora import PRESETS, LoraSettings
 from fewner.train.replay import ReplaySpec
 from fewner.train.settings import STAGE_LOOP_KEYS, LoopSettings
+from fewner.train.span_style import check_train_spans
 
 __all__ = [
     "RECIPES",
