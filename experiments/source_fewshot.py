@@ -14,8 +14,8 @@ Rows (each on the fixed 5-shot support sets; the test set's first ``--limit`` se
   (a fresh LoRA on a fully trained source model), with the recipe's ``span_extension: auto`` and
   ``train_spans: auto`` (since 2026-12-05: on noun-phrase support sets such as GUM's, trained on
   head words and widened back; results of earlier dates were trained on the mentions);
-* ``sft-replay``: ``sft`` with 50 source sentences replayed beside the support set
-  (``stages.target.replay``, fewner/train/replay.py);
+* ``sft-replay``: ``fewner.fit(support, types, recipe="ner-sft-replay")``: ``sft`` with 50 source
+  sentences replayed beside the support set (``stages.target.replay``, fewner/train/replay.py);
 * ``sft-attn`` / ``sft-hidden``: the same, unpacked, with OBP-LLM's attention contrastive term
   (lambda 0.01) / CLLMFS's hidden-state term (lambda 0.001);
 * ``sft-dpo``: ``sft`` then OBP-LLM's DPO stage (boundary-shifted + error-feedback pairs);
@@ -60,8 +60,8 @@ def row_plan(row: str, model: str, adapter: str | None, support: list, types: li
     base = {"model": model, "init_adapter": adapter, "precision": "bf16"}
     if row == "sft":
         return "ner-sft", base
-    if row == "sft-replay":
-        return "ner-sft", {**base, "stages.target.replay": {"sentences": 50}}
+    if row == "sft-replay":  # the same config as ner-sft + stages.target.replay: {sentences: 50}
+        return "ner-sft-replay", base
     if row in ("sft-replay-np", "sft-replay-heads"):  # mentions: the heads row converts them itself
         return "ner-sft", {**base, "stages.target.replay": {"sentences": 50}, "span_extension": "noun_chunk",
                            "train_spans": "mentions"}

@@ -23,7 +23,7 @@ from fewner.errors import ConfigError
 from fewner.spanmodel.batching import label_text
 from fewner.types import Sentence
 
-__all__ = ["Example", "Mixture", "examples_from_sentences", "load_mixture_file"]
+__all__ = ["Example", "Mixture", "examples_from_sentences", "load_mixture_file", "mixture_file"]
 
 _SENTENCE_END = {".", "!", "?"}
 
@@ -163,7 +163,7 @@ def load_mixture_file(path: str | Path, data_root: str | Path) -> Mixture:
     from fewner.config_schema import load_yaml
     from fewner.data.io import read_corpus
 
-    path = _resolve(path)
+    path = mixture_file(path)
     spec = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
     if not isinstance(spec.get("datasets"), list) or not spec["datasets"]:
         raise ConfigError(f"{path}: a mixture needs a non-empty `datasets` list")
@@ -202,7 +202,8 @@ def load_mixture_file(path: str | Path, data_root: str | Path) -> Mixture:
     )
 
 
-def _resolve(path: str | Path) -> Path:
+def mixture_file(path: str | Path) -> Path:
+    """The mixture file ``path`` names: a .yaml path, or a shipped name (``pretrain``)."""
     candidate = Path(path)
     if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
         return candidate

@@ -23,7 +23,7 @@ from typing import Any
 
 from fewner.errors import ConfigError
 
-__all__ = ["ReplaySpec", "replay_examples"]
+__all__ = ["ReplaySpec", "check_replay_files", "missing_replay_files", "replay_examples"]
 
 
 @dataclass
@@ -41,6 +41,43 @@ class ReplaySpec:
             raise ConfigError(f"{where}.sentences: {self.sentences!r}; expected an integer >= 0")
         if not isinstance(self.source, str) or not self.source:
             raise ConfigError(f"{where}.source: expected a source file name or path, got {self.source!r}")
+
+
+def missing_replay_files(spec: ReplaySpec, data_root: str | Path) -> list[Path]:
+    """The files under ``data_root`` that replaying from ``spec.source`` reads and that are not
+    there (its mixture's corpora and its definitions); [] when replay is off or all are there.
+    Checked before training so a missing corpus stops a run before the model loads, with every
+    missing file named at once."""
+    if not spec.sentences:
+        return []
+    from fewner.config_schema import load_yaml
+    from fewner.spanmodel.source import mixture_file
+    from fewner.train.source import load_source_settings
+
+    settings = load_source_settings(spec.source)
+    mixture = load_yaml(Path(mixture_file(settings.mixture)).read_text(encoding="utf-8")) or {}
+    wanted = [entry["path"] for entry in mixture.get("datasets") or [] if "path" in entry]
+    if settings.definitions:
+        wanted.append(settings.definitions)
+    return [Path(data_root) / path for path in wanted if not (Path(data_root) / path).is_file()]
+
+
+def check_replay_files(stages: dict[str, Any], data_root: str | Path) -> None:
+    """Raise :class:`ConfigError` naming every missing file when an enabled stage of
+    ``stages`` (name -> StageSpec) replays source sentences whose corpora are not under
+    ``data_root`` (``ner-sft-replay`` on a machine without the shared data)."""
+    for name, stage in stages.items():
+        replay = getattr(stage, "replay", None)
+        missing = [] if replay is None or not stage.enabled else missing_replay_files(replay, data_root)
+        if missing:
+            shown = ", ".join(str(path) for path in missing[:4])
+            shown += f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+            raise ConfigError(
+                f"stages.{name}.replay reads the source corpora of {replay.source!r} under "
+                f"data_root={data_root}; {len(missing)} file(s) are not there: {shown}. Point "
+                "FEWNER_SHARED_DATA (or data_root) at them, or train without replay "
+                f"(stages.{name}.replay.sentences=0; recipe ner-sft)"
+            )
 
 
 def replay_examples(

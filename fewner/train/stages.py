@@ -50,6 +50,7 @@ from fewner.runs import RunDir, write_json_atomic
 from fewner.train.config import EvalSpec, TrainConfig, config_to_dict, init_adapter_path
 from fewner.train.kinds import STAGE_KINDS, PreparedStage, RunContext, TrainingItems
 from fewner.train.model_loading import load_model
+from fewner.train.replay import check_replay_files
 from fewner.train.span_style import SpanStyle, decide_span_style
 from fewner.types import Sentence
 
@@ -227,6 +228,7 @@ def run_training(
         )
     resolved = config_to_dict(config)
     _check_resume(Path(out), resolved, resume, only_stage)
+    check_replay_files(config.stages, config.data_root)  # before the model loads
 
     template = load_template(config.template, layout=config.layout)
     formats: dict[str, ExtractionFormat] = {}

@@ -191,6 +191,33 @@ def test_a_stage_with_replay_also_trains_on_dealt_source_sentences(model_dir: Pa
             load_config(write_train_config(tmp_path, model_dir, {"target": stage}, layout="sentence_first"))
 
 
+def test_replay_without_its_source_corpora_stops_before_the_model_loads(tmp_path: Path) -> None:
+    """A stage that replays from corpora not under data_root fails with every missing file named,
+    before any model is read (the model here does not exist), through fewner.fit and
+    run_training alike; the ner-sft-replay recipe is ner-sft with replay and nothing else."""
+    import fewner
+    from fewner.train.config import config_to_dict
+    from fewner.train.recipes import recipe_config
+    from fewner.train.replay import missing_replay_files
+
+    source = _tiny_mixture(tmp_path / "data")
+    (tmp_path / "data" / "corpus" / "definitions.json").unlink()
+    replay = recipe_config("ner-sft-replay").stages["target"].replay
+    replay.source = str(source)
+    assert missing_replay_files(replay, tmp_path / "data") == [tmp_path / "data" / "corpus" / "definitions.json"]
+    examples = [("Ada met Kim in Paris .", [(0, 3, "person"), (15, 20, "city")])]
+    with pytest.raises(ConfigError, match=r"replay reads the source corpora.*1 file\(s\) are not there: .*definitions.json"):
+        fewner.fit(examples, recipe="ner-sft-replay", model=str(tmp_path / "no-model"), data_root=str(tmp_path / "data"),
+                   overrides={"stages.target.replay.source": str(source), "init_adapter": None}, out=tmp_path / "run")
+    assert not (tmp_path / "run" / "target").exists()
+
+    plain = config_to_dict(recipe_config("ner-sft"))
+    replayed = config_to_dict(recipe_config("ner-sft-replay"))
+    assert replayed["stages"]["target"].pop("replay") == {"sentences": 50, "source": "smollm2-source"}
+    assert plain["stages"]["target"].pop("replay") is None
+    assert replayed == plain
+
+
 def test_a_source_run_writes_a_model_folder_that_loads_and_predicts(model_dir: Path, tmp_path: Path) -> None:
     import fewner
     from fewner.train.source import load_source_settings, train_source
