@@ -13,11 +13,12 @@ Rows (each on the fixed 5-shot support sets; the test set's first ``--limit`` se
 * ``sft``: ``fewner.fit(support, types, recipe="ner-sft")``: packed LoRA SFT from the source adapter
   (a fresh LoRA on a fully trained source model), with the recipe's ``span_extension: auto`` and
   ``train_spans: auto`` (since 2026-12-05: on noun-phrase support sets such as GUM's, trained on
-  head words and widened back; results of earlier dates were trained on the mentions);
+  head words and widened back; results of earlier dates were trained on the mentions) and its lr
+  (3e-5 since 2026-12-06; ``sft`` results of earlier dates ran at 1e-4: ``--set stages.target.lr=1e-4``);
 * ``sft-replay``: ``fewner.fit(support, types, recipe="ner-sft-replay")``: ``sft`` with 50 source
-  sentences replayed beside the support set (``stages.target.replay``, fewner/train/replay.py);
-* ``sft-attn`` / ``sft-hidden``: the same, unpacked, with OBP-LLM's attention contrastive term
-  (lambda 0.01) / CLLMFS's hidden-state term (lambda 0.001);
+  sentences replayed beside the support set (``stages.target.replay``, fewner/train/replay.py), lr 1e-4;
+* ``sft-attn`` / ``sft-hidden``: ``sft`` at lr 1e-4 (as measured; so are the rows below), unpacked,
+  with OBP-LLM's attention contrastive term (lambda 0.01) / CLLMFS's hidden-state term (lambda 0.001);
 * ``sft-dpo``: ``sft`` then OBP-LLM's DPO stage (boundary-shifted + error-feedback pairs);
 * ``sft-replay-np``: ``sft-replay`` whose model widens its answers to their noun chunk
   (``span_extension: noun_chunk``, fewner/text/noun_phrases.py);
@@ -59,6 +60,8 @@ def row_plan(row: str, model: str, adapter: str | None, support: list, types: li
     """(recipe, overrides) of a trained row: LoRA SFT from the source adapter, or a fresh LoRA
     on the fully trained source model."""
     base = {"model": model, "init_adapter": adapter, "precision": "bf16"}
+    if row not in ("sft", "sft-replay", "today"):  # measured before ner-sft's lr became 3e-5 (2026-12-06)
+        base["stages.target.lr"] = 1.0e-4
     if row == "sft":
         return "ner-sft", base
     if row == "sft-replay":  # the same config as ner-sft + stages.target.replay: {sentences: 50}
