@@ -194,7 +194,8 @@ def test_a_stage_with_replay_also_trains_on_dealt_source_sentences(model_dir: Pa
 def test_replay_without_its_source_corpora_stops_before_the_model_loads(tmp_path: Path) -> None:
     """A stage that replays from corpora not under data_root fails with every missing file named,
     before any model is read (the model here does not exist), through fewner.fit and
-    run_training alike; the ner-sft-replay recipe is ner-sft with replay and nothing else."""
+    run_training alike; the ner-sft-replay recipe is ner-sft with replay at the lr it was measured
+    with, and nothing else."""
     import fewner
     from fewner.train.config import config_to_dict
     from fewner.train.recipes import recipe_config
@@ -215,6 +216,7 @@ def test_replay_without_its_source_corpora_stops_before_the_model_loads(tmp_path
     replayed = config_to_dict(recipe_config("ner-sft-replay"))
     assert replayed["stages"]["target"].pop("replay") == {"sentences": 50, "source": "smollm2-source"}
     assert plain["stages"]["target"].pop("replay") is None
+    assert (replayed["stages"]["target"].pop("lr"), plain["stages"]["target"].pop("lr")) == (1.0e-4, 3.0e-5)
     assert replayed == plain
 
 
