@@ -55,7 +55,7 @@ def missing_replay_files(spec: ReplaySpec, data_root: str | Path) -> list[Path]:
     from fewner.train.source import load_source_settings
 
     settings = load_source_settings(spec.source)
-    mixture = load_yaml(Path(mixture_file(settings.mixture)).read_text(encoding="utf-8")) or {}
+    mixture = load_yaml(mixture_file(settings.mixture).read_text(encoding="utf-8")) or {}
     wanted = [entry["path"] for entry in mixture.get("datasets") or [] if "path" in entry]
     if settings.definitions:
         wanted.append(settings.definitions)
