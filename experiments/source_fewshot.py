@@ -77,8 +77,9 @@ def row_plan(row: str, model: str, adapter: str | None, support: list, types: li
         dpo = {"kind": "dpo", "data": {"inline": list(support), "types": types}, "epochs": 3,
                "batch_size": 8, "lr": 5.0e-6}
         return "ner-sft", {**base, "stages.dpo": dpo, "target_stages": ["target", "dpo"]}
-    if row == "today":  # its source stage is trained once per --out (today_source_adapter) and given here
-        return "obp-llm", {"precision": "bf16", "stages.source.enabled": False, "stages.dpo.enabled": False}
+    if row == "today":  # adapter: its own 300-CoNLL source stage (today_source_adapter), not the broad one
+        return "obp-llm", {"init_adapter": adapter, "precision": "bf16", "stages.source.enabled": False,
+                           "stages.dpo.enabled": False}
     raise SystemExit(f"unknown row {row!r}")
 
 
@@ -191,13 +192,12 @@ def main() -> None:
                                            definitions=definitions, batch_size=args.batch_size,
                                            progress=False)
                 else:
-                    recipe, overrides = row_plan(row, model, adapter, support, types)
+                    start_from = adapter if today_adapter is None else str(today_adapter)
+                    recipe, overrides = row_plan(row, model, start_from, support, types)
                     if row == "sft-replay-heads":
                         from fewner.text.noun_phrases import NounChunker, head_words
 
                         support = head_words(support, NounChunker())
-                    if today_adapter is not None:
-                        overrides["init_adapter"] = str(today_adapter)
                     overrides.update(extra)
                     predictor = fewner.fit(support, types, recipe=recipe, definitions=definitions,
                                            overrides=overrides, progress=False)
